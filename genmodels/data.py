@@ -1,0 +1,119 @@
+"""Datasets: MNIST, binarized MNIST and Fashion-MNIST through torchvision.
+
+The raw files live under the folder named by the environment variable
+``GENMODELS_DATA`` (default ``./data``), in torchvision's layout
+(``MNIST/raw/...``, ``FashionMNIST/raw/...``). With ``download=True`` and
+internet, torchvision fetches them there.
+
+Every dataset here is held in memory as one float tensor of shape
+(N, 1, 28, 28) with values in [0, 1], plus the labels: MNIST is 47 MB as
+floats, and indexing a tensor is far faster than decoding PIL images.
+"""
+
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+from torchvision import datasets
+
+DATA_ENV = "GENMODELS_DATA"
+
+# name -> (torchvision class, how pixels are turned into the model's input)
+DATASETS = {
+    "mnist": (datasets.MNIST, "grey"),
+    # The DTU brief: "pixels with values over 0.5 are set to 1".
+    "binarized-mnist": (datasets.MNIST, "threshold"),
+    # A fresh Bernoulli draw with the grey value as probability at every access,
+    # the usual regulariser for Bernoulli-likelihood models.
+    "dynamic-binarized-mnist": (datasets.MNIST, "bernoulli"),
+    "fashion-mnist": (datasets.FashionMNIST, "grey"),
+}
+
+CLASS_NAMES = {
+    "mnist": [str(d) for d in range(10)],
+    "fashion-mnist": [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ],
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The raw dataset files are not where the loader looked."""
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The dataset folder: ``root`` if given, else ``$GENMODELS_DATA``, else ``./data``."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get(DATA_ENV, "data"))
+
+
+def class_names(name: str) -> list[str]:
+    """Human-readable class labels of a dataset (digits for the MNIST variants)."""
+    return CLASS_NAMES["fashion-mnist" if name == "fashion-mnist" else "mnist"]
+
+
+class ImageDataset(Dataset):
+    """Images in [0, 1] of shape (1, 28, 28) with integer labels, held in memory.
+
+    ``pixels="bernoulli"`` draws a fresh binary image at each access from the
+    global torch RNG (so a seeded run is reproducible).
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, pixels: str = "grey"):
+        if pixels not in ("grey", "threshold", "bernoulli"):
+            raise ValueError(f"unknown pixel mode {pixels!r}")
+        if pixels == "threshold":
+            images = (images > 0.5).float()
+        self.images = images
+        self.labels = labels
+        self.pixels = pixels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        x = self.images[i]
+        if self.pixels == "bernoulli":
+            x = torch.bernoulli(x)
+        return x, self.labels[i]
+
+
+def load_dataset(
+    name: str,
+    train: bool = True,
+    root: str | os.PathLike | None = None,
+    download: bool = False,
+    subset: int | None = None,
+) -> ImageDataset:
+    """Load one of ``DATASETS`` as an :class:`ImageDataset`.
+
+    ``subset`` keeps the first ``subset`` examples (for fast tests). Raises
+    :class:`DatasetNotFoundError` naming the folder and the variable when the
+    files are missing and ``download`` is off (or there is no internet).
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    cls, pixels = DATASETS[name]
+    folder = data_root(root)
+    try:
+        raw = cls(str(folder), train=train, download=download)
+    except RuntimeError as err:  # torchvision: "Dataset not found. You can use download=True ..."
+        raise DatasetNotFoundError(
+            f"{cls.__name__} files not found under '{folder.resolve()}' "
+            f"(expected {folder / cls.__name__ / 'raw'}/*-ubyte). Set the environment variable "
+            f"{DATA_ENV} to the folder that holds {cls.__name__}/raw/, "
+            f"or pass download=True (--download on the CLI) on a machine with internet."
+        ) from err
+    except OSError as err:  # download attempted without a network
+        raise DatasetNotFoundError(
+            f"could not download {cls.__name__} into '{folder.resolve()}': {err}. "
+            f"Put the raw files there or point {DATA_ENV} at a folder that has them."
+        ) from err
+    images, labels = raw.data, raw.targets
+    if subset is not None:
+        images, labels = images[:subset], labels[:subset]
+    images = images.unsqueeze(1).float().div_(255.0)
+    return ImageDataset(images, labels.long(), pixels=pixels)

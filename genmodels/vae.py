@@ -1,0 +1,263 @@
+"""Variational autoencoders with a product-of-Bernoulli likelihood and a choice of prior.
+
+The model (Kingma & Welling 2014): z ~ p(z), x | z ~ prod_i Bernoulli(x_i; sigmoid(f(z))_i),
+with the amortised posterior q(z|x) = N(mu(x), diag sigma^2(x)). The priors are their own
+objects with ``log_prob(z)`` and ``sample(n)``; the encoder and decoder know nothing of them.
+
+- ``GaussianPrior``: p(z) = N(0, I).
+- ``MixtureOfGaussiansPrior``: p(z) = sum_k w_k N(z; m_k, diag s_k^2), all learned.
+- ``VampPrior`` (Tomczak & Welling 2018): p(z) = 1/K sum_k q(z | u_k), the encoder's posterior
+  at K learned pseudo-inputs u_k.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genmodels.checkpoint import HubModel
+
+IMAGE_SHAPE = (1, 28, 28)
+IMAGE_SIZE = 784
+PRIORS = ("gaussian", "mog", "vamp")
+
+
+def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag exp(logvar)), summed over the last dimension."""
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu) ** 2 / logvar.exp()).sum(-1)
+
+
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Analytic KL(N(mu, diag sigma^2) || N(0, I)) = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2).
+
+    Kingma & Welling 2014, Appendix B. One value per row, in nats.
+    """
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+
+
+class GaussianPrior(nn.Module):
+    """p(z) = N(0, I): no parameters, and the KL to a Gaussian posterior is analytic."""
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, generator=generator)
+
+
+class MixturePrior(nn.Module):
+    """A mixture of diagonal Gaussians; a subclass says where the components come from.
+
+    log p(z) = logsumexp_k [log w_k + log N(z; m_k, diag s_k^2)], computed stably.
+    """
+
+    latent_dim: int
+
+    def components(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log weights (K,), means (K, D), log-variances (K, D))."""
+        raise NotImplementedError
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        log_w, mu, logvar = self.components()
+        per_component = gaussian_log_prob(z.unsqueeze(-2), mu, logvar)  # (..., K)
+        return torch.logsumexp(per_component + log_w, dim=-1)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        log_w, mu, logvar = self.components()
+        k = torch.multinomial(log_w.exp(), n, replacement=True, generator=generator)
+        eps = torch.randn(n, self.latent_dim, generator=generator)
+        return mu[k] + (0.5 * logvar[k]).exp() * eps
+
+
+class MixtureOfGaussiansPrior(MixturePrior):
+    """p(z) = sum_k w_k N(z; m_k, diag s_k^2) with learned means, variances and weights."""
+
+    def __init__(self, latent_dim: int, n_components: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+        # Spread the means so the components do not start on top of each other.
+        self.means = nn.Parameter(torch.randn(n_components, latent_dim))
+        self.logvars = nn.Parameter(torch.zeros(n_components, latent_dim))
+        self.logits = nn.Parameter(torch.zeros(n_components))
+
+    def components(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return F.log_softmax(self.logits, dim=0), self.means, self.logvars
+
+
+class VampPrior(MixturePrior):
+    """p(z) = 1/K sum_k q(z | u_k): a mixture of the encoder's posteriors at K pseudo-inputs.
+
+    The pseudo-inputs are learned images, stored as logits (``sigmoid`` keeps them in [0, 1]).
+    The prior calls the encoder but does not own it: ``encode`` is a plain reference, so the
+    encoder's weights appear once in the state dict, under the VAE's ``encoder``.
+    """
+
+    def __init__(self, encode, latent_dim: int, n_components: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.encode = encode  # a bound method, not a registered submodule
+        self.pseudo_logits = nn.Parameter(0.1 * torch.randn(n_components, *IMAGE_SHAPE))
+
+    @torch.no_grad()
+    def init_from(self, images: torch.Tensor, eps: float = 0.05) -> None:
+        """Start the pseudo-inputs at real images (clamped away from 0 and 1), a common warm start."""
+        x = images[: len(self.pseudo_logits)].clamp(eps, 1 - eps)
+        self.pseudo_logits[: len(x)] = torch.logit(x)
+
+    def pseudo_inputs(self) -> torch.Tensor:
+        return torch.sigmoid(self.pseudo_logits)
+
+    def components(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log weights (K,), means (K, D), log-variances (K, D)): uniform weights."""
+        mu, logvar = self.encode(self.pseudo_inputs())
+        log_w = torch.full((len(mu),), -math.log(len(mu)), device=mu.device)
+        return log_w, mu, logvar
+
+
+class Encoder(nn.Module):
+    """x (B, 1, 28, 28) -> (mu, logvar) of q(z|x), each (B, latent_dim)."""
+
+    def __init__(self, latent_dim: int, hidden_dim: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(IMAGE_SIZE, hidden_dim), nn.ReLU(),
+            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 2 * latent_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.net(x).chunk(2, dim=-1)
+        return mu, logvar
+
+
+class Decoder(nn.Module):
+    """z (B, latent_dim) -> Bernoulli logits (B, 1, 28, 28)."""
+
+    def __init__(self, latent_dim: int, hidden_dim: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
+            nn.Linear(hidden_dim, IMAGE_SIZE),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(-1, *IMAGE_SHAPE)
+
+
+@dataclass
+class VAEConfig:
+    """Hyperparameters of a VAE; the training CLI's flags map onto these fields."""
+
+    family: str = "vae"
+    dataset: str = "binarized-mnist"
+    latent_dim: int = 2
+    hidden_dim: int = 512
+    prior: str = "gaussian"  # one of PRIORS
+    n_components: int = 16  # mixture components, or VampPrior pseudo-inputs
+    beta: float = 1.0  # weight of the KL term in the training loss (beta-VAE)
+
+
+class VAE(HubModel):
+    """A VAE with MLP encoder and decoder, a Bernoulli likelihood and a pluggable prior."""
+
+    config_class = VAEConfig
+
+    def __init__(self, config: VAEConfig):
+        super().__init__(config)
+        if config.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, not {config.prior!r}")
+        if config.latent_dim < 1 or config.hidden_dim < 1 or config.n_components < 1:
+            raise ValueError("latent_dim, hidden_dim and n_components must be positive")
+        self.encoder = Encoder(config.latent_dim, config.hidden_dim)
+        self.decoder = Decoder(config.latent_dim, config.hidden_dim)
+        if config.prior == "gaussian":
+            self.prior = GaussianPrior(config.latent_dim)
+        elif config.prior == "mog":
+            self.prior = MixtureOfGaussiansPrior(config.latent_dim, config.n_components)
+        else:
+            self.prior = VampPrior(self.encoder.forward, config.latent_dim, config.n_components)
+
+    def describe(self) -> str:
+        c = self.config
+        prior = {
+            "gaussian": "a standard Gaussian N(0, I)",
+            "mog": f"a mixture of {c.n_components} Gaussians with learned means, variances and weights",
+            "vamp": f"a VampPrior with {c.n_components} learned pseudo-inputs",
+        }[c.prior]
+        return (
+            f"Encoder: MLP 784-{c.hidden_dim}-{c.hidden_dim} (ReLU) to the mean and log-variance of a "
+            f"{c.latent_dim}-dimensional Gaussian q(z|x). Decoder: MLP {c.latent_dim}-{c.hidden_dim}-"
+            f"{c.hidden_dim}-784 (ReLU) to the logits of a product of 784 Bernoullis p(x|z). "
+            f"Prior: {prior}. Trained on {c.dataset} with KL weight beta = {c.beta:g}."
+        )
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of the posterior q(z|x), each (B, latent_dim)."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli logits of p(x|z), shaped (B, 1, 28, 28)."""
+        return self.decoder(z)
+
+    def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two terms of the ELBO per example: (E_q[log p(x|z)], KL(q(z|x) || p(z))).
+
+        ELBO(x) = E_{q(z|x)}[log p(x|z)] - KL(q(z|x) || p(z)).
+        With the Gaussian prior the KL is analytic. With the mixture or VampPrior it has no
+        closed form, so we use the single-sample Monte Carlo estimate with the same z:
+        KL ~= log q(z|x) - log p(z),  z = mu + sigma * eps,  eps ~ N(0, I)  (reparameterised).
+        """
+        mu, logvar = self.encode(x)
+        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+        log_px_given_z = -F.binary_cross_entropy_with_logits(self.decode(z), x, reduction="none").flatten(1).sum(-1)
+        if isinstance(self.prior, GaussianPrior):
+            kl = kl_to_standard_normal(mu, logvar)
+        else:
+            kl = gaussian_log_prob(z, mu, logvar) - self.prior.log_prob(z)
+        return log_px_given_z, kl
+
+    def elbo(self, x: torch.Tensor) -> torch.Tensor:
+        """The evidence lower bound log p(x) >= ELBO(x), one value per example, in nats."""
+        log_px_given_z, kl = self.elbo_terms(x)
+        return log_px_given_z - kl
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Training loss: the negative beta-weighted ELBO, averaged over the batch (Higgins et al. 2017)."""
+        log_px_given_z, kl = self.elbo_terms(x)
+        return -(log_px_given_z - self.config.beta * kl).mean()
+
+    @torch.no_grad()
+    def iwae(self, x: torch.Tensor, k: int = 100, chunk: int = 20000) -> torch.Tensor:
+        """Importance-weighted bound (Burda et al. 2016), one value per example, in nats.
+
+        log p(x) >= L_k = E[log 1/k sum_i p(x, z_i) / q(z_i|x)],  z_i ~ q(z|x).
+        L_1 is the ELBO; L_k grows with k and tends to log p(x), so for large k it is the usual
+        estimate of the test log-likelihood. Samples are decoded ``chunk`` images at a time.
+        """
+        mu, logvar = self.encode(x)
+        std = (0.5 * logvar).exp()
+        per_step = max(1, chunk // len(x))
+        log_w = []
+        for start in range(0, k, per_step):
+            n = min(per_step, k - start)
+            z = mu + std * torch.randn(n, *mu.shape, device=mu.device)  # (n, B, D)
+            logits = self.decode(z.flatten(0, 1)).view(n, len(x), -1)
+            log_px_given_z = -F.binary_cross_entropy_with_logits(
+                logits, x.flatten(1).expand(n, -1, -1), reduction="none").sum(-1)
+            log_w.append(log_px_given_z + self.prior.log_prob(z) - gaussian_log_prob(z, mu, logvar))
+        return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images in [0, 1]: the Bernoulli means sigmoid(f(z)) at z ~ p(z)."""
+        return torch.sigmoid(self.decode(self.prior.sample(n, generator=generator)))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Bernoulli means of p(x | z = mu(x)): the decoding of the posterior mean."""
+        return torch.sigmoid(self.decode(self.encode(x)[0]))

@@ -1,0 +1,1 @@
+"""Training entry points: ``python -m train <family> ...`` (see ``python -m train --help``)."""

@@ -1,0 +1,59 @@
+"""Train a VAE: ``python -m train vae --prior {gaussian,mog,vamp} --latent-dim 2 ...``."""
+
+import torch
+from torch.utils.data import DataLoader
+
+from genmodels.data import load_dataset
+from genmodels.vae import PRIORS, VAE, VAEConfig
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--prior", choices=PRIORS, default="gaussian")
+    parser.add_argument("--latent-dim", type=int, default=2)
+    parser.add_argument("--hidden-dim", type=int, default=512)
+    parser.add_argument("--n-components", type=int, default=16,
+                        help="mixture components (mog) or pseudo-inputs (vamp)")
+    parser.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (beta-VAE)")
+    parser.add_argument("--dataset", default="binarized-mnist",
+                        choices=["binarized-mnist", "dynamic-binarized-mnist", "fashion-mnist"])
+    parser.add_argument("--iwae-k", type=int, default=100,
+                        help="importance samples for the final test log-likelihood estimate")
+
+
+def build(args):
+    config = VAEConfig(dataset=args.dataset, latent_dim=args.latent_dim, hidden_dim=args.hidden_dim,
+                       prior=args.prior, n_components=args.n_components, beta=args.beta)
+    model = VAE(config)
+    # Fashion-MNIST is grey-valued; the Bernoulli likelihood reads its pixels as probabilities.
+    train_set = load_dataset(args.dataset, train=True, root=args.data_root, download=args.download,
+                             subset=args.subset)
+    test_name = "binarized-mnist" if args.dataset == "dynamic-binarized-mnist" else args.dataset
+    test_set = load_dataset(test_name, train=False, root=args.data_root, download=args.download,
+                            subset=args.subset)
+    if args.prior == "vamp":
+        # Warm start: pseudo-inputs at random training images.
+        idx = torch.randperm(len(train_set.images))[: args.n_components]
+        model.prior.init_from(train_set.images[idx])
+    return model, train_set, test_set
+
+
+def loss(model: VAE, batch) -> torch.Tensor:
+    return model.loss(batch[0])
+
+
+@torch.no_grad()
+def evaluate(model: VAE, test_set, args, final: bool) -> dict[str, float]:
+    """Mean test ELBO, its two terms, and at the end the IWAE estimate of log p(x), in nats."""
+    device = next(model.parameters()).device
+    sums = {"test_elbo": 0.0, "test_log_px_given_z": 0.0, "test_kl": 0.0}
+    if final:
+        sums[f"test_iwae_k{args.iwae_k}"] = 0.0
+    for x, _ in DataLoader(test_set, batch_size=500):
+        x = x.to(device)
+        log_px_given_z, kl = model.elbo_terms(x)
+        sums["test_elbo"] += (log_px_given_z - kl).sum().item()
+        sums["test_log_px_given_z"] += log_px_given_z.sum().item()
+        sums["test_kl"] += kl.sum().item()
+        if final:
+            sums[f"test_iwae_k{args.iwae_k}"] += model.iwae(x, k=args.iwae_k).sum().item()
+    return {k: v / len(test_set) for k, v in sums.items()}
