@@ -47,6 +47,11 @@ class GaussianPrior(nn.Module):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
 
+    def components(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The prior as a one-component mixture, so pages can treat every prior alike."""
+        zeros = torch.zeros(1, self.latent_dim)
+        return torch.zeros(1), zeros, zeros
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=generator)
 

@@ -1,0 +1,123 @@
+"""Figure builders: pure functions, data in, ``plotly.graph_objects.Figure`` out.
+
+Pages call these and only lay the figures out; tests call them without a browser.
+"""
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+# Ten distinguishable colours, one per digit class (plotly's D3 palette).
+# D3's palette with its grey swapped for a plum, so no class looks like the black prior samples.
+CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7b4173", "#bcbd22", "#17becf"]
+
+
+def _hide_axes(fig: go.Figure) -> go.Figure:
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    return fig
+
+
+def tile(images: torch.Tensor | np.ndarray, nrow: int, pad: int = 2) -> np.ndarray:
+    """Tile (N, 1, H, W) or (N, H, W) images in [0, 1] into one 2-D array, ``nrow`` per row.
+
+    Padding is drawn at 0.5 grey so white and black digits both stand out from it.
+    """
+    x = np.asarray(images.detach().cpu() if torch.is_tensor(images) else images, dtype=np.float32)
+    if x.ndim == 4:
+        x = x[:, 0]
+    n, h, w = x.shape
+    cols = max(1, min(nrow, n))
+    rows = math.ceil(n / cols)
+    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 0.5, dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = x[i]
+    return out
+
+
+def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 8, title: str | None = None,
+               height: int | None = None) -> go.Figure:
+    """A grid of greyscale images (white ink on black, as MNIST is stored)."""
+    grid = tile(images, nrow)
+    fig = go.Figure(go.Heatmap(z=grid, colorscale="gray", zmin=0, zmax=1, showscale=False,
+                               hovertemplate="pixel (%{x}, %{y}): %{z:.2f}<extra></extra>"))
+    rows, cols = grid.shape
+    h = height or int(min(640, max(160, 420 * rows / cols)))
+    fig.update_layout(title=title, height=h, margin=dict(l=0, r=0, t=30 if title else 0, b=0))
+    return _hide_axes(fig)
+
+
+def training_curves(metrics: dict) -> go.Figure:
+    """Loss per step (left) and per-epoch numbers (right) from a checkpoint's ``metrics.json``."""
+    curves = metrics.get("curves", {})
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss per step", "per epoch"))
+    if curves.get("step"):
+        fig.add_trace(go.Scatter(x=curves["step"], y=curves["step_loss"], mode="lines", name="step loss",
+                                 line=dict(width=1)), row=1, col=1)
+    epochs = curves.get("epoch", [])
+    for name, values in curves.items():
+        if name in ("step", "step_loss", "epoch") or len(values) != len(epochs):
+            continue
+        fig.add_trace(go.Scatter(x=epochs, y=values, mode="lines+markers", name=name), row=1, col=2)
+    fig.update_xaxes(title_text="step", row=1, col=1)
+    fig.update_xaxes(title_text="epoch", row=1, col=2)
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def ellipse(mean: np.ndarray, cov: np.ndarray, n_std: float = 2.0, points: int = 60) -> np.ndarray:
+    """(points, 2) outline of the ``n_std`` standard-deviation ellipse of a 2-D Gaussian."""
+    values, vectors = np.linalg.eigh(np.asarray(cov, dtype=np.float64))
+    angle = np.linspace(0, 2 * np.pi, points)
+    circle = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    return np.asarray(mean) + n_std * circle * np.sqrt(np.clip(values, 0, None)) @ vectors.T
+
+
+def latent_scatter(prior_z: np.ndarray, posterior_z: np.ndarray, labels: np.ndarray,
+                   density: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                   centres: np.ndarray | None = None, centres_name: str = "component means",
+                   picked: tuple[np.ndarray, np.ndarray] | None = None,
+                   axis_titles: tuple[str, str] = ("z1", "z2"), height: int = 560) -> go.Figure:
+    """Prior samples against the aggregate posterior in a 2-D (latent or projected) plane.
+
+    ``density`` is (xs, ys, log p(z) on the ys x xs grid), drawn as contours; ``centres`` marks
+    mixture means or VampPrior pseudo-input posterior means; ``picked`` is (mean, covariance)
+    of one test digit's posterior, drawn as its 1- and 2-sigma ellipses.
+    """
+    fig = go.Figure()
+    if density is not None:
+        xs, ys, log_p = density
+        fig.add_trace(go.Contour(x=xs, y=ys, z=np.exp(log_p), colorscale=[[0, "#999999"], [1, "#000000"]],
+                                 opacity=0.7, showscale=False, contours=dict(coloring="lines"),
+                                 name="prior density p(z)", showlegend=True, hoverinfo="skip", ncontours=10,
+                                 line=dict(width=1.2)))
+    fig.add_trace(go.Scattergl(x=prior_z[:, 0], y=prior_z[:, 1], mode="markers", name="prior samples",
+                               marker=dict(size=5, color="black", symbol="x-thin",
+                                           line=dict(width=1, color="black"), opacity=0.5)))
+    for digit in np.unique(labels):
+        sel = labels == digit
+        fig.add_trace(go.Scattergl(x=posterior_z[sel, 0], y=posterior_z[sel, 1], mode="markers",
+                                   name=f"q(z|x), digit {digit}", legendgroup="posterior",
+                                   marker=dict(size=4, color=CLASS_COLOURS[int(digit) % 10], opacity=0.6)))
+    if centres is not None:
+        fig.add_trace(go.Scatter(x=centres[:, 0], y=centres[:, 1], mode="markers+text", name=centres_name,
+                                 text=[str(i) for i in range(len(centres))], textposition="top center",
+                                 marker=dict(size=11, color="gold", symbol="star",
+                                             line=dict(width=1, color="black"))))
+    if picked is not None:
+        mean, cov = picked
+        for n_std, dash in ((1.0, "solid"), (2.0, "dash")):
+            outline = ellipse(mean, cov, n_std)
+            fig.add_trace(go.Scatter(x=outline[:, 0], y=outline[:, 1], mode="lines",
+                                     name=f"picked digit: {n_std:g} sigma of q(z|x)",
+                                     line=dict(color="red", width=2, dash=dash)))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis_title=axis_titles[0], yaxis_title=axis_titles[1],
+                      legend=dict(itemsizing="constant"))
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig

@@ -1,0 +1,77 @@
+"""Looking at a latent space: projections to a plane and prior densities on a grid.
+
+Every prior in :mod:`genmodels.vae` is a mixture of diagonal Gaussians (the standard Gaussian
+is a mixture of one), and a linear projection of a Gaussian mixture is again a Gaussian
+mixture, so the prior's density in a projected plane is exact, not estimated:
+if z ~ N(m, S) and y = P (z - c), then y ~ N(P (m - c), P S P^T).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Projection:
+    """y = (z - centre) @ axes.T: the identity for 2-D latents, PCA otherwise."""
+
+    centre: np.ndarray  # (D,)
+    axes: np.ndarray  # (2, D), orthonormal rows
+    explained: tuple[float, float]  # fraction of the fitted data's variance along each axis
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        return (np.asarray(z) - self.centre) @ self.axes.T
+
+    def covariance(self, variances: np.ndarray) -> np.ndarray:
+        """P diag(variances) P^T for one diagonal Gaussian (variances shaped (D,))."""
+        return (self.axes * np.asarray(variances)) @ self.axes.T
+
+    @property
+    def is_identity(self) -> bool:
+        return self.axes.shape[1] == 2 and np.allclose(self.axes, np.eye(2)) and not self.centre.any()
+
+
+def fit_projection(z: np.ndarray) -> Projection:
+    """Identity for 2-D codes; otherwise the top two principal axes of ``z`` (N, D)."""
+    z = np.asarray(z, dtype=np.float64)
+    d = z.shape[1]
+    if d == 2:
+        return Projection(np.zeros(2), np.eye(2), (1.0, 1.0))
+    if d < 2:
+        raise ValueError("a latent space needs at least 2 dimensions to be drawn in a plane")
+    centre = z.mean(0)
+    _, s, vt = np.linalg.svd(z - centre, full_matrices=False)
+    var = s**2
+    return Projection(centre, vt[:2], (float(var[0] / var.sum()), float(var[1] / var.sum())))
+
+
+def mixture_log_density(points: np.ndarray, log_w: np.ndarray, means: np.ndarray,
+                        covs: np.ndarray) -> np.ndarray:
+    """log sum_k w_k N(y; means_k, covs_k) for points (M, 2), means (K, 2), covs (K, 2, 2)."""
+    diff = points[:, None, :] - means[None]  # (M, K, 2)
+    inv = np.linalg.inv(covs)
+    maha = np.einsum("mki,kij,mkj->mk", diff, inv, diff)
+    log_det = np.linalg.slogdet(covs)[1]
+    log_n = -0.5 * (maha + log_det + 2 * np.log(2 * np.pi))
+    a = log_n + log_w[None]
+    top = a.max(1, keepdims=True)
+    return (top + np.log(np.exp(a - top).sum(1, keepdims=True)))[:, 0]
+
+
+@torch.no_grad()
+def prior_density_grid(prior, projection: Projection, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """log p(y) of the projected prior on the grid ys x xs (shape (len(ys), len(xs)))."""
+    log_w, mu, logvar = (t.double().cpu().numpy() for t in prior.components())
+    means = projection(mu)
+    covs = np.stack([projection.covariance(v) for v in np.exp(logvar)])
+    gx, gy = np.meshgrid(xs, ys)
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    return mixture_log_density(points, log_w, means, covs).reshape(len(ys), len(xs))
+
+
+def grid_around(points: np.ndarray, n: int = 80, margin: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+    """Grid axes covering ``points`` (M, 2) with a margin, for density contours."""
+    lo, hi = points.min(0), points.max(0)
+    pad = (hi - lo) * margin + 1e-6
+    return np.linspace(lo[0] - pad[0], hi[0] + pad[0], n), np.linspace(lo[1] - pad[1], hi[1] + pad[1], n)

@@ -1,0 +1,182 @@
+"""What every page shares: the checkpoint source, cached loading, the model card, the code panel.
+
+Streamlit only: the math and the figures live in ``genmodels``.
+"""
+
+import dataclasses
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+import genmodels
+from genmodels import figures
+from genmodels.checkpoint import CONFIG, CheckpointError, list_checkpoints, read_config
+from genmodels.data import DatasetNotFoundError, load_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "checkpoints"
+
+# The page that explains each family best; the home page links there.
+FAMILY_PAGES = {"vae": "pages/vae_priors.py"}
+SOURCE_KINDS = ("Shipped checkpoints", "Local folder", "Hugging Face Hub")
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # one of SOURCE_KINDS
+    location: str  # a folder, or a Hub repo id
+    revision: str | None = None
+
+
+def source_sidebar() -> Source:
+    """Sidebar controls choosing where checkpoints come from; kept in session state across pages."""
+    with st.sidebar:
+        st.header("Checkpoints")
+        kind = st.radio("Load models from", SOURCE_KINDS, key="source_kind",
+                        help="The app ships small trained models; you can also point it at your own.")
+        if kind == "Local folder":
+            location = st.text_input("Folder", key="source_folder", placeholder="checkpoints/my-run",
+                                     help="A checkpoint folder, or a folder of checkpoint folders "
+                                          "(as written by `python -m train ... --out DIR`).")
+            source = Source(kind, location.strip())
+        elif kind == "Hugging Face Hub":
+            repo = st.text_input("Repo id", key="source_repo", placeholder="owner/name")
+            revision = st.text_input("Revision (optional)", key="source_revision",
+                                     placeholder="main, a tag or a commit")
+            source = Source(kind, repo.strip(), revision.strip() or None)
+        else:
+            source = Source(kind, str(SHIPPED))
+    st.session_state["source"] = source
+    return source
+
+
+def current_source() -> Source:
+    return st.session_state.get("source", Source(SOURCE_KINDS[0], str(SHIPPED)))
+
+
+@st.cache_data(show_spinner=False, ttl=600)
+def _hub_config(repo_id: str, revision: str | None) -> dict:
+    return read_config(repo_id, revision)
+
+
+def available_checkpoints(source: Source) -> list[tuple[str, dict]]:
+    """(location, config) of every checkpoint the source offers. Raises CheckpointError."""
+    if not source.location:
+        raise CheckpointError("enter a folder or a Hub repo id in the sidebar, or choose the shipped checkpoints.")
+    if source.kind == "Hugging Face Hub":
+        return [(source.location, _hub_config(source.location, source.revision))]
+    folder = Path(source.location).expanduser()
+    if not folder.is_dir():
+        raise CheckpointError(f"no folder '{folder}'. Enter the path of a checkpoint folder, or of a folder "
+                              f"that holds checkpoint folders.")
+    if (folder / CONFIG).is_file():
+        return [(str(folder), read_config(folder))]
+    found = list_checkpoints(folder)
+    if not found:
+        raise CheckpointError(f"'{folder}' holds no checkpoint folders (none has a {CONFIG}). Train one with "
+                              f"`python -m train vae --out {folder}/my-vae`.")
+    return found
+
+
+@st.cache_resource(show_spinner="Loading model...", max_entries=24)
+def load_model(location: str, revision: str | None = None) -> genmodels.checkpoint.HubModel:
+    """``genmodels.load``, cached for the whole server; errors are not cached."""
+    return genmodels.load(location, revision=revision)
+
+
+def checkpoint_label(location: str, config: dict) -> str:
+    return Path(location).name if Path(location).exists() else location
+
+
+def pick_checkpoint(family: str, where=st, accept=lambda config: True, default: str | None = None,
+                    key: str | None = None):
+    """A select box of the source's checkpoints of ``family``; returns the loaded model.
+
+    On any problem the page shows ``st.error`` with what to do, and stops.
+    """
+    source = current_source()
+    try:
+        options = [(loc, cfg) for loc, cfg in available_checkpoints(source)
+                   if cfg.get("family") == family and accept(cfg)]
+    except CheckpointError as err:
+        st.error(f"Could not list checkpoints: {err}")
+        st.stop()
+    if not options:
+        st.error(f"The chosen source ({source.location or source.kind}) has no {family} checkpoint that this "
+                 f"page can show. Choose the shipped checkpoints in the sidebar, or train one with "
+                 f"`python -m train {family} --out checkpoints/my-{family}`.")
+        st.stop()
+    labels = [checkpoint_label(loc, cfg) for loc, cfg in options]
+    index = labels.index(default) if default in labels else 0
+    choice = where.selectbox("Checkpoint", range(len(options)), index=index, format_func=labels.__getitem__,
+                             key=key or f"checkpoint_{family}")
+    try:
+        return load_model(options[choice][0], source.revision)
+    except CheckpointError as err:
+        st.error(f"Could not load this checkpoint: {err}")
+        st.stop()
+
+
+@st.cache_data(show_spinner="Loading the test set...", max_entries=4)
+def test_set(dataset: str) -> tuple[torch.Tensor, np.ndarray]:
+    """(images (N, 1, 28, 28), labels) of a test set; downloads only if the files are missing."""
+    try:
+        data = load_dataset(dataset, train=False)
+    except DatasetNotFoundError:
+        data = load_dataset(dataset, train=False, download=True)
+    return data.images if data.pixels == "grey" else (data.images > 0.5).float(), data.labels.numpy()
+
+
+def load_test_set(dataset: str) -> tuple[torch.Tensor, np.ndarray]:
+    """``test_set`` with a missing dataset reported on the page instead of raised."""
+    name = "binarized-mnist" if dataset == "dynamic-binarized-mnist" else dataset
+    try:
+        return test_set(name)
+    except DatasetNotFoundError as err:
+        st.error(f"This page needs the {name} test set. {err}")
+        st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def samples(location: str, revision: str | None, n: int, seed: int) -> np.ndarray:
+    """n samples of a checkpoint from a fixed seed, as a numpy array in [0, 1]."""
+    model = load_model(location, revision)
+    return model.sample(n, generator=torch.Generator().manual_seed(seed)).numpy()
+
+
+def model_card(model) -> None:
+    """The model's card: architecture in words, size, hyperparameters, data, curves, provenance."""
+    with st.expander("Model card: architecture, hyperparameters, training curves", expanded=False):
+        st.markdown(model.describe())
+        m = model.metrics
+        cols = st.columns(4)
+        cols[0].metric("parameters", f"{model.num_parameters():,}")
+        cols[1].metric("epochs", m.get("epochs", "?"))
+        cols[2].metric("training time", f"{m.get('wall_time_s', 0) / 60:.1f} min" if m else "?")
+        cols[3].metric("dataset", model.config.dataset)
+        left, right = st.columns([1, 2])
+        left.markdown("**Hyperparameters** (config.json)")
+        left.table({"field": list(dataclasses.asdict(model.config)),
+                    "value": [str(v) for v in dataclasses.asdict(model.config).values()]})
+        if m.get("eval"):
+            left.markdown("**Evaluation** (metrics.json)")
+            left.table({"metric": list(m["eval"]), "value": [f"{v:.3f}" for v in m["eval"].values()]})
+        if m.get("curves"):
+            right.plotly_chart(figures.training_curves(m), width="stretch")
+        if m.get("command"):
+            st.markdown(f"Reproduce (seed {m.get('seed')}, commit `{m.get('commit', '?')[:12]}`, "
+                        f"{m.get('device', '?')}):")
+            st.code(m["command"], language="bash")
+
+
+def show_code(*objects) -> None:
+    """The real source of the functions a page runs, read with ``inspect`` so it never drifts."""
+    with st.expander("Show the code", expanded=False):
+        for obj in objects:
+            module = inspect.getmodule(obj).__name__
+            st.caption(f"`{module}.{obj.__qualname__}`")
+            st.code(inspect.getsource(obj), language="python")

@@ -1,0 +1,55 @@
+"""Shared test setup: the dataset folder, an offline Hub, and small checkpoints made on the fly."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# Tests never reach the network: the Hub is exercised through its local cache.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+if "GENMODELS_DATA" not in os.environ and SHARED_DATA.is_dir():
+    os.environ["GENMODELS_DATA"] = str(SHARED_DATA)
+
+
+def pytest_configure(config):
+    root = Path(os.environ.get("GENMODELS_DATA", "data"))
+    if not (root / "MNIST" / "raw").is_dir():
+        raise pytest.UsageError(
+            f"The tests need MNIST and Fashion-MNIST under {root.resolve()} (MNIST/raw, FashionMNIST/raw). "
+            f"Set GENMODELS_DATA to that folder (for example ../shared/data)."
+        )
+
+
+@pytest.fixture
+def tiny_vae():
+    """A small untrained VAE (any prior) with fixed weights."""
+    from genmodels.vae import VAE, VAEConfig
+
+    def make(prior: str = "gaussian", latent_dim: int = 2, **kwargs) -> VAE:
+        torch.manual_seed(0)
+        return VAE(VAEConfig(prior=prior, latent_dim=latent_dim, hidden_dim=32, n_components=4, **kwargs)).eval()
+
+    return make
+
+
+@pytest.fixture
+def saved_vae(tmp_path, tiny_vae):
+    """A checkpoint folder written by save_pretrained, with metrics."""
+    model = tiny_vae("mog")
+    model.metrics = {"command": "python -m train vae --test", "seed": 0, "eval": {"test_elbo": -100.0}}
+    folder = tmp_path / "ckpt"
+    model.save_pretrained(folder)
+    return model, folder
+
+
+@pytest.fixture
+def mnist_batch():
+    from genmodels.data import load_dataset
+
+    data = load_dataset("binarized-mnist", train=False, subset=32)
+    return data.images

@@ -1,0 +1,104 @@
+"""The app served by ``streamlit run`` and opened, page by page, in headless Chromium.
+
+Outside CI this test skips, with the reason, when Chromium or its driver is missing; in CI
+(``CI=true``) it must run, and ``.ci/run`` installs Debian's chromium and chromium-driver.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "tests" / "out"
+PAGES = ["", "vae_priors", "vae_latent"]  # url paths of every page; "" is the home page
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+if os.environ.get("CI", "").lower() != "true" and not (CHROMIUM and DRIVER):
+    pytest.skip("headless Chromium and chromedriver are not installed "
+                "(apt-get install chromium chromium-driver); CI installs them", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    log = open(SHOTS.parent / "out-streamlit.log", "w") if SHOTS.parent.is_dir() else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit run did not answer /_stcore/health within 60 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--window-size=1400,1800"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def wait_for_render(driver, timeout: float = 90.0) -> None:
+    """Until the app has run its script to the end (stApp's script state is notRunning)."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.time() + timeout
+    time.sleep(1.0)
+    while time.time() < deadline:
+        apps = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
+        if apps and apps[0].get_attribute("data-test-script-state") == "notRunning" and \
+                driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMainBlockContainer"] h1'):
+            time.sleep(0.5)
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{driver.current_url} did not finish rendering within {timeout} s")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_without_exception(server, browser, page):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/{page}")
+    wait_for_render(browser)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / f"page-{page or 'home'}.png"))
+    exceptions = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    assert not exceptions, f"/{page} shows an exception: {exceptions[0].text[:500]}"
+    errors = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+    assert not errors, f"/{page} shows an error: {errors[0].text[:500]}"
+    assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
