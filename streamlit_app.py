@@ -21,6 +21,5 @@ PAGES = {
     ],
 }
 
-navigation = st.navigation(PAGES)
 source_sidebar()
-navigation.run()
+st.navigation(PAGES).run()

@@ -213,21 +213,22 @@ def _resolve(source: str | os.PathLike, filename: str, revision: str | None = No
     hub_kwargs = {k: v for k, v in hub_kwargs.items() if v is not None}
     try:
         return hf_hub_download(repo_id=str(source), filename=filename, revision=revision, **hub_kwargs)
+    # Order matters: LocalEntryNotFoundError subclasses EntryNotFoundError.
     except RevisionNotFoundError as err:
         raise CheckpointError(f"the Hub repo '{source}' has no revision '{revision}'. "
                               f"Check the branch, tag or commit name.") from err
     except RepositoryNotFoundError as err:
         raise CheckpointError(f"no Hub model repo '{source}' (or it is private). Check the repo id "
                               f"(owner/name) and, for a private repo, log in with `hf auth login`.") from err
-    except EntryNotFoundError as err:
-        raise CheckpointError(f"the Hub repo '{source}' has no {filename}: it is not a genmodels "
-                              f"checkpoint. Push one with `python -m train ... --push-to-hub {source}`.") from err
     except LocalEntryNotFoundError as err:
         raise CheckpointError(
             f"'{filename}' of Hub repo '{source}' is not in the local Hub cache and the Hub cannot be "
             f"reached (offline, or HF_HUB_OFFLINE=1). Check the repo id, connect and unset "
             f"HF_HUB_OFFLINE, or use a local checkpoint folder."
         ) from err
+    except EntryNotFoundError as err:
+        raise CheckpointError(f"the Hub repo '{source}' has no {filename}: it is not a genmodels "
+                              f"checkpoint. Push one with `python -m train ... --push-to-hub {source}`.") from err
     except (HfHubHTTPError, HFValidationError, OSError) as err:
         raise CheckpointError(f"could not fetch '{filename}' from Hub repo '{source}': "
                               f"{_first_line(err)}") from err

@@ -237,12 +237,11 @@ class VAE(HubModel):
         return -(log_px_given_z - self.config.beta * kl).mean()
 
     @torch.no_grad()
-    def iwae(self, x: torch.Tensor, k: int = 100, chunk: int = 20000) -> torch.Tensor:
-        """Importance-weighted bound (Burda et al. 2016), one value per example, in nats.
+    def log_importance_weights(self, x: torch.Tensor, k: int, chunk: int = 20000) -> torch.Tensor:
+        """log w_i = log p(x, z_i) - log q(z_i|x) for z_i ~ q(z|x), shaped (k, B).
 
-        log p(x) >= L_k = E[log 1/k sum_i p(x, z_i) / q(z_i|x)],  z_i ~ q(z|x).
-        L_1 is the ELBO; L_k grows with k and tends to log p(x), so for large k it is the usual
-        estimate of the test log-likelihood. Samples are decoded ``chunk`` images at a time.
+        Their mean is a k-sample ELBO estimate; their log-mean-exp is the IWAE bound. Samples are
+        decoded ``chunk`` images at a time to bound memory.
         """
         mu, logvar = self.encode(x)
         std = (0.5 * logvar).exp()
@@ -255,7 +254,17 @@ class VAE(HubModel):
             log_px_given_z = -F.binary_cross_entropy_with_logits(
                 logits, x.flatten(1).expand(n, -1, -1), reduction="none").sum(-1)
             log_w.append(log_px_given_z + self.prior.log_prob(z) - gaussian_log_prob(z, mu, logvar))
-        return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+        return torch.cat(log_w)
+
+    @torch.no_grad()
+    def iwae(self, x: torch.Tensor, k: int = 100, chunk: int = 20000) -> torch.Tensor:
+        """Importance-weighted bound (Burda et al. 2016), one value per example, in nats.
+
+        log p(x) >= L_k = E[log 1/k sum_i p(x, z_i) / q(z_i|x)],  z_i ~ q(z|x).
+        L_1 is the ELBO; L_k grows with k and tends to log p(x), so for large k it is the usual
+        estimate of the test log-likelihood.
+        """
+        return torch.logsumexp(self.log_importance_weights(x, k, chunk), dim=0) - math.log(k)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

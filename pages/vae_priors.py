@@ -29,10 +29,11 @@ st.markdown(
 def controls(n_test: int):
     """The plot's controls; returns (points, posterior as means?, picked test index)."""
     c1, c2, c3 = st.columns(3)
-    n = c1.slider("Points (test images and prior samples)", 200, 5000, 2000, step=200)
+    n = c1.slider("Points (test images and prior samples)", 200, 5000, 2000, step=200, key="n_points")
     representation = c2.radio("Aggregate posterior drawn as", ["posterior means", "one sample per image"],
-                              horizontal=True)
-    picked = c3.number_input(f"Test digit to inspect (0 to {n_test - 1})", 0, n_test - 1, 0, step=1)
+                              horizontal=True, key="representation")
+    picked = c3.number_input(f"Test digit to inspect (0 to {n_test - 1})", 0, n_test - 1, 0, step=1,
+                              key="picked_digit")
     return n, representation == "posterior means", int(picked)
 
 
@@ -60,7 +61,7 @@ projection = latent.fit_projection(mu[:n])
 prior_y, posterior_y = projection(prior_z), projection(posterior)
 xs, ys = latent.grid_around(np.concatenate([prior_y, posterior_y]))
 density = (xs, ys, latent.prior_density_grid(model.prior, projection, xs, ys))
-centres = None if isinstance(model.prior, GaussianPrior) else projection(centre_means.numpy())
+centres = None if isinstance(model.prior, GaussianPrior) else projection(centre_means.detach().numpy())
 centres_name = "VampPrior: q(z|u_k) means" if isinstance(model.prior, VampPrior) else "mixture means"
 picked_ellipse = (projection(mu[picked]), projection.covariance(np.exp(logvar[picked])))
 titles = ("z1", "z2") if projection.is_identity else (
@@ -125,8 +126,8 @@ def bounds(_model: VAE, key: str, n_eval: int, k: int) -> dict[str, tuple[float,
 
 
 c1, c2 = st.columns([1, 2])
-k = c1.select_slider("Importance samples k", [1, 5, 10, 50, 100, 500], value=100)
-n_eval = c1.select_slider("Test images", [100, 500, 1000, 2000], value=500)
+k = c1.select_slider("Importance samples k", [1, 5, 10, 50, 100, 500], value=100, key="iwae_k")
+n_eval = c1.select_slider("Test images", [100, 500, 1000, 2000], value=500, key="n_eval")
 b = bounds(model, key, n_eval, k)
 rows = {
     "quantity": [f"ELBO on {n_eval} test images", f"IWAE bound, k = {k}, on {n_eval} test images"],

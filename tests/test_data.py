@@ -1,0 +1,63 @@
+"""The dataset layer against the facts in ../shared/data/README.md."""
+
+import pytest
+import torch
+
+from genmodels.data import DATA_ENV, DatasetNotFoundError, load_dataset
+
+
+def test_mnist_matches_known_facts():
+    train = load_dataset("mnist", train=True)
+    test = load_dataset("mnist", train=False)
+    assert train.images.shape == (60000, 1, 28, 28) and len(test) == 10000
+    assert torch.bincount(train.labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert train.labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert test.labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert train.images.mean().item() == pytest.approx(0.1307, abs=5e-4)
+    assert 0.0 <= train.images.min() and train.images.max() <= 1.0
+
+
+def test_binarized_mnist_thresholds_at_one_half():
+    grey = load_dataset("mnist", train=False, subset=200)
+    binary = load_dataset("binarized-mnist", train=False, subset=200)
+    assert torch.equal(binary.images, (grey.images > 0.5).float())
+    x, y = binary[3]
+    assert set(x.unique().tolist()) == {0.0, 1.0} and y == grey.labels[3]
+
+
+def test_dynamic_binarization_draws_fresh_bernoulli_pixels():
+    data = load_dataset("dynamic-binarized-mnist", train=False, subset=50)
+    torch.manual_seed(0)
+    draws = torch.stack([data[0][0] for _ in range(400)])
+    assert set(draws.unique().tolist()) <= {0.0, 1.0}
+    assert not torch.equal(draws[0], draws[1])  # a new image each access
+    grey = data.images[0]
+    assert (draws.mean(0) - grey).abs().max() < 0.1  # the grey value is the probability
+
+
+def test_fashion_mnist_loads():
+    data = load_dataset("fashion-mnist", train=False, subset=100)
+    assert data.images.shape == (100, 1, 28, 28) and data.labels.max() <= 9
+
+
+def test_subset_keeps_the_first_examples():
+    full = load_dataset("mnist", train=False)
+    part = load_dataset("mnist", train=False, subset=64)
+    assert len(part) == 64 and torch.equal(part.images, full.images[:64])
+
+
+def test_missing_files_name_the_folder_and_the_variable(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_dataset("mnist", root=tmp_path / "nowhere")
+    assert str(tmp_path / "nowhere") in str(err.value) and DATA_ENV in str(err.value)
+
+
+def test_missing_files_via_the_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    with pytest.raises(DatasetNotFoundError, match="FashionMNIST"):
+        load_dataset("fashion-mnist", train=False)
+
+
+def test_unknown_dataset_is_refused():
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_dataset("cifar10")
