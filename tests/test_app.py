@@ -85,8 +85,9 @@ def test_priors_page_with_every_vae_checkpoint(app):
 
 
 def test_priors_page_code_panel_shows_the_real_source(app):
-    from genmodels.vae import VAE
     import inspect
+
+    from genmodels.vae import VAE
 
     app.switch_page("pages/vae_priors.py").run()
     shown = [c.value.strip() for c in app.code]

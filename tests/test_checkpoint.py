@@ -16,7 +16,7 @@ from genmodels.vae import VAE
 
 
 def assert_same_weights(a, b):
-    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(x.half().float(), y), name  # stored as fp16, read back exactly
 
 

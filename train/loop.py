@@ -146,6 +146,7 @@ def run(family, args, argv: list[str]) -> Path:
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=loader_generator)
     out = Path(args.out)
     state_path = out / STATE_FILE
+    commit = git_commit()  # the code this process runs, whatever is edited while it trains
 
     info = {"epoch": 0, "step": 0, "wall_time_s": 0.0,
             "curves": {"step": [], "step_loss": [], "epoch": [], "train_loss": []}}
@@ -186,12 +187,12 @@ def run(family, args, argv: list[str]) -> Path:
         print(f"epoch {epoch + 1}/{args.epochs}  train loss {total / count:.4f}  "
               + "  ".join(f"{k} {v:.4f}" for k, v in evaluation.items())
               + f"  ({info['wall_time_s']:.0f} s)", file=sys.stderr)
-        model.metrics = provenance(args, argv, device, info)
+        model.metrics = provenance(args, argv, device, info, commit)
         save_checkpoint(model, out)
         save_state(state_path, model, optimizer, loader_generator, info)
 
     model.eval()
-    model.metrics = provenance(args, argv, device, info)
+    model.metrics = provenance(args, argv, device, info, commit)
     model.metrics["eval"] = family.evaluate(model, test_set, args, final=True)
     save_checkpoint(model, out)
     print(f"saved {out}: " + json.dumps(model.metrics["eval"]), file=sys.stderr)
@@ -201,12 +202,12 @@ def run(family, args, argv: list[str]) -> Path:
     return out
 
 
-def provenance(args, argv: list[str], device: torch.device, info: dict) -> dict:
+def provenance(args, argv: list[str], device: torch.device, info: dict, commit: str) -> dict:
     """What metrics.json records so anyone can reproduce the checkpoint."""
     return {
         "command": "python -m train " + shlex.join(argv),
         "seed": args.seed,
-        "commit": git_commit(),
+        "commit": commit,
         "device": describe_device(device),
         "torch": torch.__version__,
         "epochs": info["epoch"],

@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench`` prints markdown tables. Never run as timed tests."""
