@@ -1,0 +1,48 @@
+"""Figure builders are pure: data in, plotly figure out."""
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from genmodels import figures
+
+
+def test_tile_places_images_in_rows():
+    images = torch.stack([torch.full((1, 3, 3), float(i) / 10) for i in range(5)])
+    grid = figures.tile(images, nrow=3, pad=1)
+    assert grid.shape == (2 * 4 + 1, 3 * 4 + 1)
+    assert grid[1, 1] == 0.0 and grid[1, 5] == np.float32(0.1) and grid[5, 5] == np.float32(0.4)
+    assert grid[0, 0] == 0.5 and grid[5, 9] == 0.5  # padding and the empty sixth cell
+
+
+def test_image_grid_is_a_greyscale_heatmap():
+    fig = figures.image_grid(torch.rand(10, 1, 28, 28), nrow=5, title="samples")
+    assert isinstance(fig, go.Figure) and fig.data[0].type == "heatmap"
+    assert fig.data[0].zmin == 0 and fig.data[0].zmax == 1 and fig.layout.title.text == "samples"
+
+
+def test_training_curves_plot_every_epoch_series():
+    metrics = {"curves": {"step": [10, 20], "step_loss": [2.0, 1.0], "epoch": [1, 2], "train_loss": [2, 1],
+                          "test_elbo": [-3, -2], "broken": [1]}}
+    fig = figures.training_curves(metrics)
+    assert [t.name for t in fig.data] == ["step loss", "train_loss", "test_elbo"]
+
+
+def test_ellipse_has_the_right_radii():
+    cov = np.array([[4.0, 0.0], [0.0, 1.0]])
+    outline = figures.ellipse(np.array([1.0, -1.0]), cov, n_std=2.0, points=400)
+    centred = outline - np.array([1.0, -1.0])
+    assert np.isclose(np.abs(centred[:, 0]).max(), 4.0, atol=1e-3)
+    assert np.isclose(np.abs(centred[:, 1]).max(), 2.0, atol=1e-3)
+
+
+def test_latent_scatter_has_one_trace_per_class_and_the_extras():
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 1, 2] * 10)
+    fig = figures.latent_scatter(rng.normal(size=(30, 2)), rng.normal(size=(30, 2)), labels,
+                                 density=(np.arange(3.0), np.arange(3.0), np.zeros((3, 3))),
+                                 centres=np.zeros((4, 2)), picked=(np.zeros(2), np.eye(2)))
+    names = [t.name for t in fig.data]
+    assert names[0] == "prior density p(z)" and names[1] == "prior samples"
+    assert sum(n.startswith("q(z|x), digit") for n in names) == 3
+    assert "component means" in names and sum("picked digit" in n for n in names) == 2
