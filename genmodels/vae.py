@@ -22,6 +22,7 @@ from genmodels.checkpoint import HubModel
 IMAGE_SHAPE = (1, 28, 28)
 IMAGE_SIZE = 784
 PRIORS = ("gaussian", "mog", "vamp")
+ARCHITECTURES = ("mlp", "conv")
 
 
 def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -125,33 +126,67 @@ class VampPrior(MixturePrior):
         return log_w, mu, logvar
 
 
+CONV_CHANNELS = (16, 32)  # 28x28 -> 14x14 -> 7x7
+CONV_FEATURES = CONV_CHANNELS[1] * 7 * 7
+
+
 class Encoder(nn.Module):
-    """x (B, 1, 28, 28) -> (mu, logvar) of q(z|x), each (B, latent_dim)."""
+    """x (B, 1, 28, 28), and for a conditional VAE a label vector y (B, C) -> (mu, logvar), each (B, D).
 
-    def __init__(self, latent_dim: int, hidden_dim: int):
+    ``features`` turns the image into a vector (a flatten, or two stride-2 convolutions); the
+    label is appended to that vector; ``head`` maps it to the posterior's parameters.
+    """
+
+    def __init__(self, latent_dim: int, hidden_dim: int, architecture: str = "mlp", n_classes: int = 0):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Flatten(), nn.Linear(IMAGE_SIZE, hidden_dim), nn.ReLU(),
-            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 2 * latent_dim),
-        )
+        if architecture == "mlp":
+            self.features = nn.Flatten()
+            layers = [nn.Linear(IMAGE_SIZE + n_classes, hidden_dim), nn.ReLU(),
+                      nn.Linear(hidden_dim, hidden_dim), nn.ReLU()]
+        else:
+            c1, c2 = CONV_CHANNELS
+            self.features = nn.Sequential(
+                nn.Conv2d(1, c1, 4, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(c1, c2, 4, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+            )
+            layers = [nn.Linear(CONV_FEATURES + n_classes, hidden_dim), nn.ReLU()]
+        self.head = nn.Sequential(*layers, nn.Linear(hidden_dim, 2 * latent_dim))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.net(x).chunk(2, dim=-1)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.features(x)
+        if y is not None:
+            h = torch.cat([h, y], dim=1)
+        mu, logvar = self.head(h).chunk(2, dim=-1)
         return mu, logvar
 
 
 class Decoder(nn.Module):
-    """z (B, latent_dim) -> Bernoulli logits (B, 1, 28, 28)."""
+    """z (B, D), and for a conditional VAE y (B, C) -> Bernoulli logits (B, 1, 28, 28)."""
 
-    def __init__(self, latent_dim: int, hidden_dim: int):
+    def __init__(self, latent_dim: int, hidden_dim: int, architecture: str = "mlp", n_classes: int = 0):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
-            nn.Linear(hidden_dim, IMAGE_SIZE),
-        )
+        if architecture == "mlp":
+            self.head = nn.Sequential(
+                nn.Linear(latent_dim + n_classes, hidden_dim), nn.ReLU(),
+                nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, IMAGE_SIZE),
+            )
+            self.body = nn.Unflatten(1, IMAGE_SHAPE)
+        else:
+            c1, c2 = CONV_CHANNELS
+            self.head = nn.Sequential(
+                nn.Linear(latent_dim + n_classes, hidden_dim), nn.ReLU(),
+                nn.Linear(hidden_dim, CONV_FEATURES), nn.ReLU(),
+            )
+            self.body = nn.Sequential(
+                nn.Unflatten(1, (c2, 7, 7)),
+                nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(),
+                nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),
+            )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(-1, *IMAGE_SHAPE)
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if y is not None:
+            z = torch.cat([z, y], dim=1)
+        return self.body(self.head(z))
 
 
 @dataclass
@@ -165,10 +200,17 @@ class VAEConfig:
     prior: str = "gaussian"  # one of PRIORS
     n_components: int = 16  # mixture components, or VampPrior pseudo-inputs
     beta: float = 1.0  # weight of the KL term in the training loss (beta-VAE)
+    architecture: str = "mlp"  # one of ARCHITECTURES
+    n_classes: int = 0  # > 0: a conditional VAE, p(x|z,y) and q(z|x,y) with y one-hot over n_classes
 
 
 class VAE(HubModel):
-    """A VAE with MLP encoder and decoder, a Bernoulli likelihood and a pluggable prior."""
+    """A VAE with a Bernoulli likelihood, a pluggable prior, MLP or conv networks, optionally conditional.
+
+    Every method that sees images takes the label ``y`` too; it is required for a conditional
+    model (``n_classes > 0``) and refused otherwise. ``y`` is either integer classes (B,) or any
+    (B, n_classes) vector, such as a point between two one-hot codes.
+    """
 
     config_class = VAEConfig
 
@@ -176,10 +218,16 @@ class VAE(HubModel):
         super().__init__(config)
         if config.prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}, not {config.prior!r}")
-        if config.latent_dim < 1 or config.hidden_dim < 1 or config.n_components < 1:
-            raise ValueError("latent_dim, hidden_dim and n_components must be positive")
-        self.encoder = Encoder(config.latent_dim, config.hidden_dim)
-        self.decoder = Decoder(config.latent_dim, config.hidden_dim)
+        if config.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, not {config.architecture!r}")
+        if config.latent_dim < 1 or config.hidden_dim < 1 or config.n_components < 1 or config.n_classes < 0:
+            raise ValueError("latent_dim, hidden_dim and n_components must be positive, n_classes >= 0")
+        if config.n_classes and config.prior == "vamp":
+            raise ValueError("a conditional VAE with a VampPrior would need labelled pseudo-inputs; "
+                             "use the gaussian or mog prior")
+        nets = (config.latent_dim, config.hidden_dim, config.architecture, config.n_classes)
+        self.encoder = Encoder(*nets)
+        self.decoder = Decoder(*nets)
         if config.prior == "gaussian":
             self.prior = GaussianPrior(config.latent_dim)
         elif config.prior == "mog":
@@ -194,84 +242,115 @@ class VAE(HubModel):
             "mog": f"a mixture of {c.n_components} Gaussians with learned means, variances and weights",
             "vamp": f"a VampPrior with {c.n_components} learned pseudo-inputs",
         }[c.prior]
-        return (
-            f"Encoder: MLP 784-{c.hidden_dim}-{c.hidden_dim} (ReLU) to the mean and log-variance of a "
-            f"{c.latent_dim}-dimensional Gaussian q(z|x). Decoder: MLP {c.latent_dim}-{c.hidden_dim}-"
-            f"{c.hidden_dim}-784 (ReLU) to the logits of a product of 784 Bernoullis p(x|z). "
-            f"Prior: {prior}. Trained on {c.dataset} with KL weight beta = {c.beta:g}."
-        )
+        label = f" and the one-hot label ({c.n_classes} classes)" if c.n_classes else ""
+        if c.architecture == "mlp":
+            nets = (f"Encoder: MLP on the 784 pixels{label}, {c.hidden_dim}-{c.hidden_dim} (ReLU), to the mean "
+                    f"and log-variance of a {c.latent_dim}-dimensional Gaussian q(z|x). Decoder: MLP on z{label}, "
+                    f"{c.hidden_dim}-{c.hidden_dim}-784 (ReLU), to the logits of 784 Bernoullis p(x|z).")
+        else:
+            a, b = CONV_CHANNELS
+            nets = (f"Encoder: two 4x4 stride-2 convolutions ({a} and {b} channels, ReLU; 28x28 to 7x7), then "
+                    f"on those features{label} a {c.hidden_dim}-unit layer, to the mean and log-variance of a "
+                    f"{c.latent_dim}-dimensional Gaussian q(z|x). Decoder: the mirror image, z{label} through "
+                    f"{c.hidden_dim} units to {b}x7x7, two 4x4 stride-2 transposed convolutions to the logits "
+                    f"of 784 Bernoullis p(x|z).")
+        return f"{nets} Prior: {prior}. Trained on {c.dataset} with KL weight beta = {c.beta:g}."
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of the posterior q(z|x), each (B, latent_dim)."""
-        return self.encoder(x)
+    def condition(self, y: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        """The decoder's and encoder's label input: one-hot for integer classes, else y as given."""
+        if not self.config.n_classes:
+            if y is not None:
+                raise ValueError("this VAE is not conditional: call it without y")
+            return None
+        if y is None:
+            raise ValueError(f"this VAE is conditional: pass y, integer classes or (B, {self.config.n_classes}) "
+                             f"vectors")
+        if not torch.is_floating_point(y):
+            y = F.one_hot(y.long(), self.config.n_classes).float()
+        if y.shape != (batch, self.config.n_classes):
+            raise ValueError(f"y must have shape ({batch}, {self.config.n_classes}), not {tuple(y.shape)}")
+        return y
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Bernoulli logits of p(x|z), shaped (B, 1, 28, 28)."""
-        return self.decoder(z)
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of the posterior q(z|x) (q(z|x,y) if conditional), each (B, latent_dim)."""
+        return self.encoder(x, self.condition(y, len(x)))
 
-    def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Bernoulli logits of p(x|z) (p(x|z,y) if conditional), shaped (B, 1, 28, 28)."""
+        return self.decoder(z, self.condition(y, len(z)))
+
+    def elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The two terms of the ELBO per example: (E_q[log p(x|z)], KL(q(z|x) || p(z))).
 
         ELBO(x) = E_{q(z|x)}[log p(x|z)] - KL(q(z|x) || p(z)).
         With the Gaussian prior the KL is analytic. With the mixture or VampPrior it has no
         closed form, so we use the single-sample Monte Carlo estimate with the same z:
         KL ~= log q(z|x) - log p(z),  z = mu + sigma * eps,  eps ~ N(0, I)  (reparameterised).
+        A conditional VAE (Sohn et al. 2015) conditions both q and p(x|z) on y: ELBO(x | y).
         """
-        mu, logvar = self.encode(x)
+        mu, logvar = self.encode(x, y)
         z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
-        log_px_given_z = -F.binary_cross_entropy_with_logits(self.decode(z), x, reduction="none").flatten(1).sum(-1)
+        logits = self.decode(z, y)
+        log_px_given_z = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(-1)
         if isinstance(self.prior, GaussianPrior):
             kl = kl_to_standard_normal(mu, logvar)
         else:
             kl = gaussian_log_prob(z, mu, logvar) - self.prior.log_prob(z)
         return log_px_given_z, kl
 
-    def elbo(self, x: torch.Tensor) -> torch.Tensor:
+    def elbo(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The evidence lower bound log p(x) >= ELBO(x), one value per example, in nats."""
-        log_px_given_z, kl = self.elbo_terms(x)
+        log_px_given_z, kl = self.elbo_terms(x, y)
         return log_px_given_z - kl
 
-    def loss(self, x: torch.Tensor) -> torch.Tensor:
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Training loss: the negative beta-weighted ELBO, averaged over the batch (Higgins et al. 2017)."""
-        log_px_given_z, kl = self.elbo_terms(x)
+        log_px_given_z, kl = self.elbo_terms(x, y)
         return -(log_px_given_z - self.config.beta * kl).mean()
 
     @torch.no_grad()
-    def log_importance_weights(self, x: torch.Tensor, k: int, chunk: int = 20000) -> torch.Tensor:
+    def log_importance_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None,
+                               chunk: int = 20000) -> torch.Tensor:
         """log w_i = log p(x, z_i) - log q(z_i|x) for z_i ~ q(z|x), shaped (k, B).
 
         Their mean is a k-sample ELBO estimate; their log-mean-exp is the IWAE bound. Samples are
         decoded ``chunk`` images at a time to bound memory.
         """
-        mu, logvar = self.encode(x)
+        y = self.condition(y, len(x))
+        mu, logvar = self.encoder(x, y)
         std = (0.5 * logvar).exp()
         per_step = max(1, chunk // len(x))
         log_w = []
         for start in range(0, k, per_step):
             n = min(per_step, k - start)
             z = mu + std * torch.randn(n, *mu.shape, device=mu.device)  # (n, B, D)
-            logits = self.decode(z.flatten(0, 1)).view(n, len(x), -1)
+            logits = self.decoder(z.flatten(0, 1), None if y is None else y.repeat(n, 1)).view(n, len(x), -1)
             log_px_given_z = -F.binary_cross_entropy_with_logits(
                 logits, x.flatten(1).expand(n, -1, -1), reduction="none").sum(-1)
             log_w.append(log_px_given_z + self.prior.log_prob(z) - gaussian_log_prob(z, mu, logvar))
         return torch.cat(log_w)
 
     @torch.no_grad()
-    def iwae(self, x: torch.Tensor, k: int = 100, chunk: int = 20000) -> torch.Tensor:
+    def iwae(self, x: torch.Tensor, k: int = 100, y: torch.Tensor | None = None, chunk: int = 20000) -> torch.Tensor:
         """Importance-weighted bound (Burda et al. 2016), one value per example, in nats.
 
         log p(x) >= L_k = E[log 1/k sum_i p(x, z_i) / q(z_i|x)],  z_i ~ q(z|x).
         L_1 is the ELBO; L_k grows with k and tends to log p(x), so for large k it is the usual
         estimate of the test log-likelihood.
         """
-        return torch.logsumexp(self.log_importance_weights(x, k, chunk), dim=0) - math.log(k)
+        return torch.logsumexp(self.log_importance_weights(x, k, y, chunk), dim=0) - math.log(k)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n images in [0, 1]: the Bernoulli means sigmoid(f(z)) at z ~ p(z)."""
-        return torch.sigmoid(self.decode(self.prior.sample(n, generator=generator)))
+    def sample(self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
+        """n images in [0, 1]: the Bernoulli means sigmoid(f(z)) at z ~ p(z).
+
+        A conditional VAE without y samples the classes 0, 1, 2, ... in turn.
+        """
+        if self.config.n_classes and y is None:
+            y = torch.arange(n) % self.config.n_classes
+        return torch.sigmoid(self.decode(self.prior.sample(n, generator=generator), y))
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Bernoulli means of p(x | z = mu(x)): the decoding of the posterior mean."""
-        return torch.sigmoid(self.decode(self.encode(x)[0]))
+        return torch.sigmoid(self.decode(self.encode(x, y)[0], y))

@@ -67,7 +67,7 @@ def test_interrupted_run_resumes_bit_for_bit(tmp_path):
     assert a.keys() == b.keys() and any(k.startswith("optim.") for k in a)
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert not torch.equal(after_one["model.decoder.net.0.weight"], b["model.decoder.net.0.weight"])
+    assert not torch.equal(after_one["model.decoder.head.0.weight"], b["model.decoder.head.0.weight"])
     assert load_file(straight / "model.safetensors").keys() == load_file(resumed / "model.safetensors").keys()
     curves_a = json.loads((straight / "metrics.json").read_text())["curves"]
     curves_b = json.loads((resumed / "metrics.json").read_text())["curves"]

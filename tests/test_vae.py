@@ -76,7 +76,7 @@ def test_vamp_prior_shares_the_encoder_weights(tiny_vae):
     assert "prior.pseudo_logits" in names
     with torch.no_grad():  # changing the encoder changes the prior
         before = model.prior.log_prob(torch.zeros(1, 2))
-        model.encoder.net[-1].bias.add_(1.0)
+        model.encoder.head[-1].bias.add_(1.0)
         assert not torch.allclose(before, model.prior.log_prob(torch.zeros(1, 2)))
 
 

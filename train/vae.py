@@ -4,7 +4,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from genmodels.data import load_dataset
-from genmodels.vae import PRIORS, VAE, VAEConfig
+from genmodels.vae import ARCHITECTURES, PRIORS, VAE, VAEConfig
 
 
 def add_arguments(parser) -> None:
@@ -16,13 +16,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (beta-VAE)")
     parser.add_argument("--dataset", default="binarized-mnist",
                         choices=["binarized-mnist", "dynamic-binarized-mnist", "fashion-mnist"])
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default="mlp")
+    parser.add_argument("--conditional", action="store_true",
+                        help="a conditional VAE: encoder and decoder also see the one-hot label")
     parser.add_argument("--iwae-k", type=int, default=100,
                         help="importance samples for the final test log-likelihood estimate")
 
 
 def build(args):
     config = VAEConfig(dataset=args.dataset, latent_dim=args.latent_dim, hidden_dim=args.hidden_dim,
-                       prior=args.prior, n_components=args.n_components, beta=args.beta)
+                       prior=args.prior, n_components=args.n_components, beta=args.beta,
+                       architecture=args.architecture, n_classes=10 if args.conditional else 0)
     model = VAE(config)
     # Fashion-MNIST is grey-valued; the Bernoulli likelihood reads its pixels as probabilities.
     train_set = load_dataset(args.dataset, train=True, root=args.data_root, download=args.download,
@@ -37,8 +41,13 @@ def build(args):
     return model, train_set, test_set
 
 
+def labels(model: VAE, batch):
+    """The labels a conditional VAE needs; None for an unconditional one."""
+    return batch[1] if model.config.n_classes else None
+
+
 def loss(model: VAE, batch) -> torch.Tensor:
-    return model.loss(batch[0])
+    return model.loss(batch[0], labels(model, batch))
 
 
 @torch.no_grad()
@@ -48,12 +57,12 @@ def evaluate(model: VAE, test_set, args, final: bool) -> dict[str, float]:
     sums = {"test_elbo": 0.0, "test_log_px_given_z": 0.0, "test_kl": 0.0}
     if final:
         sums[f"test_iwae_k{args.iwae_k}"] = 0.0
-    for x, _ in DataLoader(test_set, batch_size=500):
-        x = x.to(device)
-        log_px_given_z, kl = model.elbo_terms(x)
+    for x, y in DataLoader(test_set, batch_size=500):
+        x, y = x.to(device), labels(model, [x, y.to(device)])
+        log_px_given_z, kl = model.elbo_terms(x, y)
         sums["test_elbo"] += (log_px_given_z - kl).sum().item()
         sums["test_log_px_given_z"] += log_px_given_z.sum().item()
         sums["test_kl"] += kl.sum().item()
         if final:
-            sums[f"test_iwae_k{args.iwae_k}"] += model.iwae(x, k=args.iwae_k).sum().item()
+            sums[f"test_iwae_k{args.iwae_k}"] += model.iwae(x, k=args.iwae_k, y=y).sum().item()
     return {k: v / len(test_set) for k, v in sums.items()}
