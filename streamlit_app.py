@@ -18,6 +18,8 @@ PAGES = {
     "Variational autoencoders": [
         st.Page("pages/vae_priors.py", title="Prior vs aggregate posterior", icon=":material/scatter_plot:"),
         st.Page("pages/vae_latent.py", title="Latent space explorer", icon=":material/explore:"),
+        st.Page("pages/vae_beta.py", title="beta-VAE sweep", icon=":material/tune:"),
+        st.Page("pages/vae_conditional.py", title="Conditional VAE", icon=":material/category:"),
     ],
 }
 

@@ -21,7 +21,8 @@ if "GENMODELS_DATA" not in os.environ and SHARED_DATA.is_dir():
     os.environ["GENMODELS_DATA"] = str(SHARED_DATA)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-PAGES = ["pages/home.py", "pages/vae_priors.py", "pages/vae_latent.py"]
+PAGES = ["pages/home.py", "pages/vae_priors.py", "pages/vae_latent.py", "pages/vae_beta.py",
+         "pages/vae_conditional.py"]
 
 
 def table(title: str, header: list[str], rows: list[list]) -> None:

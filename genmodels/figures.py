@@ -121,3 +121,37 @@ def latent_scatter(prior_z: np.ndarray, posterior_z: np.ndarray, labels: np.ndar
                       legend=dict(itemsizing="constant"))
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig
+
+
+def kl_bars(kl: np.ndarray, active: np.ndarray) -> go.Figure:
+    """KL per latent dimension, active dimensions in colour and collapsed ones in grey."""
+    colours = ["#1f77b4" if a else "#bbbbbb" for a in active]
+    fig = go.Figure(go.Bar(x=[f"z{j}" for j in range(len(kl))], y=kl, marker_color=colours,
+                           hovertemplate="%{x}: %{y:.2f} nats<extra></extra>"))
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), yaxis_title="KL (nats)",
+                      title=f"KL per dimension: {int(active.sum())} of {len(kl)} active")
+    return fig
+
+
+def rate_distortion(betas: list[float], rates: list[float], distortions: list[float], current: float) -> go.Figure:
+    """The sweep's rate (KL) against distortion (-E log p(x|z)), one point per beta, the current one ringed."""
+    fig = go.Figure(go.Scatter(x=rates, y=distortions, mode="lines+markers+text",
+                               text=[f"beta={b:g}" for b in betas], textposition="top right",
+                               marker=dict(size=9), name="trained betas"))
+    i = betas.index(current)
+    fig.add_trace(go.Scatter(x=[rates[i]], y=[distortions[i]], mode="markers", name=f"beta = {current:g}",
+                             marker=dict(size=20, color="rgba(0,0,0,0)", line=dict(color="red", width=3))))
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
+                      xaxis_title="rate: KL(q(z|x) || p(z)) (nats)",
+                      yaxis_title="distortion: -E[log p(x|z)] (nats)", title="rate against distortion, test set")
+    return fig
+
+
+def correlation_heatmap(corr: np.ndarray) -> go.Figure:
+    """|correlation| between latent dimensions, 0 (white) to 1 (dark)."""
+    labels = [f"z{j}" for j in range(len(corr))]
+    fig = go.Figure(go.Heatmap(z=np.abs(corr), x=labels, y=labels, zmin=0, zmax=1, colorscale="Blues",
+                               hovertemplate="|corr(%{x}, %{y})| = %{z:.2f}<extra></extra>"))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), title="|correlation| of posterior means")
+    fig.update_yaxes(autorange="reversed", scaleanchor="x")
+    return fig

@@ -75,3 +75,49 @@ def grid_around(points: np.ndarray, n: int = 80, margin: float = 0.15) -> tuple[
     lo, hi = points.min(0), points.max(0)
     pad = (hi - lo) * margin + 1e-6
     return np.linspace(lo[0] - pad[0], hi[0] + pad[0], n), np.linspace(lo[1] - pad[1], hi[1] + pad[1], n)
+
+
+def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> np.ndarray:
+    """Average over examples of KL(q(z_j|x) || N(0, 1)) for each latent dimension j, in nats (D,).
+
+    Their sum is the average KL term of the ELBO with a standard Gaussian prior.
+    """
+    from genmodels.vae import kl_to_standard_normal
+
+    # A trailing singleton axis makes the summed KL a per-dimension one.
+    return kl_to_standard_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1)).mean(0).numpy()
+
+
+def active_units(mu: torch.Tensor, threshold: float = 0.01) -> np.ndarray:
+    """Burda et al. (2016): dimension j is active if Var_x(E_q[z_j | x]) > threshold.
+
+    An inactive dimension's posterior is the same for every input: it carries no information, and
+    its KL is near zero (it has collapsed to the prior).
+    """
+    return (mu.var(0) > threshold).numpy()
+
+
+def traversal_codes(z0: torch.Tensor, values: torch.Tensor, dims: list[int] | None = None) -> torch.Tensor:
+    """Codes for latent traversals: row r varies dimension dims[r] over ``values``, the rest stay at z0.
+
+    Returns (len(dims) * len(values), D), row-major, ready to decode into a grid.
+    """
+    dims = list(range(len(z0))) if dims is None else dims
+    codes = z0.repeat(len(dims) * len(values), 1)
+    for r, j in enumerate(dims):
+        codes[r * len(values):(r + 1) * len(values), j] = values
+    return codes
+
+
+def correlation(mu: torch.Tensor) -> np.ndarray:
+    """Pearson correlation between latent dimensions of the posterior means over a data set (D, D).
+
+    A dimension that never varies (a collapsed one) is uncorrelated with every other.
+    """
+    x = mu.double().numpy()
+    x = x - x.mean(0)
+    std = x.std(0)
+    x = x / np.where(std > 0, std, 1.0)
+    corr = x.T @ x / len(x)
+    np.fill_diagonal(corr, 1.0)
+    return corr

@@ -20,8 +20,15 @@ from genmodels.data import DatasetNotFoundError, load_dataset
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "checkpoints"
 
-# The page that explains each family best; the home page links there.
-FAMILY_PAGES = {"vae": "pages/vae_priors.py"}
+def page_for(config: dict) -> str | None:
+    """The page that explains a checkpoint best; the home page links there."""
+    if config.get("family") != "vae":
+        return None
+    if config.get("n_classes"):
+        return "pages/vae_conditional.py"
+    if config.get("beta", 1.0) != 1.0 or config.get("architecture") == "conv":
+        return "pages/vae_beta.py"
+    return "pages/vae_priors.py"
 SOURCE_KINDS = ("Shipped checkpoints", "Local folder", "Hugging Face Hub")
 
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from genmodels import figures
 from genmodels.checkpoint import CheckpointError
-from pages.common import FAMILY_PAGES, available_checkpoints, checkpoint_label, current_source, load_model, samples
+from pages.common import available_checkpoints, checkpoint_label, current_source, load_model, page_for, samples
 
 st.title("genmodels: a zoo of deep generative models")
 st.markdown(
@@ -43,6 +43,6 @@ for i, (location, config) in enumerate(found):
         st.caption(" | ".join(f for f in facts if f))
         st.plotly_chart(figures.image_grid(samples(location, source.revision, 16, 0), nrow=8, height=130),
                         width="stretch", key=f"home_samples_{i}", config={"staticPlot": True})
-        page = FAMILY_PAGES.get(config["family"])
+        page = page_for(config)
         if page:
             st.page_link(page, label="Open its page", icon=":material/arrow_forward:")

@@ -37,7 +37,7 @@ def controls(n_test: int):
     return n, representation == "posterior means", int(picked)
 
 
-model: VAE = pick_checkpoint("vae", default="vae-gaussian-2d")
+model: VAE = pick_checkpoint("vae", accept=lambda c: not c.get("n_classes"), default="vae-gaussian-2d")
 images, labels = load_test_set(model.config.dataset)
 n, use_means, picked = controls(len(images))
 

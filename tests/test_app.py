@@ -13,7 +13,8 @@ from genmodels.checkpoint import list_checkpoints
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 SHIPPED = ROOT / "checkpoints"
-PAGES = ["pages/home.py", "pages/vae_priors.py", "pages/vae_latent.py"]
+PAGES = ["pages/home.py", "pages/vae_priors.py", "pages/vae_latent.py", "pages/vae_beta.py",
+         "pages/vae_conditional.py"]
 
 
 def start(kind: str | None = None, value: str = "", revision: str = "") -> AppTest:
@@ -168,3 +169,56 @@ def test_latent_page_refuses_a_source_without_2d_models(tmp_path):
     app.switch_page("pages/vae_priors.py").run()  # the priors page projects it instead
     assert_clean(app)
     assert any("projected" in c.value for c in app.caption)
+
+
+@pytest.fixture(scope="module")
+def scratch_models(tmp_path_factory):
+    """A tiny beta sweep, a tiny conditional VAE and a 2-D VAE, trained for real on a subset."""
+    from train.__main__ import main
+
+    root = tmp_path_factory.mktemp("scratch")
+    small = ["--epochs", "1", "--subset", "1000", "--iwae-k", "5", "--quiet", "--device", "cpu"]
+    for beta in ("0.5", "1", "4"):
+        assert main(["vae", "--architecture", "conv", "--hidden-dim", "32", "--latent-dim", "4", "--beta", beta,
+                     "--out", str(root / f"beta{beta}"), *small]) == 0
+    assert main(["vae", "--architecture", "conv", "--hidden-dim", "32", "--latent-dim", "3", "--conditional",
+                 "--out", str(root / "cvae"), *small]) == 0
+    assert main(["vae", "--hidden-dim", "32", "--latent-dim", "2", "--out", str(root / "plain"), *small]) == 0
+    return root
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_with_a_folder_of_fresh_checkpoints(scratch_models, page):
+    app = start("Local folder", str(scratch_models))
+    if page != PAGES[0]:
+        app.switch_page(page).run()
+    assert_clean(app)
+
+
+def test_pages_only_offer_the_checkpoints_they_can_show(scratch_models):
+    app = start("Local folder", str(scratch_models))
+    app.switch_page("pages/vae_priors.py").run()
+    assert "cvae" not in app.selectbox(key="checkpoint_vae").options
+    app.switch_page("pages/vae_latent.py").run()
+    assert app.selectbox(key="checkpoint_vae").options == ["plain"]
+    app.switch_page("pages/vae_conditional.py").run()
+    assert app.selectbox(key="checkpoint_cvae").options == ["cvae"]
+    app.switch_page("pages/vae_beta.py").run()
+    assert [float(b) for b in app.select_slider(key="beta").options] == [0.5, 1.0, 4.0]
+
+
+def test_beta_page_moves_along_the_sweep(scratch_models):
+    app = start("Local folder", str(scratch_models))
+    app.switch_page("pages/vae_beta.py").run()
+    for beta in (0.5, 1.0, 4.0):
+        app.select_slider(key="beta").set_value(beta).run()
+        assert not app.exception and not app.error
+    assert len(app.table[0].value) == 3
+
+
+def test_conditional_page_extrapolates_the_condition(scratch_models):
+    app = start("Local folder", str(scratch_models))
+    app.switch_page("pages/vae_conditional.py").run()
+    app.slider(key="t_range").set_value((-1.0, 2.0)).run()
+    app.selectbox(key="class_a").select_index(3).run()
+    assert_clean(app)

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "tests" / "out"
-PAGES = ["", "vae_priors", "vae_latent"]  # url paths of every page; "" is the home page
+PAGES = ["", "vae_priors", "vae_latent", "vae_beta", "vae_conditional"]  # url paths of every page; "" is the home page
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

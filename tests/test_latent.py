@@ -59,3 +59,41 @@ def test_projected_standard_gaussian_is_standard(tiny_vae):
     grid = prior_density_grid(model.prior, p, xs, ys)
     gx, gy = np.meshgrid(xs, ys)
     assert np.allclose(grid, -0.5 * (gx**2 + gy**2) - np.log(2 * np.pi), atol=1e-8)
+
+
+def test_kl_per_dimension_sums_to_the_kl_term():
+    from genmodels.latent import kl_per_dimension
+    from genmodels.vae import kl_to_standard_normal
+
+    mu, logvar = torch.randn(2, 50, 4).unbind(0)
+    per_dim = kl_per_dimension(mu, logvar)
+    assert per_dim.shape == (4,)
+    assert np.isclose(per_dim.sum(), kl_to_standard_normal(mu, logvar).mean().item(), atol=1e-5)
+
+
+def test_active_units_find_the_dimensions_that_vary():
+    from genmodels.latent import active_units
+
+    mu = torch.zeros(100, 3)
+    mu[:, 1] = torch.linspace(-1, 1, 100)
+    mu[:, 2] = 0.001 * torch.randn(100)
+    assert active_units(mu).tolist() == [False, True, False]
+
+
+def test_traversal_codes_vary_one_dimension_per_row():
+    from genmodels.latent import traversal_codes
+
+    z0 = torch.tensor([1.0, 2.0, 3.0])
+    codes = traversal_codes(z0, torch.tensor([-1.0, 0.0, 1.0]), dims=[2, 0])
+    assert codes.shape == (6, 3)
+    assert codes[:3, 2].tolist() == [-1, 0, 1] and (codes[:3, :2] == z0[:2]).all()
+    assert codes[3:, 0].tolist() == [-1, 0, 1] and (codes[3:, 1:] == z0[1:]).all()
+
+
+def test_correlation_of_independent_and_dependent_dimensions():
+    from genmodels.latent import correlation
+
+    a = torch.randn(5000)
+    mu = torch.stack([a, torch.randn(5000), 2 * a + 0.01 * torch.randn(5000), torch.zeros(5000)], 1)
+    c = correlation(mu)
+    assert abs(c[0, 1]) < 0.05 and c[0, 2] > 0.99 and np.isclose(c[0, 0], 1.0)

@@ -103,3 +103,14 @@ def test_missing_dataset_fails_with_a_clear_message(tmp_path):
 def test_unknown_family_is_an_argparse_error():
     result = cli("gpt", "--out", "x")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_conv_and_conditional_train(tmp_path):
+    out = tmp_path / "not" / "yet" / "there" / "cvae"
+    args = ["vae", "--architecture", "conv", "--conditional", "--latent-dim", "4", "--beta", "2", "--epochs", "2",
+            "--out", str(out), *SMALL]
+    assert main(args) == 0
+    model = genmodels.load(out)
+    assert model.config.n_classes == 10 and model.config.architecture == "conv" and model.config.beta == 2
+    curves = model.metrics["curves"]
+    assert curves["train_loss"][1] < curves["train_loss"][0]

@@ -183,3 +183,51 @@ def test_invalid_config_is_refused():
         VAE(VAEConfig(prior="flow"))
     with pytest.raises(ValueError, match="positive"):
         VAE(VAEConfig(latent_dim=0))
+
+
+def test_conv_architecture_shapes(mnist_batch):
+    model = VAE(VAEConfig(architecture="conv", latent_dim=6, hidden_dim=32)).eval()
+    mu, logvar = model.encode(mnist_batch)
+    assert mu.shape == (32, 6) and model.decode(mu).shape == (32, 1, 28, 28)
+    assert model.elbo(mnist_batch).shape == (32,) and "convolutions" in model.describe()
+
+
+def test_conditional_vae_takes_labels_or_vectors(mnist_batch):
+    model = VAE(VAEConfig(n_classes=10, latent_dim=3, hidden_dim=16)).eval()
+    y = torch.arange(32) % 10
+    torch.manual_seed(0)
+    a = model.elbo(mnist_batch, y)
+    torch.manual_seed(0)
+    b = model.elbo(mnist_batch, torch.nn.functional.one_hot(y, 10).float())
+    assert torch.equal(a, b)  # integer classes are one-hot codes
+    z = torch.zeros(2, 3)
+    between = model.decode(z, torch.tensor([[0.5, 0.5] + [0.0] * 8] * 2))  # a condition never seen in training
+    assert between.shape == (2, 1, 28, 28)
+    assert not torch.allclose(model.decode(z, torch.tensor([0, 0])), model.decode(z, torch.tensor([1, 1])))
+    assert model.sample(4).shape == (4, 1, 28, 28)
+    with pytest.raises(ValueError, match="is conditional"):
+        model.elbo(mnist_batch)
+    with pytest.raises(ValueError, match="shape"):
+        model.decode(z, torch.zeros(2, 9))
+    with pytest.raises(ValueError, match="not conditional"):
+        VAE(VAEConfig(hidden_dim=16)).elbo(mnist_batch, y)
+    with pytest.raises(ValueError, match="pseudo-inputs"):
+        VAE(VAEConfig(n_classes=10, prior="vamp"))
+
+
+def test_conditional_bounds_against_the_exact_conditional_likelihood(mnist_batch):
+    torch.manual_seed(4)
+    model = VAE(VAEConfig(latent_dim=1, hidden_dim=16, n_classes=10, prior="mog", n_components=2)).eval()
+    x, y = mnist_batch[:4], torch.tensor([3, 1, 4, 1])
+    z = torch.linspace(-12, 12, 6001).unsqueeze(1)
+    with torch.no_grad():
+        log_joint = torch.stack([
+            -torch.nn.functional.binary_cross_entropy_with_logits(
+                model.decode(z, y[i].repeat(len(z))).flatten(1), x[i].flatten()[None].expand(len(z), -1),
+                reduction="none").sum(-1) + model.prior.log_prob(z)
+            for i in range(4)], dim=1)
+        log_px_given_y = torch.logsumexp(log_joint, 0) + math.log((z[1] - z[0]).item())
+        elbo = torch.stack([model.elbo(x, y) for _ in range(200)]).mean(0)
+        iwae = model.iwae(x, k=20000, y=y)
+    assert (elbo <= log_px_given_y + 1e-3).all()
+    assert torch.allclose(iwae, log_px_given_y, atol=0.05)

@@ -82,12 +82,12 @@ def atomic_write(path: Path, write) -> None:
 
 def save_checkpoint(model, out: Path) -> None:
     """Write the checkpoint folder with the mixin's ``save_pretrained``, each file atomically."""
+    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         card = out / "README.md"
         if card.exists():  # save_pretrained keeps an existing card; we want a fresh one
             card.unlink()
         model.save_pretrained(tmp)
-        out.mkdir(parents=True, exist_ok=True)
         for f in Path(tmp).iterdir():
             f.chmod(0o644)
             os.replace(f, out / f.name)
