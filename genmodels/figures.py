@@ -82,12 +82,14 @@ def latent_scatter(prior_z: np.ndarray, posterior_z: np.ndarray, labels: np.ndar
                    density: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                    centres: np.ndarray | None = None, centres_name: str = "component means",
                    picked: tuple[np.ndarray, np.ndarray] | None = None,
-                   axis_titles: tuple[str, str] = ("z1", "z2"), height: int = 560) -> go.Figure:
+                   axis_titles: tuple[str, str] = ("z1", "z2"), height: int = 560,
+                   class_names: list[str] | None = None) -> go.Figure:
     """Prior samples against the aggregate posterior in a 2-D (latent or projected) plane.
 
     ``density`` is (xs, ys, log p(z) on the ys x xs grid), drawn as contours; ``centres`` marks
     mixture means or VampPrior pseudo-input posterior means; ``picked`` is (mean, covariance)
-    of one test digit's posterior, drawn as its 1- and 2-sigma ellipses.
+    of one test digit's posterior, drawn as its 1- and 2-sigma ellipses. ``class_names`` labels
+    the legend (default: digits).
     """
     fig = go.Figure()
     if density is not None:
@@ -102,7 +104,8 @@ def latent_scatter(prior_z: np.ndarray, posterior_z: np.ndarray, labels: np.ndar
     for digit in np.unique(labels):
         sel = labels == digit
         fig.add_trace(go.Scattergl(x=posterior_z[sel, 0], y=posterior_z[sel, 1], mode="markers",
-                                   name=f"q(z|x), digit {digit}", legendgroup="posterior",
+                                   name=f"q(z|x), {class_names[int(digit)] if class_names else f'digit {digit}'}",
+                                   legendgroup="posterior",
                                    marker=dict(size=4, color=CLASS_COLOURS[int(digit) % 10], opacity=0.6)))
     if centres is not None:
         fig.add_trace(go.Scatter(x=centres[:, 0], y=centres[:, 1], mode="markers+text", name=centres_name,

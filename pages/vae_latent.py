@@ -19,7 +19,8 @@ st.latex(r"\hat{x}(z) = \mathbb{E}[x \mid z] = \sigma\big(f_\theta(z)\big)")
 st.markdown("**Questions**: which digits are neighbours in the latent space, and why? What does the decoder "
             "produce between two clusters, and outside all of them?")
 
-model: VAE = pick_checkpoint("vae", accept=lambda c: c.get("latent_dim") == 2 and not c.get("n_classes"), default="vae-gaussian-2d")
+model: VAE = pick_checkpoint("vae", accept=lambda c: c.get("latent_dim") == 2 and not c.get("n_classes"),
+                             default="vae-gaussian-2d")
 images, labels = load_test_set(model.config.dataset)
 
 c1, c2, c3 = st.columns(3)

@@ -5,6 +5,7 @@ import streamlit as st
 import torch
 
 from genmodels import figures, latent
+from genmodels.data import class_names
 from genmodels.vae import VAE, GaussianPrior, MixturePrior, VampPrior, kl_to_standard_normal
 from pages.common import load_test_set, model_card, pick_checkpoint, show_code
 
@@ -71,7 +72,8 @@ left, right = st.columns([3, 1])
 with left:
     st.plotly_chart(figures.latent_scatter(prior_y, posterior_y, labels[:n], density=density, centres=centres,
                                            centres_name=centres_name, picked=picked_ellipse,
-                                           axis_titles=titles), width="stretch")
+                                           axis_titles=titles, class_names=class_names(model.config.dataset)),
+                    width="stretch")
     if not projection.is_identity:
         st.caption(f"The latent space has {model.config.latent_dim} dimensions. Both clouds are projected on "
                    f"the two principal axes of the aggregate posterior; the prior's contours are its exact "
