@@ -31,7 +31,7 @@ DATASETS = {
 }
 
 CLASS_NAMES = {
-    "mnist": [str(d) for d in range(10)],
+    "mnist": [f"digit {d}" for d in range(10)],
     "fashion-mnist": [
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
