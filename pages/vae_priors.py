@@ -145,6 +145,16 @@ for name, value in model.metrics.get("eval", {}).items():
         rows["kind"].append("lower bound" if name == "test_elbo" else "estimate of log p(x)")
         rows["mean (nats)"].append(f"{value:.2f}")
         rows["std over images"].append("")
+over_runs = model.metrics.get("eval_over_runs")
+if over_runs:
+    k_runs = over_runs["k"]
+    for name, kind in (("test_elbo", "lower bound"), (f"test_iwae_k{k_runs}", "estimate of log p(x)")):
+        label = "ELBO" if name == "test_elbo" else f"IWAE bound, k = {k_runs}"
+        rows["quantity"].append(f"{label}, all test images, over {len(over_runs['runs'])} training runs "
+                                f"(seeds {over_runs['seeds']})")
+        rows["kind"].append(kind)
+        rows["mean (nats)"].append(f"{over_runs[name + '_mean']:.2f}")
+        rows["std over images"].append(f"{over_runs[name + '_std']:.2f} (std over runs)")
 c2.table(rows)
 
 show_code(VAE.elbo_terms, kl_to_standard_normal, MixturePrior.log_prob, VampPrior.components, VAE.iwae)

@@ -222,3 +222,21 @@ def test_conditional_page_extrapolates_the_condition(scratch_models):
     app.slider(key="t_range").set_value((-1.0, 2.0)).run()
     app.selectbox(key="class_a").select_index(3).run()
     assert_clean(app)
+
+
+def test_priors_table_shows_the_spread_over_training_runs(tmp_path):
+    from genmodels.vae import VAE, VAEConfig
+
+    model = VAE(VAEConfig(hidden_dim=16))
+    model.metrics = {"eval": {"test_elbo": -99.0, "test_iwae_k50": -97.0},
+                     "eval_over_runs": {"runs": ["a", "b", "c"], "seeds": "0, 1, 2", "k": 50,
+                                        "test_elbo_mean": -98.5, "test_elbo_std": 0.25,
+                                        "test_iwae_k50_mean": -96.5, "test_iwae_k50_std": 0.125}}
+    model.save_pretrained(tmp_path / "m")
+    app = start("Local folder", str(tmp_path / "m"))
+    app.switch_page("pages/vae_priors.py").run()
+    assert_clean(app)
+    table = app.table[0].value
+    rows = dict(zip(table["quantity"], table["std over images"], strict=True))
+    assert rows["ELBO, all test images, over 3 training runs (seeds 0, 1, 2)"] == "0.25 (std over runs)"
+    assert rows["IWAE bound, k = 50, all test images, over 3 training runs (seeds 0, 1, 2)"] == "0.12 (std over runs)"
