@@ -4,9 +4,9 @@ import argparse
 import sys
 
 from genmodels.data import DatasetNotFoundError
-from train import loop, vae
+from train import classifier, loop, vae
 
-FAMILIES = {"vae": vae}
+FAMILIES = {"vae": vae, "classifier": classifier}
 
 
 def parser() -> argparse.ArgumentParser:
