@@ -25,19 +25,20 @@ except CheckpointError as err:
     st.error(f"Could not list checkpoints: {err}")
     st.stop()
 
-st.subheader(f"{len(found)} model{'s' * (len(found) != 1)} from {source.kind.lower()}")
+generative = [(loc, cfg) for loc, cfg in found if cfg["family"] != "classifier"]
+judges = [(loc, cfg) for loc, cfg in found if cfg["family"] == "classifier"]
+st.subheader(f"{len(generative)} generative model{'s' * (len(generative) != 1)} from {source.kind.lower()}")
 columns = st.columns(3)
-for i, (location, config) in enumerate(found):
+for i, (location, config) in enumerate(generative):
     with columns[i % 3].container(border=True):
-        name = checkpoint_label(location, config)
-        st.markdown(f"**{name}**")
+        st.markdown(f"**{checkpoint_label(location, config)}**")
         try:
             model = load_model(location, source.revision)
         except CheckpointError as err:
             st.error(f"Could not load: {err}")
             continue
         evaluation = model.metrics.get("eval", {})
-        facts = [f"{config['family']}", f"{model.num_parameters():,} parameters", config.get("dataset", "")]
+        facts = [config["family"], f"{model.num_parameters():,} parameters", config.get("dataset", "")]
         if "test_elbo" in evaluation:
             facts.append(f"test ELBO {evaluation['test_elbo']:.1f} nats")
         st.caption(" | ".join(f for f in facts if f))
@@ -46,3 +47,18 @@ for i, (location, config) in enumerate(found):
         page = page_for(config)
         if page:
             st.page_link(page, label="Open its page", icon=":material/arrow_forward:")
+
+if judges:
+    st.subheader("The judge")
+    st.markdown("A small MNIST classifier scores every generative model: the Frechet distance between its "
+                "features of generated and real digits (FID-MNIST), and how many samples it recognises "
+                "with confidence.")
+    for location, config in judges:
+        try:
+            model = load_model(location, source.revision)
+        except CheckpointError as err:
+            st.error(f"Could not load {checkpoint_label(location, config)}: {err}")
+            continue
+        accuracy = model.metrics.get("eval", {}).get("test_accuracy")
+        st.caption(f"**{checkpoint_label(location, config)}**: {model.num_parameters():,} parameters"
+                   + (f", test accuracy {accuracy:.2%}" if accuracy is not None else ""))
