@@ -1,0 +1,220 @@
+"""Diffusion math that does not depend on the network: samplers, inpainting and the variational bound.
+
+Every function takes ``eps_fn(x_t, t) -> eps``, a noise predictor for a batch at integer timesteps
+``t`` (B,), and a :class:`~genmodels.schedule.NoiseSchedule`. The U-Net is one such predictor; the
+tests use an exact one for Gaussian data. Images live in [-1, 1] here (the DDPM model rescales).
+Each sampler takes a ``torch.Generator`` so that a seed reproduces a picture, and can return every
+intermediate state, because showing every step is the point.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from genmodels.schedule import NoiseSchedule
+
+EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+MASKS = ("left half", "right half", "top rows", "bottom rows", "centre square", "random pixels")
+
+
+@dataclass
+class Trajectory:
+    """States of one sampling run: ``xs[i]`` is the state at ``timesteps[i]`` (x_T first, x_0 last,
+    so ``xs`` has one more entry than ``timesteps``), with the network's predictions of x_0 and
+    eps made at each step."""
+
+    timesteps: list[int]
+    xs: torch.Tensor  # (S + 1, B, C, H, W)
+    x0_preds: torch.Tensor  # (S, B, C, H, W)
+    eps_preds: torch.Tensor  # (S, B, C, H, W)
+
+
+def _batch_t(t: int, x: torch.Tensor) -> torch.Tensor:
+    return torch.full((len(x),), t, device=x.device, dtype=torch.long)
+
+
+def ddpm_sample(eps_fn: EpsFn, schedule: NoiseSchedule, shape: tuple, generator: torch.Generator | None = None,
+                clip: bool = True, known: tuple[torch.Tensor, torch.Tensor] | None = None, resample: int = 1,
+                return_trajectory: bool = False, callback: Callable[[int, int], None] | None = None):
+    """Ancestral sampling, Algorithm 2 of Ho et al. (2020), with sigma_t^2 = beta_tilde_t:
+
+        x_{t-1} = mu_tilde_t(x_t, x0_hat) + sigma_t z,   x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
+
+    (the same as the paper's 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps) + sigma_t z when
+    x0_hat is not clipped; ``clip`` keeps x0_hat in [-1, 1], as Ho et al.'s code does).
+
+    Inpainting: ``known = (x0, mask)`` with mask True where pixels are observed. After each step the
+    observed pixels are replaced by the observation noised to that step, q(x_{t-1} | x_0), and at the
+    end by the observation itself. ``resample > 1`` is RePaint (Lugmayr et al. 2022): each step is
+    repeated, going back to x_t with fresh noise, q(x_t | x_{t-1}), so the unknown region can adjust
+    to the known one.
+    """
+    x = torch.randn(shape, generator=generator)
+    steps = list(reversed(range(schedule.T)))
+    record = _Recorder(x, return_trajectory)
+    for i, t in enumerate(steps):
+        tt = _batch_t(t, x)
+        for r in range(resample if t > 0 else 1):
+            eps = eps_fn(x, tt)
+            x0_hat = schedule.predict_x0(x, tt, eps)
+            if clip:
+                x0_hat = x0_hat.clamp(-1, 1)
+            mean, log_var = schedule.q_posterior(x0_hat, x, tt)
+            noise = torch.randn(shape, generator=generator)
+            x_prev = mean + (t > 0) * (0.5 * log_var).exp() * noise
+            if known is not None:
+                x_prev = _replace_known(x_prev, known, schedule, t - 1, generator)
+            if r < resample - 1:  # RePaint: back to x_t, q(x_t | x_{t-1})
+                beta = schedule.betas[t]
+                x = (1 - beta).sqrt() * x_prev + beta.sqrt() * torch.randn(shape, generator=generator)
+        x = x_prev
+        record(x, x0_hat, eps)
+        if callback:
+            callback(i + 1, len(steps))
+    return record.result(steps) if return_trajectory else x
+
+
+def ddim_timesteps(T: int, steps: int) -> list[int]:
+    """``steps`` timesteps evenly spread over 0 .. T-1, descending (the DDIM sub-sequence tau)."""
+    if not 1 <= steps <= T:
+        raise ValueError(f"steps must be between 1 and T = {T}, not {steps}")
+    return sorted({round(v) for v in torch.linspace(0, T - 1, steps).tolist()}, reverse=True)
+
+
+def ddim_sample(eps_fn: EpsFn, schedule: NoiseSchedule, shape: tuple, steps: int = 50, eta: float = 0.0,
+                generator: torch.Generator | None = None, clip: bool = True, return_trajectory: bool = False,
+                callback: Callable[[int, int], None] | None = None):
+    """DDIM (Song et al. 2021, eq. 12) on a sub-sequence of ``steps`` timesteps:
+
+        x_prev = sqrt(alpha_bar_prev) x0_hat + sqrt(1 - alpha_bar_prev - sigma^2) eps + sigma z,
+        sigma = eta sqrt((1 - alpha_bar_prev) / (1 - alpha_bar_t)) sqrt(1 - alpha_bar_t / alpha_bar_prev).
+
+    eta = 0 is deterministic given x_T; eta = 1 with all T steps is the DDPM sampler.
+    """
+    ts = ddim_timesteps(schedule.T, steps)
+    x = torch.randn(shape, generator=generator)
+    record = _Recorder(x, return_trajectory)
+    for i, t in enumerate(ts):
+        tt = _batch_t(t, x)
+        ab = schedule.alpha_bars[t]
+        ab_prev = schedule.alpha_bars[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0)
+        eps = eps_fn(x, tt)
+        x0_hat = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
+        if clip:
+            x0_hat = x0_hat.clamp(-1, 1)
+            eps = (x - ab.sqrt() * x0_hat) / (1 - ab).sqrt()  # the noise consistent with the clipped x0
+        sigma = eta * ((1 - ab_prev) / (1 - ab)).sqrt() * (1 - ab / ab_prev).sqrt()
+        noise = torch.randn(shape, generator=generator)
+        x = ab_prev.sqrt() * x0_hat + (1 - ab_prev - sigma**2).clamp(min=0).sqrt() * eps + sigma * noise
+        record(x, x0_hat, eps)
+        if callback:
+            callback(i + 1, len(ts))
+    return record.result(ts) if return_trajectory else x
+
+
+class _Recorder:
+    """Collects states for a Trajectory only when asked, so plain sampling keeps no history."""
+
+    def __init__(self, x: torch.Tensor, keep: bool):
+        self.keep = keep
+        self.xs, self.x0s, self.epss = ([x.clone()] if keep else []), [], []
+
+    def __call__(self, x, x0, eps):
+        if self.keep:
+            self.xs.append(x.clone())
+            self.x0s.append(x0.clone())
+            self.epss.append(eps.clone())
+
+    def result(self, timesteps: list[int]) -> Trajectory:
+        return Trajectory(list(timesteps), torch.stack(self.xs), torch.stack(self.x0s), torch.stack(self.epss))
+
+
+def _replace_known(x_prev, known, schedule: NoiseSchedule, t_prev: int, generator) -> torch.Tensor:
+    """Put the observation, noised to step t_prev (or clean at the end), into the known pixels."""
+    x0, mask = known
+    if t_prev < 0:
+        observed = x0
+    else:
+        observed = schedule.q_sample(x0, _batch_t(t_prev, x0), torch.randn(x0.shape, generator=generator))
+    return torch.where(mask, observed, x_prev)
+
+
+def make_mask(kind: str, n: int, size: int = 28, fraction: float = 0.5, rows: int = 14,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """Observed-pixel masks (n, 1, size, size), True where the pixel is known.
+
+    ``rows`` is how many rows are known for "top rows" / "bottom rows" (the rest is to fill in),
+    ``fraction`` the share of known pixels for "random pixels"; "centre square" hides the middle half.
+    """
+    mask = torch.zeros(n, 1, size, size, dtype=torch.bool)
+    half, q = size // 2, size // 4
+    if kind == "left half":
+        mask[..., :half] = True
+    elif kind == "right half":
+        mask[..., half:] = True
+    elif kind == "top rows":
+        mask[..., :rows, :] = True
+    elif kind == "bottom rows":
+        mask[..., size - rows:, :] = True
+    elif kind == "centre square":
+        mask[:] = True
+        mask[..., q:size - q, q:size - q] = False
+    elif kind == "random pixels":
+        mask = torch.rand(n, 1, size, size, generator=generator) < fraction
+    else:
+        raise ValueError(f"unknown mask {kind!r}; choose one of {MASKS}")
+    return mask
+
+
+def gaussian_kl(mean_q, log_var_q, mean_p, log_var_p) -> torch.Tensor:
+    """KL(N(mean_q, var_q) || N(mean_p, var_p)) elementwise, in nats."""
+    return 0.5 * (log_var_p - log_var_q + (log_var_q.exp() + (mean_q - mean_p) ** 2) / log_var_p.exp() - 1)
+
+
+def discretized_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """log p(x) of 8-bit data x in [-1, 1] under N(mean, var) integrated over each pixel's bin (Ho et al. eq. 13).
+
+    Bins have width 2/255; the first and last extend to -inf and +inf. Elementwise, in nats.
+    """
+    std = (0.5 * log_var).exp()
+    upper = torch.where(x > 0.999, torch.ones_like(x), torch.special.ndtr((x + 1 / 255 - mean) / std))
+    lower = torch.where(x < -0.999, torch.zeros_like(x), torch.special.ndtr((x - 1 / 255 - mean) / std))
+    return torch.log((upper - lower).clamp(min=1e-12))
+
+
+@torch.no_grad()
+def variational_bound(eps_fn: EpsFn, schedule: NoiseSchedule, x0: torch.Tensor,
+                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """The DDPM negative ELBO of 8-bit images x0 in [-1, 1], term by term (Ho et al. eq. 5), in nats per image:
+
+        L = L_T + sum_{t=2}^{T} L_{t-1} + L_0
+        L_T     = KL(q(x_T | x_0) || N(0, I))
+        L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)),  x_t ~ q(x_t | x_0)
+        L_0     = -log p(x_0 | x_1)   (discretized Gaussian decoder)
+
+    p(x_{t-1} | x_t) = N(mu_tilde(x_t, x0_hat), beta_tilde_t) with x0_hat from the predicted noise.
+    Each term's x_t is drawn independently, so the sum is an unbiased estimate of L. Returns
+    ``prior`` (B,), ``terms`` (T, B) with terms[t] the paper's L_t for t >= 1 and terms[0] = L_0,
+    ``total`` (B,) and ``bits_per_dim`` (B,).
+    """
+    b = len(x0)
+    dims = x0[0].numel()
+    ab_last = schedule.alpha_bars[-1]
+    prior = gaussian_kl(ab_last.sqrt() * x0, torch.log(1 - ab_last).expand_as(x0),
+                        torch.zeros_like(x0), torch.zeros_like(x0)).flatten(1).sum(1)
+    terms = torch.zeros(schedule.T, b)
+    for t in range(schedule.T):
+        tt = _batch_t(t, x0)
+        xt = schedule.q_sample(x0, tt, torch.randn(x0.shape, generator=generator))
+        eps = eps_fn(xt, tt)
+        x0_hat = schedule.predict_x0(xt, tt, eps).clamp(-1, 1)
+        mean_p, log_var_p = schedule.q_posterior(x0_hat, xt, tt)
+        if t == 0:
+            terms[0] = -discretized_gaussian_log_likelihood(x0, mean_p, log_var_p).flatten(1).sum(1)
+        else:
+            mean_q, log_var_q = schedule.q_posterior(x0, xt, tt)
+            terms[t] = gaussian_kl(mean_q, log_var_q, mean_p, log_var_p).flatten(1).sum(1)
+    total = prior + terms.sum(0)
+    return {"prior": prior, "terms": terms, "total": total, "bits_per_dim": total / (dims * math.log(2))}
