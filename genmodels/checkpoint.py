@@ -251,9 +251,10 @@ def read_config(source: str | os.PathLike, revision: str | None = None) -> dict[
 def families() -> dict[str, type[HubModel]]:
     """Model family name -> model class. Imported here, lazily, to keep the import graph flat."""
     from genmodels.classifier import Classifier
+    from genmodels.ddpm import DDPM
     from genmodels.vae import VAE
 
-    return {"vae": VAE, "classifier": Classifier}
+    return {"vae": VAE, "classifier": Classifier, "ddpm": DDPM}
 
 
 def load(source: str | os.PathLike, revision: str | None = None) -> HubModel:

@@ -114,3 +114,23 @@ def test_conv_and_conditional_train(tmp_path):
     assert model.config.n_classes == 10 and model.config.architecture == "conv" and model.config.beta == 2
     curves = model.metrics["curves"]
     assert curves["train_loss"][1] < curves["train_loss"][0]
+
+
+def test_ddpm_trains_with_ema(tmp_path):
+    out = tmp_path / "ddpm"
+    assert main(["ddpm", "--epochs", "2", "--subset", "256", "--batch-size", "32", "--T", "50", "--channels", "8",
+                 "16", "16", "--eval-images", "64", "--ema-decay", "0.9", "--quiet", "--device", "cpu",
+                 "--out", str(out)]) == 0
+    model = genmodels.load(out)
+    curves = model.metrics["curves"]
+    assert curves["train_loss"][1] < curves["train_loss"][0] and curves["test_loss"][1] < curves["test_loss"][0]
+    assert not torch.equal(model.unet.stem.weight, model.ema.stem.weight)  # the average lags the weights
+
+
+def test_classifier_trains(tmp_path):
+    out = tmp_path / "clf"
+    assert main(["classifier", "--epochs", "2", "--subset", "1000", "--quiet", "--device", "cpu",
+                 "--out", str(out)]) == 0
+    model = genmodels.load(out)
+    accuracy = model.metrics["curves"]["test_accuracy"]
+    assert accuracy[1] > accuracy[0] and accuracy[1] > 0.5

@@ -4,9 +4,9 @@ import argparse
 import sys
 
 from genmodels.data import DatasetNotFoundError
-from train import classifier, loop, vae
+from train import classifier, ddpm, loop, vae
 
-FAMILIES = {"vae": vae, "classifier": classifier}
+FAMILIES = {"vae": vae, "classifier": classifier, "ddpm": ddpm}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ A family module (``train/vae.py`` ...) provides:
 - ``add_arguments(parser)``: its own flags;
 - ``build(args) -> (model, train_set, test_set)``;
 - ``loss(model, batch) -> scalar tensor``;
+- optionally ``after_step(model)``, called after every optimiser step (the DDPM's weight average);
 - ``evaluate(model, test_set, args, final) -> dict of numbers``, run after every epoch
   (``final=False``) and once more, more thoroughly, at the end (``final=True``).
 
@@ -157,6 +158,7 @@ def run(family, args, argv: list[str]) -> Path:
         print(f"--resume: no {state_path} yet, starting from scratch", file=sys.stderr)
 
     curves = info["curves"]
+    after_step = getattr(family, "after_step", None)
     for epoch in range(info["epoch"], args.epochs):
         started = time.perf_counter()
         model.train()
@@ -169,6 +171,8 @@ def run(family, args, argv: list[str]) -> Path:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if after_step:
+                after_step(model)
             info["step"] += 1
             total += loss.item() * len(batch[0])
             count += len(batch[0])

@@ -1,0 +1,127 @@
+"""A denoising diffusion probabilistic model (Ho et al. 2020) on 28x28 images, with DDIM sampling.
+
+The network predicts the noise; the schedule, the samplers and the bound live in
+:mod:`genmodels.schedule` and :mod:`genmodels.diffusion`. Images are in [0, 1] outside this class
+and in [-1, 1] inside. Two copies of the U-Net are kept: ``unet``, trained, and ``ema``, its
+exponential moving average, which samples (EMA weights give cleaner samples at no training cost).
+"""
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from genmodels import diffusion
+from genmodels.checkpoint import HubModel
+from genmodels.schedule import SCHEDULES, NoiseSchedule
+from genmodels.unet import UNet
+
+
+@dataclass
+class DDPMConfig:
+    family: str = "ddpm"
+    dataset: str = "mnist"
+    image_channels: int = 1
+    channels: list[int] = field(default_factory=lambda: [32, 64, 64])  # U-Net widths at 28, 14, 7
+    T: int = 1000
+    schedule: str = "linear"  # one of SCHEDULES
+    n_classes: int = 0  # > 0: class-conditional, with a null class for classifier-free guidance
+    p_uncond: float = 0.1  # conditional training: share of labels replaced by the null class
+    ema_decay: float = 0.999
+
+
+class DDPM(HubModel):
+    """eps-prediction DDPM; ``sample`` runs DDIM (fast) or the exact ancestral sampler."""
+
+    config_class = DDPMConfig
+
+    def __init__(self, config: DDPMConfig):
+        super().__init__(config)
+        if config.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, not {config.schedule!r}")
+        if len(config.channels) != 3:
+            raise ValueError("channels must list the U-Net widths at the three resolutions, e.g. [32, 64, 64]")
+        self.unet = UNet(config.image_channels, tuple(config.channels), config.n_classes)
+        self.ema = copy.deepcopy(self.unet).requires_grad_(False)
+        self.schedule = NoiseSchedule(config.T, config.schedule)
+
+    def describe(self) -> str:
+        c = self.config
+        c0, c1, c2 = c.channels
+        cond = (f" A learned embedding of the class ({c.n_classes} classes and a null class for classifier-free "
+                f"guidance) is added to the time embedding." if c.n_classes else "")
+        return (f"U-Net predicting the noise: residual blocks (GroupNorm, SiLU, 3x3 convolutions) at 28x28 "
+                f"({c0} channels), 14x14 ({c1}) and 7x7 ({c2}), with skip connections, self-attention in the "
+                f"7x7 middle block and a sinusoidal time embedding added in every block.{cond} "
+                f"{c.schedule.capitalize()} noise schedule with T = {c.T} steps; samples use an exponential "
+                f"moving average of the weights (decay {c.ema_decay}).")
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.unet.parameters())
+
+    # --- training -----------------------------------------------------------------------
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The simple loss of Ho et al. (eq. 14): E_{t, x_0, eps} |eps - eps_theta(x_t, t)|^2, x in [0, 1]."""
+        x0 = 2 * x - 1
+        t = torch.randint(0, self.config.T, (len(x0),), device=x0.device)
+        noise = torch.randn_like(x0)
+        if y is not None and self.config.p_uncond > 0:  # classifier-free guidance: learn p(x) too
+            drop = torch.rand(len(y), device=y.device) < self.config.p_uncond
+            y = torch.where(drop, torch.full_like(y, self.config.n_classes), y)
+        return F.mse_loss(self.unet(self.schedule.q_sample(x0, t, noise), t, y), noise)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * unet, after every optimiser step."""
+        for e, p in zip(self.ema.parameters(), self.unet.parameters(), strict=True):
+            e.lerp_(p, 1 - self.config.ema_decay)
+
+    # --- sampling -----------------------------------------------------------------------
+    def eps_fn(self, y: torch.Tensor | None = None, guidance: float = 0.0):
+        """The EMA network as a noise predictor (x_t, t) -> eps, with classifier-free guidance weight w:
+        eps = (1 + w) eps(x_t, t, y) - w eps(x_t, t, null) (Ho & Salimans 2022)."""
+        def eps(x, t):
+            if y is None or guidance == 0:
+                return self.ema(x, t, y)
+            null = torch.full_like(y, self.config.n_classes)
+            return (1 + guidance) * self.ema(x, t, y) - guidance * self.ema(x, t, null)
+        return eps
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, steps: int | None = 50, eta: float = 0.0,
+               return_trajectory: bool = False, y: torch.Tensor | None = None, guidance: float = 0.0,
+               callback=None):
+        """n images in [0, 1]. ``steps=None`` runs the exact ancestral DDPM sampler over all T steps;
+        a number runs DDIM with that many steps and ``eta``. With ``return_trajectory`` the result is a
+        :class:`~genmodels.diffusion.Trajectory` whose states and x_0 predictions are in image units
+        ((x + 1) / 2, not clipped: noisy states leave [0, 1])."""
+        shape = (n, self.config.image_channels, 28, 28)
+        eps = self.eps_fn(y, guidance)
+        if steps is None:
+            out = diffusion.ddpm_sample(eps, self.schedule, shape, generator, return_trajectory=return_trajectory,
+                                        callback=callback)
+        else:
+            out = diffusion.ddim_sample(eps, self.schedule, shape, steps, eta, generator,
+                                        return_trajectory=return_trajectory, callback=callback)
+        return _to_images(out)
+
+    @torch.no_grad()
+    def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None,
+                resample: int = 1, return_trajectory: bool = False, callback=None):
+        """Fill the pixels of x (in [0, 1]) where ``mask`` is False; observed pixels come back exactly."""
+        out = diffusion.ddpm_sample(self.eps_fn(), self.schedule, x.shape, generator, known=(2 * x - 1, mask),
+                                    resample=resample, return_trajectory=return_trajectory, callback=callback)
+        return _to_images(out)
+
+    @torch.no_grad()
+    def bits_per_dim(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The variational bound on 8-bit images x in [0, 1], term by term, and in bits per dimension."""
+        x0 = (x * 255).round() / 127.5 - 1
+        return diffusion.variational_bound(self.eps_fn(), self.schedule, x0, generator)
+
+
+def _to_images(out):
+    if isinstance(out, diffusion.Trajectory):
+        return diffusion.Trajectory(out.timesteps, (out.xs + 1) / 2, (out.x0_preds + 1) / 2, out.eps_preds)
+    return ((out + 1) / 2).clamp(0, 1)

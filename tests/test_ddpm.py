@@ -1,0 +1,85 @@
+"""The DDPM model class: public attributes, EMA, sampling, inpainting, the bound, the checkpoint."""
+
+import pytest
+import torch
+
+import genmodels
+from genmodels.ddpm import DDPM, DDPMConfig
+from genmodels.diffusion import make_mask
+
+
+@pytest.fixture
+def tiny_ddpm():
+    torch.manual_seed(0)
+    return DDPM(DDPMConfig(channels=[8, 16, 16], T=20)).eval()
+
+
+def test_public_schedule(tiny_ddpm):
+    assert tiny_ddpm.schedule.betas.shape == tiny_ddpm.schedule.alpha_bars.shape == (20,)
+    assert torch.allclose(tiny_ddpm.schedule.alpha_bars, torch.cumprod(1 - tiny_ddpm.schedule.betas, 0))
+
+
+def test_ema_update_is_the_moving_average(tiny_ddpm):
+    before = [p.clone() for p in tiny_ddpm.ema.parameters()]
+    with torch.no_grad():
+        for p in tiny_ddpm.unet.parameters():
+            p.add_(1.0)
+    tiny_ddpm.update_ema()
+    for e, b, p in zip(tiny_ddpm.ema.parameters(), before, tiny_ddpm.unet.parameters(), strict=True):
+        assert torch.allclose(e, 0.999 * b + 0.001 * p, atol=1e-6)
+    assert not any(p.requires_grad for p in tiny_ddpm.ema.parameters())
+
+
+def test_loss_is_a_scalar_with_gradients_for_the_unet_only(tiny_ddpm):
+    loss = tiny_ddpm.loss(torch.rand(4, 1, 28, 28))
+    loss.backward()
+    assert loss.dim() == 0 and all(p.grad is not None for p in tiny_ddpm.unet.parameters())
+    assert all(p.grad is None for p in tiny_ddpm.ema.parameters())
+
+
+def test_sampling_is_reproducible_and_in_range(tiny_ddpm):
+    a = tiny_ddpm.sample(3, generator=torch.Generator().manual_seed(5), steps=5)
+    b = tiny_ddpm.sample(3, generator=torch.Generator().manual_seed(5), steps=5)
+    assert torch.equal(a, b) and a.shape == (3, 1, 28, 28) and 0 <= a.min() and a.max() <= 1
+    traj = tiny_ddpm.sample(2, generator=torch.Generator().manual_seed(5), steps=None, return_trajectory=True)
+    assert traj.xs.shape == (21, 2, 1, 28, 28) and traj.timesteps[0] == 19
+    calls = []
+    tiny_ddpm.sample(1, steps=4, callback=lambda i, n: calls.append((i, n)))
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_inpainting_returns_the_observed_pixels(tiny_ddpm):
+    x = torch.randint(0, 256, (2, 1, 28, 28)) / 255
+    mask = make_mask("top rows", 2, rows=10)
+    out = tiny_ddpm.inpaint(x, mask, generator=torch.Generator().manual_seed(0), resample=2)
+    assert torch.allclose(out[mask], x[mask], atol=1e-6)
+
+
+def test_conditional_model_with_guidance():
+    model = DDPM(DDPMConfig(channels=[8, 16, 16], T=10, n_classes=10)).eval()
+    y = torch.tensor([3, 7])
+    assert model.loss(torch.rand(2, 1, 28, 28), y).dim() == 0
+    guided = model.sample(2, generator=torch.Generator().manual_seed(0), steps=3, y=y, guidance=2.0)
+    plain = model.sample(2, generator=torch.Generator().manual_seed(0), steps=3, y=y)
+    assert guided.shape == (2, 1, 28, 28) and not torch.equal(guided, plain)
+
+
+def test_bits_per_dim_on_a_tiny_model(tiny_ddpm):
+    bound = tiny_ddpm.bits_per_dim(torch.rand(2, 1, 28, 28), generator=torch.Generator().manual_seed(0))
+    assert bound["terms"].shape == (20, 2) and (bound["bits_per_dim"] > 0).all()
+
+
+def test_checkpoint_round_trip_keeps_both_networks(tiny_ddpm, tmp_path):
+    tiny_ddpm.save_pretrained(tmp_path / "d")
+    loaded = genmodels.load(tmp_path / "d")
+    assert isinstance(loaded, DDPM) and loaded.config.channels == [8, 16, 16]
+    for a, b in zip(tiny_ddpm.state_dict().values(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a.half().float(), b)
+    assert any(k.startswith("ema.") for k in loaded.state_dict())
+
+
+def test_bad_config():
+    with pytest.raises(ValueError, match="schedule"):
+        DDPM(DDPMConfig(schedule="sigmoid"))
+    with pytest.raises(ValueError, match="three resolutions"):
+        DDPM(DDPMConfig(channels=[8, 16]))

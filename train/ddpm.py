@@ -1,0 +1,48 @@
+"""Train a DDPM: ``python -m train ddpm --channels 32 64 64 --schedule linear ...``."""
+
+import torch
+
+from genmodels.data import load_dataset
+from genmodels.ddpm import DDPM, DDPMConfig
+from genmodels.schedule import SCHEDULES
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--channels", type=int, nargs=3, default=[32, 64, 64], help="U-Net widths at 28, 14, 7")
+    parser.add_argument("--T", type=int, default=1000, help="diffusion steps")
+    parser.add_argument("--schedule", choices=SCHEDULES, default="linear")
+    parser.add_argument("--conditional", action="store_true", help="class-conditional, with guidance")
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    parser.add_argument("--eval-images", type=int, default=1000, help="test images for the per-epoch loss")
+
+
+def build(args):
+    model = DDPM(DDPMConfig(dataset=args.dataset, channels=args.channels, T=args.T, schedule=args.schedule,
+                            n_classes=10 if args.conditional else 0, ema_decay=args.ema_decay))
+    kwargs = dict(root=args.data_root, download=args.download, subset=args.subset)
+    return model, load_dataset(args.dataset, train=True, **kwargs), load_dataset(args.dataset, train=False, **kwargs)
+
+
+def loss(model: DDPM, batch) -> torch.Tensor:
+    x, y = batch
+    return model.loss(x, y if model.config.n_classes else None)
+
+
+def after_step(model: DDPM) -> None:
+    model.update_ema()
+
+
+@torch.no_grad()
+def evaluate(model: DDPM, test_set, args, final: bool) -> dict[str, float]:
+    """The simple loss of the EMA network on fixed test images, timesteps and noise (comparable across epochs)."""
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(1234)
+    x0 = 2 * test_set.images[: args.eval_images] - 1
+    t = torch.randint(0, model.config.T, (len(x0),), generator=g)
+    noise = torch.randn(x0.shape, generator=g)
+    xt = model.schedule.q_sample(x0, t, noise).to(device)
+    y = test_set.labels[: len(x0)].to(device) if model.config.n_classes else None
+    pred = torch.cat([model.ema(xt[i:i + 250], t[i:i + 250].to(device), None if y is None else y[i:i + 250])
+                      for i in range(0, len(xt), 250)])
+    return {"test_loss": torch.nn.functional.mse_loss(pred.cpu(), noise).item()}
