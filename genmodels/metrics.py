@@ -13,7 +13,7 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     """
     a, b = features_a.double(), features_b.double()
     mean_a, mean_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    cov_a, cov_b = torch.atleast_2d(torch.cov(a.T)), torch.atleast_2d(torch.cov(b.T))
     values, vectors = torch.linalg.eigh(cov_a)
     sqrt_a = vectors @ torch.diag(values.clamp(min=0).sqrt()) @ vectors.T
     cross = torch.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a).clamp(min=0).sqrt().sum()
