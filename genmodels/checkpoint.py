@@ -7,7 +7,9 @@ A checkpoint is a folder (or a Hub model repo) holding
 - ``config.json``: the family's config dataclass, including ``family``;
 - ``metrics.json``: training curves, evaluation numbers and provenance (the exact
   training command, seed, git commit, device, wall time);
-- ``README.md``: a model card with Hub metadata.
+- ``README.md``: a model card with Hub metadata;
+- optionally ``samples.safetensors``: fixed-seed samples after each epoch of training (uint8), so a
+  page can show how samples improve while the model learns.
 
 Loading never unpickles and always loads with ``strict=True``: the mixin's own
 default (``strict=False``) silently accepts weights that do not fit the config.
@@ -39,6 +41,7 @@ from torch import nn
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 METRICS = "metrics.json"
+SAMPLES = "samples.safetensors"  # optional: the fixed-seed samples saved after each training epoch
 CARD = "README.md"
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
@@ -62,6 +65,7 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="genmodels", licens
         super().__init__()
         self.config = config
         self.metrics: dict[str, Any] = {}
+        self.training_samples: torch.Tensor | None = None  # (epochs, n, C, 28, 28) uint8, if recorded
 
     # --- what a page shows -------------------------------------------------------------
     def describe(self) -> str:
@@ -81,6 +85,8 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="genmodels", licens
             state[name] = tensor
         save_file(state, str(Path(save_directory) / WEIGHTS), metadata={"format": "pt"})
         (Path(save_directory) / METRICS).write_text(json.dumps(self.metrics, indent=1))
+        if self.training_samples is not None:
+            save_file({"samples": self.training_samples.contiguous()}, str(Path(save_directory) / SAMPLES))
 
     def generate_model_card(self, *args, **kwargs) -> ModelCard:
         cfg = dataclasses.asdict(self.config)
@@ -168,6 +174,10 @@ trained on {self.metrics.get('device', '?')} in {_fmt(self.metrics.get('wall_tim
             model.metrics = json.loads(Path(metrics_path).read_text())
         except (CheckpointError, json.JSONDecodeError):
             model.metrics = {}
+        try:
+            model.training_samples = load_file(_resolve(model_id, SAMPLES, **fetch))["samples"]
+        except (CheckpointError, SafetensorError, OSError, KeyError):
+            model.training_samples = None  # optional: a page without it shows no training progression
         return model.eval()
 
 

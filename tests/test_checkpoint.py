@@ -194,7 +194,8 @@ def test_shipped_checkpoints_load_and_are_small():
     total = 0
     for location, _ in found:
         files = {p.name: p.stat().st_size for p in Path(location).iterdir() if not p.name.startswith(".")}
-        assert set(files) == {"README.md", "config.json", "metrics.json", "model.safetensors"}, location
+        assert {"README.md", "config.json", "metrics.json", "model.safetensors"} <= set(files) <= {
+            "README.md", "config.json", "metrics.json", "model.safetensors", "samples.safetensors"}, location
         assert files["model.safetensors"] < 10e6
         total += sum(files.values())
         metrics = genmodels.load(location).metrics
@@ -202,3 +203,13 @@ def test_shipped_checkpoints_load_and_are_small():
             assert key in metrics, f"{location}/metrics.json lacks {key}"
         assert metrics["command"].startswith("python -m train ")
     assert total < 80e6
+
+
+def test_training_samples_travel_with_the_checkpoint(saved_vae, tmp_path):
+    model, _ = saved_vae
+    model.training_samples = torch.randint(0, 256, (3, 4, 1, 28, 28), dtype=torch.uint8)
+    model.save_pretrained(tmp_path / "with")
+    assert (tmp_path / "with" / "samples.safetensors").is_file()
+    assert torch.equal(genmodels.load(tmp_path / "with").training_samples, model.training_samples)
+    (tmp_path / "with" / "samples.safetensors").write_bytes(b"broken")
+    assert genmodels.load(tmp_path / "with").training_samples is None  # optional: never blocks loading

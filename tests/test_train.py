@@ -125,6 +125,21 @@ def test_ddpm_trains_with_ema(tmp_path):
     curves = model.metrics["curves"]
     assert curves["train_loss"][1] < curves["train_loss"][0] and curves["test_loss"][1] < curves["test_loss"][0]
     assert not torch.equal(model.unet.stem.weight, model.ema.stem.weight)  # the average lags the weights
+    samples = model.training_samples  # one fixed-seed grid per epoch, stored with the checkpoint
+    assert samples.shape == (2, 16, 1, 28, 28) and samples.dtype == torch.uint8
+    assert not torch.equal(samples[0], samples[1])
+
+
+def test_ddpm_resume_keeps_the_training_samples(tmp_path):
+    args = ["ddpm", "--subset", "128", "--batch-size", "32", "--T", "20", "--channels", "8", "16", "16",
+            "--eval-images", "32", "--quiet", "--device", "cpu"]
+    assert main([*args, "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--epochs", "1", "--out", str(tmp_path / "b")]) == 0
+    assert main([*args, "--epochs", "2", "--out", str(tmp_path / "b"), "--resume"]) == 0
+    a, b = genmodels.load(tmp_path / "a"), genmodels.load(tmp_path / "b")
+    assert torch.equal(a.training_samples, b.training_samples)
+    for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y)
 
 
 def test_classifier_trains(tmp_path):

@@ -33,6 +33,12 @@ def after_step(model: DDPM) -> None:
     model.update_ema()
 
 
+def snapshot(model: DDPM) -> torch.Tensor:
+    """16 samples from a fixed seed (DDIM, 50 steps), kept after every epoch to show training progress."""
+    y = torch.arange(16) % 10 if model.config.n_classes else None
+    return model.sample(16, generator=torch.Generator().manual_seed(0), steps=min(50, model.config.T), y=y)
+
+
 @torch.no_grad()
 def evaluate(model: DDPM, test_set, args, final: bool) -> dict[str, float]:
     """The simple loss of the EMA network on fixed test images, timesteps and noise (comparable across epochs)."""

@@ -7,6 +7,8 @@ A family module (``train/vae.py`` ...) provides:
 - ``build(args) -> (model, train_set, test_set)``;
 - ``loss(model, batch) -> scalar tensor``;
 - optionally ``after_step(model)``, called after every optimiser step (the DDPM's weight average);
+- optionally ``snapshot(model) -> images in [0, 1]``, fixed-seed samples kept after every epoch in
+  the checkpoint's ``samples.safetensors``;
 - ``evaluate(model, test_set, args, final) -> dict of numbers``, run after every epoch
   (``final=False``) and once more, more thoroughly, at the end (``final=True``).
 
@@ -105,6 +107,8 @@ def save_state(path: Path, model, optimizer, loader_generator: torch.Generator, 
                 tensors[f"optim.{idx}.{name}"] = value.detach().cpu().contiguous()
             else:
                 opt_meta["state"].setdefault(str(idx), {})[name] = value
+    if model.training_samples is not None:
+        tensors["training_samples"] = model.training_samples
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["rng.loader"] = loader_generator.get_state()
     if torch.cuda.is_available():
@@ -129,6 +133,7 @@ def load_state(path: Path, model, optimizer, loader_generator: torch.Generator) 
     for idx, entries in opt_meta["state"].items():
         state.setdefault(int(idx), {}).update(entries)
     optimizer.load_state_dict({"state": state, "param_groups": opt_meta["param_groups"]})
+    model.training_samples = tensors.get("training_samples")
     torch.set_rng_state(tensors["rng.torch"])
     loader_generator.set_state(tensors["rng.loader"])
     if "rng.cuda" in tensors and torch.cuda.is_available():
@@ -159,6 +164,7 @@ def run(family, args, argv: list[str]) -> Path:
 
     curves = info["curves"]
     after_step = getattr(family, "after_step", None)
+    snapshot = getattr(family, "snapshot", None)
     for epoch in range(info["epoch"], args.epochs):
         started = time.perf_counter()
         model.train()
@@ -188,6 +194,10 @@ def run(family, args, argv: list[str]) -> Path:
         curves["train_loss"].append(round(total / count, 4))
         for name, value in evaluation.items():
             curves.setdefault(name, []).append(round(value, 4))
+        if snapshot:
+            images = (snapshot(model).detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)[None]
+            previous = model.training_samples
+            model.training_samples = images if previous is None else torch.cat([previous, images])
         print(f"epoch {epoch + 1}/{args.epochs}  train loss {total / count:.4f}  "
               + "  ".join(f"{k} {v:.4f}" for k, v in evaluation.items())
               + f"  ({info['wall_time_s']:.0f} s)", file=sys.stderr)
