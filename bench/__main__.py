@@ -176,13 +176,44 @@ def bench_vae(quick: bool) -> None:
           ["what", "median s"], [["encode + project + density grid + figure JSON", f"{statistics.median(times):.2f}"]])
 
 
+def bench_ddpm(quick: bool) -> None:
+    """DDPM training throughput and sampling time for the U-Net the project ships (channels 32/64/64)."""
+    import torch
+
+    from genmodels.data import load_dataset
+    from genmodels.ddpm import DDPM, DDPMConfig
+
+    torch.manual_seed(0)
+    model = DDPM(DDPMConfig(channels=[32, 64, 64]))
+    opt = torch.optim.Adam(model.unet.parameters(), lr=2e-4)
+    data = load_dataset("mnist", train=True, subset=1024).images
+    steps = 3 if quick else 8
+    model.loss(data[:128]).backward()  # warm-up
+    t = time.perf_counter()
+    for i in range(steps):
+        loss = model.loss(data[(i * 128) % 896: (i * 128) % 896 + 128])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        model.update_ema()
+    step_s = (time.perf_counter() - t) / steps
+    rows = [["training step, batch 128", f"{step_s:.3f}", f"{128 / step_s:,.0f} images/s, "
+             f"{60000 / 128 * step_s / 60:.1f} min per epoch"]]
+    model.eval()
+    for name, steps_arg in (("DDIM, 50 steps", 50), ("DDIM, 10 steps", 10), ("DDPM, all 1000 steps", None)):
+        t = time.perf_counter()
+        model.sample(16, generator=torch.Generator().manual_seed(0), steps=steps_arg)
+        rows.append([f"16 samples, {name}", f"{time.perf_counter() - t:.2f}", ""])
+    table(f"DDPM (U-Net 32/64/64, {model.num_parameters():,} parameters, CPU)", ["what", "s", "rate"], rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="fewer repeats")
-    p.add_argument("--only", choices=["imports", "loading", "pages", "memory", "vae"], nargs="*")
+    p.add_argument("--only", choices=["imports", "loading", "pages", "memory", "vae", "ddpm"], nargs="*")
     args = p.parse_args()
     repeats = 3 if args.quick else 5
-    only = set(args.only or ["imports", "loading", "pages", "memory", "vae"])
+    only = set(args.only or ["imports", "loading", "pages", "memory", "vae", "ddpm"])
     print(f"## genmodels benchmarks ({os.cpu_count()} cores, python {sys.version.split()[0]})")
     if "imports" in only:
         bench_imports(repeats)
@@ -194,6 +225,8 @@ def main() -> None:
         bench_memory()
     if "vae" in only:
         bench_vae(args.quick)
+    if "ddpm" in only:
+        bench_ddpm(args.quick)
 
 
 if __name__ == "__main__":
