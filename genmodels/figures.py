@@ -94,10 +94,13 @@ def latent_scatter(prior_z: np.ndarray, posterior_z: np.ndarray, labels: np.ndar
     fig = go.Figure()
     if density is not None:
         xs, ys, log_p = density
-        fig.add_trace(go.Contour(x=xs, y=ys, z=np.exp(log_p), colorscale=[[0, "#999999"], [1, "#000000"]],
-                                 opacity=0.7, showscale=False, contours=dict(coloring="lines"),
-                                 name="prior density p(z)", showlegend=True, hoverinfo="skip", ncontours=10,
-                                 line=dict(width=1.2)))
+        # Contours of log p(z), one per nat below the peak: they reach into the tails, where prior
+        # mass that no data uses shows up (linear-density contours all crowd around the mode).
+        top = float(np.max(log_p))
+        fig.add_trace(go.Contour(x=xs, y=ys, z=log_p, colorscale=[[0, "#bbbbbb"], [1, "#000000"]],
+                                 contours=dict(coloring="lines", start=top - 9, end=top - 0.5, size=1.0),
+                                 showscale=False, name="prior log p(z), 1 nat apart", showlegend=True,
+                                 hoverinfo="skip", line=dict(width=1.2), opacity=0.8))
     fig.add_trace(go.Scattergl(x=prior_z[:, 0], y=prior_z[:, 1], mode="markers", name="prior samples",
                                marker=dict(size=5, color="black", symbol="x-thin",
                                            line=dict(width=1, color="black"), opacity=0.5)))
@@ -114,10 +117,12 @@ def latent_scatter(prior_z: np.ndarray, posterior_z: np.ndarray, labels: np.ndar
                                              line=dict(width=1, color="black"))))
     if picked is not None:
         mean, cov = picked
+        fig.add_trace(go.Scatter(x=[mean[0]], y=[mean[1]], mode="markers", name="picked digit: mean of q(z|x)",
+                                 marker=dict(size=12, color="red", symbol="circle-open", line=dict(width=3))))
         for n_std, dash in ((1.0, "solid"), (2.0, "dash")):
             outline = ellipse(mean, cov, n_std)
             fig.add_trace(go.Scatter(x=outline[:, 0], y=outline[:, 1], mode="lines",
-                                     name=f"picked digit: {n_std:g} sigma of q(z|x)",
+                                     name=f"picked digit: {n_std:g} sd of q(z|x)",
                                      line=dict(color="red", width=2, dash=dash)))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10),
                       xaxis_title=axis_titles[0], yaxis_title=axis_titles[1],

@@ -86,7 +86,8 @@ with right:
     st.plotly_chart(figures.image_grid(torch.cat([x, recon]), nrow=2, height=150), width="stretch",
                     config={"staticPlot": True})
     sigma = np.exp(0.5 * logvar[picked])
-    st.caption(f"Red ellipses: 1 and 2 standard deviations of its posterior q(z|x). Posterior std per "
+    st.caption(f"Red circle and ellipses: the mean and the 1 and 2 standard deviation contours of its "
+               f"posterior q(z|x), often far narrower than the aggregate posterior. Posterior std per "
                f"dimension: {', '.join(f'{v:.3f}' for v in sigma[:6])}{' ...' if len(sigma) > 6 else ''}")
     if isinstance(model.prior, MixturePrior):
         log_w, _, _ = model.prior.components()
