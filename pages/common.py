@@ -95,7 +95,8 @@ def load_model(location: str, revision: str | None = None) -> genmodels.checkpoi
     return genmodels.load(location, revision=revision)
 
 
-def checkpoint_label(location: str, config: dict) -> str:
+def checkpoint_label(location: str) -> str:
+    """A folder's name, or the Hub repo id as given."""
     return Path(location).name if Path(location).exists() else location
 
 
@@ -117,7 +118,7 @@ def pick_checkpoint(family: str, where=st, accept=lambda config: True, default: 
                  f"page can show. Choose the shipped checkpoints in the sidebar, or train one with "
                  f"`python -m train {family} --out checkpoints/my-{family}`.")
         st.stop()
-    labels = [checkpoint_label(loc, cfg) for loc, cfg in options]
+    labels = [checkpoint_label(loc) for loc, _ in options]
     index = labels.index(default) if default in labels else 0
     choice = where.selectbox("Checkpoint", range(len(options)), index=index, format_func=labels.__getitem__,
                              key=key or f"checkpoint_{family}")

@@ -31,7 +31,7 @@ st.subheader(f"{len(generative)} generative model{'s' * (len(generative) != 1)} 
 columns = st.columns(3)
 for i, (location, config) in enumerate(generative):
     with columns[i % 3].container(border=True):
-        st.markdown(f"**{checkpoint_label(location, config)}**")
+        st.markdown(f"**{checkpoint_label(location)}**")
         try:
             model = load_model(location, source.revision)
         except CheckpointError as err:
@@ -53,12 +53,12 @@ if judges:
     st.markdown("A small MNIST classifier scores every generative model: the Frechet distance between its "
                 "features of generated and real digits (FID-MNIST), and how many samples it recognises "
                 "with confidence.")
-    for location, config in judges:
+    for location, _ in judges:
         try:
             model = load_model(location, source.revision)
         except CheckpointError as err:
-            st.error(f"Could not load {checkpoint_label(location, config)}: {err}")
+            st.error(f"Could not load {checkpoint_label(location)}: {err}")
             continue
         accuracy = model.metrics.get("eval", {}).get("test_accuracy")
-        st.caption(f"**{checkpoint_label(location, config)}**: {model.num_parameters():,} parameters"
+        st.caption(f"**{checkpoint_label(location)}**: {model.num_parameters():,} parameters"
                    + (f", test accuracy {accuracy:.2%}" if accuracy is not None else ""))
