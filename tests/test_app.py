@@ -131,7 +131,7 @@ def test_corrupt_checkpoint_in_a_local_folder(tmp_path):
 
 
 def test_mismatched_config_in_a_local_folder(tmp_path):
-    source = next(p for p, c in list_checkpoints(SHIPPED) if c["family"] == "vae")
+    source = SHIPPED / "vae-gaussian-2d"
     bad = tmp_path / "bad"
     shutil.copytree(source, bad)
     config = json.loads((bad / "config.json").read_text())
