@@ -1,9 +1,9 @@
-"""Datasets: MNIST, binarized MNIST and Fashion-MNIST through torchvision.
+"""Datasets: MNIST, binarized MNIST and Fashion-MNIST, in torchvision's layout.
 
 The raw files live under the folder named by the environment variable
 ``GENMODELS_DATA`` (default ``./data``), in torchvision's layout
 (``MNIST/raw/...``, ``FashionMNIST/raw/...``). With ``download=True`` and
-internet, torchvision fetches them there.
+internet, torchvision fetches them there; files already there are read directly (``read_idx``).
 
 Every dataset here is held in memory as one float tensor of shape
 (N, 1, 28, 28) with values in [0, 1], plus the labels: MNIST is 47 MB as
@@ -13,21 +13,21 @@ floats, and indexing a tensor is far faster than decoding PIL images.
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
-from torchvision import datasets
 
 DATA_ENV = "GENMODELS_DATA"
 
-# name -> (torchvision class, how pixels are turned into the model's input)
+# name -> (torchvision class name, how pixels are turned into the model's input)
 DATASETS = {
-    "mnist": (datasets.MNIST, "grey"),
+    "mnist": ("MNIST", "grey"),
     # The DTU brief: "pixels with values over 0.5 are set to 1".
-    "binarized-mnist": (datasets.MNIST, "threshold"),
+    "binarized-mnist": ("MNIST", "threshold"),
     # A fresh Bernoulli draw with the grey value as probability at every access,
     # the usual regulariser for Bernoulli-likelihood models.
-    "dynamic-binarized-mnist": (datasets.MNIST, "bernoulli"),
-    "fashion-mnist": (datasets.FashionMNIST, "grey"),
+    "dynamic-binarized-mnist": ("MNIST", "bernoulli"),
+    "fashion-mnist": ("FashionMNIST", "grey"),
 }
 
 CLASS_NAMES = {
@@ -96,24 +96,58 @@ def load_dataset(
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    cls, pixels = DATASETS[name]
+    cls_name, pixels = DATASETS[name]
     folder = data_root(root)
-    try:
-        raw = cls(str(folder), train=train, download=download)
-    except RuntimeError as err:  # torchvision: "Dataset not found. You can use download=True ..."
-        raise DatasetNotFoundError(
-            f"{cls.__name__} files not found under '{folder.resolve()}' "
-            f"(expected {folder / cls.__name__ / 'raw'}/*-ubyte). Set the environment variable "
-            f"{DATA_ENV} to the folder that holds {cls.__name__}/raw/, "
-            f"or pass download=True (--download on the CLI) on a machine with internet."
-        ) from err
-    except OSError as err:  # download attempted without a network
-        raise DatasetNotFoundError(
-            f"could not download {cls.__name__} into '{folder.resolve()}': {err}. "
-            f"Put the raw files there or point {DATA_ENV} at a folder that has them."
-        ) from err
-    images, labels = raw.data, raw.targets
+    raw_dir = folder / cls_name / "raw"
+    prefix = "train" if train else "t10k"
+    files = raw_dir / f"{prefix}-images-idx3-ubyte", raw_dir / f"{prefix}-labels-idx1-ubyte"
+    if all(f.is_file() for f in files):
+        images, labels = read_idx(files[0]), read_idx(files[1])
+    else:
+        images, labels = _torchvision(cls_name, folder, train, download)
     if subset is not None:
         images, labels = images[:subset], labels[:subset]
     images = images.unsqueeze(1).float().div_(255.0)
     return ImageDataset(images, labels.long(), pixels=pixels)
+
+
+def read_idx(path: str | os.PathLike) -> torch.Tensor:
+    """Read an uncompressed IDX file of unsigned bytes (the MNIST format, as torchvision keeps it).
+
+    Header: two zero bytes, the type code 0x08 (unsigned byte), the number of dimensions, then each
+    dimension as a big-endian int32; the data follows. Reading it here keeps torchvision (about
+    180 MB resident with its extensions) out of the app; torchvision still downloads the files.
+    """
+    data = Path(path).read_bytes()
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
+        raise DatasetNotFoundError(f"'{path}' is not an uncompressed IDX file of unsigned bytes; delete it "
+                                   f"and download the dataset again.")
+    ndim = data[3]
+    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">i4", count=ndim, offset=4))
+    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if array.size != int(np.prod(shape)):
+        raise DatasetNotFoundError(f"'{path}' is truncated ({array.size} of {int(np.prod(shape))} values); "
+                                   f"delete it and download the dataset again.")
+    return torch.from_numpy(array.reshape(shape).copy())
+
+
+def _torchvision(cls_name: str, folder: Path, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and labels through torchvision, which downloads them when asked."""
+    from torchvision import datasets
+
+    cls = getattr(datasets, cls_name)
+    try:
+        raw = cls(str(folder), train=train, download=download)
+    except RuntimeError as err:  # torchvision: "Dataset not found. You can use download=True ..."
+        raise DatasetNotFoundError(
+            f"{cls_name} files not found under '{folder.resolve()}' "
+            f"(expected {folder / cls_name / 'raw'}/*-ubyte). Set the environment variable "
+            f"{DATA_ENV} to the folder that holds {cls_name}/raw/, "
+            f"or pass download=True (--download on the CLI) on a machine with internet."
+        ) from err
+    except OSError as err:  # download attempted without a network
+        raise DatasetNotFoundError(
+            f"could not download {cls_name} into '{folder.resolve()}': {err}. "
+            f"Put the raw files there or point {DATA_ENV} at a folder that has them."
+        ) from err
+    return raw.data, raw.targets

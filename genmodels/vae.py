@@ -310,7 +310,7 @@ class VAE(HubModel):
 
     @torch.no_grad()
     def log_importance_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None,
-                               chunk: int = 20000) -> torch.Tensor:
+                               chunk: int = 4096) -> torch.Tensor:
         """log w_i = log p(x, z_i) - log q(z_i|x) for z_i ~ q(z|x), shaped (k, B).
 
         Their mean is a k-sample ELBO estimate; their log-mean-exp is the IWAE bound. Samples are
@@ -331,7 +331,7 @@ class VAE(HubModel):
         return torch.cat(log_w)
 
     @torch.no_grad()
-    def iwae(self, x: torch.Tensor, k: int = 100, y: torch.Tensor | None = None, chunk: int = 20000) -> torch.Tensor:
+    def iwae(self, x: torch.Tensor, k: int = 100, y: torch.Tensor | None = None, chunk: int = 4096) -> torch.Tensor:
         """Importance-weighted bound (Burda et al. 2016), one value per example, in nats.
 
         log p(x) >= L_k = E[log 1/k sum_i p(x, z_i) / q(z_i|x)],  z_i ~ q(z|x).

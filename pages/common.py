@@ -129,14 +129,17 @@ def pick_checkpoint(family: str, where=st, accept=lambda config: True, default: 
         st.stop()
 
 
-@st.cache_data(show_spinner="Loading the test set...", max_entries=4)
+@st.cache_resource(show_spinner="Loading the test set...", max_entries=4)
 def test_set(dataset: str) -> tuple[torch.Tensor, np.ndarray]:
-    """(images (N, 1, 28, 28), labels) of a test set; downloads only if the files are missing."""
+    """(images (N, 1, 28, 28), labels) of a test set; downloads only if the files are missing.
+
+    A resource, not data: one copy shared by every session and never modified by the pages.
+    """
     try:
         data = load_dataset(dataset, train=False)
     except DatasetNotFoundError:
         data = load_dataset(dataset, train=False, download=True)
-    return data.images if data.pixels == "grey" else (data.images > 0.5).float(), data.labels.numpy()
+    return data.images, data.labels.numpy()
 
 
 def load_test_set(dataset: str) -> tuple[torch.Tensor, np.ndarray]:

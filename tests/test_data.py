@@ -61,3 +61,28 @@ def test_missing_files_via_the_environment_variable(tmp_path, monkeypatch):
 def test_unknown_dataset_is_refused():
     with pytest.raises(ValueError, match="unknown dataset"):
         load_dataset("cifar10")
+
+
+@pytest.mark.parametrize("folder", ["MNIST", "FashionMNIST"])
+def test_idx_reader_matches_torchvision(folder):
+    from torchvision import datasets
+
+    from genmodels.data import data_root, read_idx
+
+    for train, prefix in ((True, "train"), (False, "t10k")):
+        ref = getattr(datasets, folder)(str(data_root()), train=train, download=False)
+        raw = data_root() / folder / "raw"
+        assert torch.equal(read_idx(raw / f"{prefix}-images-idx3-ubyte"), ref.data)
+        assert torch.equal(read_idx(raw / f"{prefix}-labels-idx1-ubyte").long(), ref.targets)
+
+
+def test_corrupt_idx_files_are_reported(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x10" + b"\x01" * 4)  # 16 promised, 4 given
+    with pytest.raises(DatasetNotFoundError, match="truncated"):
+        load_dataset("mnist", train=False, root=tmp_path)
+    (raw / "t10k-images-idx3-ubyte").write_bytes(b"PK\x03\x04 a zip, not idx")
+    with pytest.raises(DatasetNotFoundError, match="not an uncompressed IDX"):
+        load_dataset("mnist", train=False, root=tmp_path)
