@@ -12,6 +12,7 @@ import streamlit as st
 from pages.common import source_sidebar
 
 
+@st.cache_resource  # once per server process, not on every rerun of this script
 def return_freed_memory_to_the_os() -> None:
     """Keep a small host's memory flat (glibc only; elsewhere nothing to do).
 

@@ -152,6 +152,19 @@ def load_test_set(dataset: str) -> tuple[torch.Tensor, np.ndarray]:
         st.stop()
 
 
+@st.cache_data(show_spinner="Encoding the test set...", max_entries=16)
+def _encode(_model, key: str, dataset: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    images, _ = load_test_set(dataset)
+    with torch.no_grad():
+        return _model.encode(images[:n])
+
+
+def encoded_test_set(model, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior mean and log-variance of the first n test images, cached per checkpoint."""
+    key = f"{getattr(model, 'source', '')}@{model.metrics.get('commit', '')}"
+    return _encode(model, key, model.config.dataset, n)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def samples(location: str, revision: str | None, n: int, seed: int) -> np.ndarray:
     """n samples of a checkpoint from a fixed seed, as a numpy array in [0, 1]."""

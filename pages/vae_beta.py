@@ -7,7 +7,15 @@ import torch
 from genmodels import figures, latent
 from genmodels.checkpoint import CheckpointError
 from genmodels.vae import VAE
-from pages.common import available_checkpoints, current_source, load_model, load_test_set, model_card, show_code
+from pages.common import (
+    available_checkpoints,
+    current_source,
+    encoded_test_set,
+    load_model,
+    load_test_set,
+    model_card,
+    show_code,
+)
 
 st.title("beta-VAE: trading reconstruction for a simpler latent space")
 st.markdown(
@@ -55,13 +63,7 @@ except CheckpointError as err:
 images, labels = load_test_set(model.config.dataset)
 
 
-@st.cache_data(show_spinner="Encoding the test set...", max_entries=16)
-def posterior(_model: VAE, key: str, n: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
-    with torch.no_grad():
-        return _model.encode(images[:n])
-
-
-mu, logvar = posterior(model, sweep[beta])
+mu, logvar = encoded_test_set(model, 2000)
 kl = latent.kl_per_dimension(mu, logvar)
 active = latent.active_units(mu)
 collapsed = int((~active).sum())
@@ -113,7 +115,7 @@ c2.plotly_chart(figures.correlation_heatmap(latent.correlation(mu[:, active] if 
                 width="stretch")
 off_diagonal = {}
 for b, m in sweep_models.items():
-    mb, _ = posterior(m, sweep[b])
+    mb, _ = encoded_test_set(m, 2000)
     act = latent.active_units(mb)
     corr = latent.correlation(mb[:, act]) if act.sum() > 1 else np.eye(1)
     off_diagonal[b] = float(np.abs(corr[~np.eye(len(corr), dtype=bool)]).mean()) if len(corr) > 1 else 0.0
@@ -122,8 +124,8 @@ st.table({"beta": [f"{b:g}" for b in betas],
           "distortion (nats)": [f"{d:.2f}" for d in distortions],
           "test ELBO (nats)": [f"{m.metrics.get('eval', {}).get('test_elbo', float('nan')):.2f}"
                                for m in sweep_models.values()],
-          "active dimensions": [int(latent.active_units(posterior(m, sweep[b])[0]).sum())
-                                for b, m in sweep_models.items()],
+          "active dimensions": [int(latent.active_units(encoded_test_set(m, 2000)[0]).sum())
+                                for m in sweep_models.values()],
           "mean |corr| between active dims": [f"{off_diagonal[b]:.3f}" for b in betas]})
 
 st.markdown(

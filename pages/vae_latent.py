@@ -6,7 +6,7 @@ import torch
 
 from genmodels import figures
 from genmodels.vae import VAE
-from pages.common import load_test_set, model_card, pick_checkpoint, show_code
+from pages.common import encoded_test_set, load_test_set, model_card, pick_checkpoint, show_code
 
 st.title("Latent space explorer")
 st.markdown(
@@ -46,7 +46,7 @@ left.plotly_chart(figures.image_grid(decode_grid(model, key, extent, steps), nro
                   width="stretch", config={"staticPlot": True})
 with torch.no_grad():
     point = torch.sigmoid(model.decode(torch.tensor([[z1, z2]], dtype=torch.float32)))
-    mu, _ = model.encode(images[:2000])
+    mu, _ = encoded_test_set(model, 2000)
 right.plotly_chart(figures.image_grid(point, nrow=1, height=240, title=f"decoding of z = ({z1:.2f}, {z2:.2f})"),
                    width="stretch", config={"staticPlot": True})
 scatter = figures.latent_scatter(np.array([[z1, z2]]), mu.numpy(), labels[:2000], height=380)

@@ -7,7 +7,7 @@ import torch
 from genmodels import figures, latent
 from genmodels.data import class_names
 from genmodels.vae import VAE, GaussianPrior, MixturePrior, VampPrior, kl_to_standard_normal
-from pages.common import load_test_set, model_card, pick_checkpoint, show_code
+from pages.common import encoded_test_set, load_test_set, model_card, pick_checkpoint, show_code
 
 st.title("VAE priors: prior versus aggregate posterior")
 st.markdown(
@@ -43,15 +43,8 @@ images, labels = load_test_set(model.config.dataset)
 n, use_means, picked = controls(len(images))
 
 
-@st.cache_data(show_spinner="Encoding the test set...", max_entries=8)
-def encode(_model: VAE, key: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    with torch.no_grad():
-        mu, logvar = _model.encode(images[:n])
-    return mu.numpy(), logvar.numpy()
-
-
 key = getattr(model, "source", "") + str(model.metrics.get("commit", ""))
-mu, logvar = encode(model, key, max(n, picked + 1))
+mu, logvar = (t.numpy() for t in encoded_test_set(model, max(n, picked + 1)))
 rng = np.random.default_rng(0)
 posterior = mu[:n] if use_means else mu[:n] + np.exp(0.5 * logvar[:n]) * rng.standard_normal(mu[:n].shape)
 with torch.no_grad():
