@@ -27,6 +27,9 @@ def parser() -> argparse.ArgumentParser:
         fp.add_argument("--download", action="store_true", help="download the dataset if missing")
         fp.add_argument("--subset", type=int, help="use only the first N train and test images")
         fp.add_argument("--quiet", action="store_true", help="no progress bar")
+        fp.add_argument("--bf16", action="store_true",
+                        help="compute the loss in bfloat16 autocast (about 2x faster on CPUs with AVX-512 BF16 "
+                             "and on recent GPUs); weights, optimiser and evaluation stay float32")
         module.add_arguments(fp)
     return p
 

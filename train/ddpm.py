@@ -20,13 +20,14 @@ def add_arguments(parser) -> None:
 def build(args):
     model = DDPM(DDPMConfig(dataset=args.dataset, channels=args.channels, T=args.T, schedule=args.schedule,
                             n_classes=10 if args.conditional else 0, ema_decay=args.ema_decay))
+    model.to(memory_format=torch.channels_last)  # about 25% faster convolutions on CPU (oneDNN)
     kwargs = dict(root=args.data_root, download=args.download, subset=args.subset)
     return model, load_dataset(args.dataset, train=True, **kwargs), load_dataset(args.dataset, train=False, **kwargs)
 
 
 def loss(model: DDPM, batch) -> torch.Tensor:
     x, y = batch
-    return model.loss(x, y if model.config.n_classes else None)
+    return model.loss(x.contiguous(memory_format=torch.channels_last), y if model.config.n_classes else None)
 
 
 def after_step(model: DDPM) -> None:

@@ -173,7 +173,8 @@ def run(family, args, argv: list[str]) -> Path:
                    disable=args.quiet)
         for batch in bar:
             batch = [b.to(device) for b in batch]
-            loss = family.loss(model, batch)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+                loss = family.loss(model, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
