@@ -46,6 +46,11 @@ PAGES = {
         st.Page("pages/vae_beta.py", title="beta-VAE sweep", icon=":material/tune:"),
         st.Page("pages/vae_conditional.py", title="Conditional VAE", icon=":material/category:"),
     ],
+    "Diffusion models": [
+        st.Page("pages/ddpm.py", title="DDPM step by step", icon=":material/blur_on:"),
+        st.Page("pages/ddpm_training.py", title="DDPM training and sample quality", icon=":material/monitoring:"),
+        st.Page("pages/ddpm_inpainting.py", title="Inpainting", icon=":material/format_paint:"),
+    ],
 }
 
 source_sidebar()

@@ -30,6 +30,20 @@ class Trajectory:
     x0_preds: torch.Tensor  # (S, B, C, H, W)
     eps_preds: torch.Tensor  # (S, B, C, H, W)
 
+    def thinned(self, steps: int) -> "Trajectory":
+        """At most ``steps`` evenly spaced steps of this one (the first and the last kept), and the final
+        state: 1000 DDPM steps are too many to keep or to show, 100 of them are not."""
+        n = len(self.timesteps)
+        if n <= steps:
+            return self
+        keep = sorted({round(v) for v in torch.linspace(0, n - 1, steps).tolist()})
+        return Trajectory([self.timesteps[i] for i in keep], torch.cat([self.xs[keep], self.xs[-1:]]),
+                          self.x0_preds[keep], self.eps_preds[keep])
+
+    def index_of(self, t: int) -> int:
+        """The step whose timestep is nearest to ``t``."""
+        return min(range(len(self.timesteps)), key=lambda i: abs(self.timesteps[i] - t))
+
 
 def _batch_t(t: int, x: torch.Tensor) -> torch.Tensor:
     return torch.full((len(x),), t, device=x.device, dtype=torch.long)
@@ -84,30 +98,44 @@ def ddim_timesteps(T: int, steps: int) -> list[int]:
 
 
 def ddim_sample(eps_fn: EpsFn, schedule: NoiseSchedule, shape: tuple, steps: int = 50, eta: float = 0.0,
-                generator: torch.Generator | None = None, clip: bool = True, return_trajectory: bool = False,
-                callback: Callable[[int, int], None] | None = None):
+                generator: torch.Generator | None = None, clip: bool = True,
+                known: tuple[torch.Tensor, torch.Tensor] | None = None, resample: int = 1,
+                return_trajectory: bool = False, callback: Callable[[int, int], None] | None = None):
     """DDIM (Song et al. 2021, eq. 12) on a sub-sequence of ``steps`` timesteps:
 
         x_prev = sqrt(alpha_bar_prev) x0_hat + sqrt(1 - alpha_bar_prev - sigma^2) eps + sigma z,
         sigma = eta sqrt((1 - alpha_bar_prev) / (1 - alpha_bar_t)) sqrt(1 - alpha_bar_t / alpha_bar_prev).
 
     eta = 0 is deterministic given x_T; eta = 1 with all T steps is the DDPM sampler.
+
+    ``known`` and ``resample`` inpaint as in :func:`ddpm_sample`, on the shorter sub-sequence: after each
+    step the observed pixels are replaced by the observation noised to the new step, and RePaint goes
+    back from x_prev to x_t with q(x_t | x_prev) = N(sqrt(alpha_bar_t / alpha_bar_prev) x_prev,
+    (1 - alpha_bar_t / alpha_bar_prev) I).
     """
     ts = ddim_timesteps(schedule.T, steps)
     x = torch.randn(shape, generator=generator)
     record = _Recorder(x, return_trajectory)
     for i, t in enumerate(ts):
         tt = _batch_t(t, x)
+        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
         ab = schedule.alpha_bars[t]
-        ab_prev = schedule.alpha_bars[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0)
-        eps = eps_fn(x, tt)
-        x0_hat = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
-        if clip:
-            x0_hat = x0_hat.clamp(-1, 1)
-            eps = (x - ab.sqrt() * x0_hat) / (1 - ab).sqrt()  # the noise consistent with the clipped x0
-        sigma = eta * ((1 - ab_prev) / (1 - ab)).sqrt() * (1 - ab / ab_prev).sqrt()
-        noise = torch.randn(shape, generator=generator)
-        x = ab_prev.sqrt() * x0_hat + (1 - ab_prev - sigma**2).clamp(min=0).sqrt() * eps + sigma * noise
+        ab_prev = schedule.alpha_bars[t_prev] if t_prev >= 0 else torch.tensor(1.0)
+        for r in range(resample if t_prev >= 0 else 1):
+            eps = eps_fn(x, tt)
+            x0_hat = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
+            if clip:
+                x0_hat = x0_hat.clamp(-1, 1)
+                eps = (x - ab.sqrt() * x0_hat) / (1 - ab).sqrt()  # the noise consistent with the clipped x0
+            sigma = eta * ((1 - ab_prev) / (1 - ab)).sqrt() * (1 - ab / ab_prev).sqrt()
+            noise = torch.randn(shape, generator=generator)
+            x_prev = ab_prev.sqrt() * x0_hat + (1 - ab_prev - sigma**2).clamp(min=0).sqrt() * eps + sigma * noise
+            if known is not None:
+                x_prev = _replace_known(x_prev, known, schedule, t_prev, generator)
+            if r < resample - 1:  # RePaint: back to x_t, q(x_t | x_prev)
+                ratio = ab / ab_prev
+                x = ratio.sqrt() * x_prev + (1 - ratio).sqrt() * torch.randn(shape, generator=generator)
+        x = x_prev
         record(x, x0_hat, eps)
         if callback:
             callback(i + 1, len(ts))

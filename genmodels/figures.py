@@ -41,10 +41,16 @@ def tile(images: torch.Tensor | np.ndarray, nrow: int, pad: int = 2) -> np.ndarr
 
 
 def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 8, title: str | None = None,
-               height: int | None = None) -> go.Figure:
-    """A grid of greyscale images (white ink on black, as MNIST is stored)."""
-    grid = tile(images, nrow)
-    fig = go.Figure(go.Heatmap(z=grid, colorscale="gray", zmin=0, zmax=1, showscale=False,
+               height: int | None = None, value_range: tuple[float, float] = (0.0, 1.0)) -> go.Figure:
+    """A grid of greyscale images (white ink on black, as MNIST is stored).
+
+    ``value_range`` maps to black and white; values outside it saturate (noise, for example, is
+    best shown over (-3, 3)).
+    """
+    low, high = value_range
+    x = images.detach().cpu() if torch.is_tensor(images) else images
+    grid = tile((np.asarray(x, dtype=np.float32) - low) / (high - low), nrow)
+    fig = go.Figure(go.Heatmap(z=grid * (high - low) + low, colorscale="gray", zmin=low, zmax=high, showscale=False,
                                hovertemplate="pixel (%{x}, %{y}): %{z:.2f}<extra></extra>"))
     rows, cols = grid.shape
     h = height or int(min(640, max(160, 420 * rows / cols)))
@@ -162,4 +168,69 @@ def correlation_heatmap(corr: np.ndarray) -> go.Figure:
                                hovertemplate="|corr(%{x}, %{y})| = %{z:.2f}<extra></extra>"))
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), title="|correlation| of posterior means")
     fig.update_yaxes(autorange="reversed", scaleanchor="x")
+    return fig
+
+
+def schedule_curves(alpha_bars: dict[str, torch.Tensor], marker: int | None = None) -> go.Figure:
+    """alpha_bar_t (left) and the signal-to-noise ratio alpha_bar_t / (1 - alpha_bar_t) on a log scale
+    (right) for one or more noise schedules, with an optional vertical line at timestep ``marker``."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("alpha_bar_t: share of signal variance left",
+                                                        "signal-to-noise ratio (log scale)"))
+    for i, (name, ab) in enumerate(alpha_bars.items()):
+        ab = ab.double()
+        t = np.arange(len(ab))
+        colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
+        fig.add_trace(go.Scatter(x=t, y=ab.numpy(), mode="lines", name=name, line=dict(color=colour),
+                                 legendgroup=name), row=1, col=1)
+        fig.add_trace(go.Scatter(x=t, y=(ab / (1 - ab)).numpy(), mode="lines", name=name, showlegend=False,
+                                 line=dict(color=colour), legendgroup=name), row=1, col=2)
+    if marker is not None:
+        for col in (1, 2):
+            fig.add_vline(x=marker, line=dict(color="grey", dash="dot"), row=1, col=col)
+    fig.update_xaxes(title_text="timestep t")
+    fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def moving_average(values: list[float], window: int) -> np.ndarray:
+    """Trailing mean over ``window`` points (fewer at the start), to read a noisy loss curve."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    i = np.arange(1, len(v) + 1)
+    lo = np.maximum(0, i - window)
+    return (c[i] - c[lo]) / (i - lo)
+
+
+def loss_comparison(runs: dict[str, dict], per_epoch: str = "test_loss", window: int = 20) -> go.Figure:
+    """Training curves of several runs on shared axes: the per-step loss as a moving average of
+    ``window`` recorded points (left) and a per-epoch number (right), one colour per run."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"training loss per step (moving average of {window})",
+                                                        f"{per_epoch.replace('_', ' ')} per epoch"))
+    for i, (name, metrics) in enumerate(runs.items()):
+        curves = metrics.get("curves", {})
+        colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
+        if curves.get("step"):
+            fig.add_trace(go.Scatter(x=curves["step"], y=moving_average(curves["step_loss"], window), mode="lines",
+                                     name=name, line=dict(color=colour), legendgroup=name), row=1, col=1)
+        if curves.get(per_epoch):
+            fig.add_trace(go.Scatter(x=curves["epoch"], y=curves[per_epoch], mode="lines+markers", name=name,
+                                     showlegend=False, line=dict(color=colour), legendgroup=name), row=1, col=2)
+    fig.update_xaxes(title_text="step", row=1, col=1)
+    fig.update_xaxes(title_text="epoch", row=1, col=2)
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def class_histogram(histogram: list[int], names: list[str], title: str | None = None) -> go.Figure:
+    """How many samples the classifier puts in each class; a flat histogram means no class is missing."""
+    total = max(1, sum(histogram))
+    fig = go.Figure(go.Bar(x=names, y=histogram, marker_color=CLASS_COLOURS[: len(names)],
+                           text=[f"{h / total:.0%}" for h in histogram], textposition="outside"))
+    fig.add_hline(y=total / len(names), line=dict(color="grey", dash="dot"),
+                  annotation_text="uniform", annotation_position="top left")
+    fig.update_layout(title=title, height=280, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      yaxis_title="samples")
     return fig

@@ -22,7 +22,8 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(8, channels), channels)
+    """GroupNorm with 8 groups, or the largest count below that divides ``channels``."""
+    return nn.GroupNorm(math.gcd(8, channels), channels)
 
 
 class ResidualBlock(nn.Module):

@@ -5,6 +5,7 @@ Streamlit only: the math and the figures live in ``genmodels``.
 
 import dataclasses
 import inspect
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,8 @@ SHIPPED = ROOT / "checkpoints"
 
 def page_for(config: dict) -> str | None:
     """The page that explains a checkpoint best; the home page links there."""
+    if config.get("family") == "ddpm":
+        return "pages/ddpm.py"
     if config.get("family") != "vae":
         return None
     if config.get("n_classes"):
@@ -29,6 +32,8 @@ def page_for(config: dict) -> str | None:
     if config.get("beta", 1.0) != 1.0 or config.get("architecture") == "conv":
         return "pages/vae_beta.py"
     return "pages/vae_priors.py"
+
+
 SOURCE_KINDS = ("Shipped checkpoints", "Local folder", "Hugging Face Hub")
 
 
@@ -159,17 +164,64 @@ def _encode(_model, key: str, dataset: str, n: int) -> tuple[torch.Tensor, torch
         return _model.encode(images[:n])
 
 
+def model_key(model) -> str:
+    """Names one loaded checkpoint in cache keys: where it came from and the commit that trained it."""
+    return f"{getattr(model, 'source', '')}@{model.metrics.get('commit', '')}"
+
+
 def encoded_test_set(model, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior mean and log-variance of the first n test images, cached per checkpoint."""
-    key = f"{getattr(model, 'source', '')}@{model.metrics.get('commit', '')}"
-    return _encode(model, key, model.config.dataset, n)
+    return _encode(model, model_key(model), model.config.dataset, n)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def samples(location: str, revision: str | None, n: int, seed: int) -> np.ndarray:
-    """n samples of a checkpoint from a fixed seed, as a numpy array in [0, 1]."""
+    """n samples of a checkpoint from a fixed seed, as a numpy array in [0, 1].
+
+    A model that saved fixed-seed samples while training (the DDPM: 16 from seed 0 after every
+    epoch) already holds its final model's samples from seed 0; those are shown without sampling again.
+    """
     model = load_model(location, revision)
+    if seed == 0 and model.training_samples is not None and n <= model.training_samples.shape[1]:
+        return (model.training_samples[-1, :n].float() / 255).numpy()
     return model.sample(n, generator=torch.Generator().manual_seed(seed)).numpy()
+
+
+@st.cache_resource(max_entries=1)
+def _slow_results() -> OrderedDict:
+    return OrderedDict()
+
+
+SLOW_RESULTS_KEPT = 12  # a thinned 1000-step trajectory of 8 images is about 7 MB
+
+
+def slow_result(key: tuple):
+    """A result that ``compute_slow`` stored for ``key``, or None."""
+    store = _slow_results()
+    if key in store:
+        store.move_to_end(key)
+        return store[key]
+    return None
+
+
+def compute_slow(key: tuple, compute, text: str):
+    """Run ``compute(callback)`` once for the whole server, with a progress bar fed by
+    ``callback(i, n)``, and keep the result (the last few of them) for every session.
+
+    For work that takes seconds to minutes, such as 1000 sampling steps: ``st.cache_data`` would show
+    only a spinner, and would copy a large trajectory on every rerun.
+    """
+    found = slow_result(key)
+    if found is not None:
+        return found
+    bar = st.progress(0.0, text=text)
+    result = compute(lambda i, n: bar.progress(i / n, text=f"{text} step {i} of {n}"))
+    bar.empty()
+    store = _slow_results()
+    store[key] = result
+    while len(store) > SLOW_RESULTS_KEPT:
+        store.popitem(last=False)
+    return result
 
 
 def model_card(model) -> None:

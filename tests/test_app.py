@@ -15,6 +15,7 @@ APP = str(ROOT / "streamlit_app.py")
 SHIPPED = ROOT / "checkpoints"
 PAGES = ["pages/home.py", "pages/vae_priors.py", "pages/vae_latent.py", "pages/vae_beta.py",
          "pages/vae_conditional.py"]
+DDPM_PAGES = ["pages/ddpm.py", "pages/ddpm_training.py", "pages/ddpm_inpainting.py"]
 
 
 def start(kind: str | None = None, value: str = "", revision: str = "") -> AppTest:
@@ -188,10 +189,13 @@ def scratch_models(tmp_path_factory):
     assert main(["vae", "--architecture", "conv", "--hidden-dim", "32", "--latent-dim", "3", "--conditional",
                  "--out", str(root / "cvae"), *small]) == 0
     assert main(["vae", "--hidden-dim", "32", "--latent-dim", "2", "--out", str(root / "plain"), *small]) == 0
+    for schedule in ("linear", "cosine"):
+        assert main(["ddpm", "--schedule", schedule, "--T", "20", "--channels", "8", "16", "16", "--epochs", "2",
+                     "--subset", "256", "--quiet", "--device", "cpu", "--out", str(root / f"ddpm-{schedule}")]) == 0
     return root
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", PAGES + DDPM_PAGES)
 def test_every_page_with_a_folder_of_fresh_checkpoints(scratch_models, page):
     app = start("Local folder", str(scratch_models))
     if page != PAGES[0]:
@@ -244,3 +248,60 @@ def test_priors_table_shows_the_spread_over_training_runs(tmp_path):
     rows = dict(zip(table["quantity"], table["std over images"], strict=True))
     assert rows["ELBO, all test images, over 3 training runs (seeds 0, 1, 2)"] == "0.25 (std over runs)"
     assert rows["IWAE bound, k = 50, all test images, over 3 training runs (seeds 0, 1, 2)"] == "0.12 (std over runs)"
+
+
+def test_ddpm_page_samplers_and_the_step_slider(scratch_models):
+    app = start("Local folder", str(scratch_models))
+    app.switch_page("pages/ddpm.py").run()
+    assert app.selectbox(key="checkpoint_ddpm").options == ["ddpm-cosine", "ddpm-linear"]
+    steps = app.select_slider(key="ddpm_step_20")  # DDIM with min(50, T) = 20 steps
+    assert steps.options[0] == "t = 19" and steps.options[-1] == "t = 0"
+    steps.set_value(0).run()
+    assert any("t = 19" in c.value for c in app.caption)
+    app.radio(key="ddpm_sampler").set_value(app.radio(key="ddpm_sampler").options[1]).run()  # the exact sampler
+    assert_clean(app)
+    assert len(app.select_slider(key="ddpm_step_20").options) == 20  # all T = 20 steps
+    # the comparison: the exact run above used seed 0, so it is shown without a button
+    assert not app.button
+    app.number_input(key="compare_seed").set_value(3).run()
+    app.select_slider(key="ddim_steps").set_value(5).run()
+    app.slider(key="ddim_eta").set_value(1.0).run()
+    assert any("Run DDPM with all 20 steps from seed 3" in b.label for b in app.button)
+    app.button(key="run_ddpm_compare").click().run()
+    assert_clean(app)
+    app.run()
+    assert not app.button  # computed once and kept for every session
+
+
+def test_ddpm_training_page_compares_both_settings(scratch_models):
+    app = start("Local folder", str(scratch_models))
+    app.switch_page("pages/ddpm_training.py").run()
+    assert_clean(app)
+    table = app.dataframe[0].value
+    assert sorted(table["checkpoint"]) == ["ddpm-cosine", "ddpm-linear"]
+    assert sorted(table["schedule"]) == ["cosine, T = 20", "linear, T = 20"]
+    assert app.slider(key="ddpm_epoch").value == 2
+    app.slider(key="ddpm_epoch").set_value(1).run()
+    app.select_slider(key="quality_n").set_value(32).run()
+    assert_clean(app)
+    captions = [c.value for c in app.caption]
+    assert sum(len(c.split(", ")) == 16 for c in captions) == 2  # 16 best and 16 worst, with class and confidence
+
+
+@pytest.mark.parametrize("mask", ["left half", "bottom rows", "centre square", "random pixels"])
+def test_inpainting_page_masks_and_samplers(scratch_models, mask):
+    app = start("Local folder", str(scratch_models))
+    app.switch_page("pages/ddpm_inpainting.py").run()
+    app.selectbox(key="inpaint_mask").set_value(mask).run()
+    app.slider(key="inpaint_resample").set_value(2).run()
+    app.radio(key="inpaint_sampler").set_value(app.radio(key="inpaint_sampler").options[1]).run()
+    assert_clean(app)
+
+
+@pytest.mark.parametrize("page", DDPM_PAGES)
+def test_ddpm_pages_without_a_ddpm_explain_what_to_do(saved_vae, page):
+    _, folder = saved_vae
+    app = start("Local folder", str(folder))
+    app.switch_page(page).run()
+    assert not app.exception
+    assert "python -m train ddpm" in app.error[0].value

@@ -1,5 +1,7 @@
 """The DDPM model class: public attributes, EMA, sampling, inpainting, the bound, the checkpoint."""
 
+import math
+
 import pytest
 import torch
 
@@ -51,8 +53,9 @@ def test_sampling_is_reproducible_and_in_range(tiny_ddpm):
 def test_inpainting_returns_the_observed_pixels(tiny_ddpm):
     x = torch.randint(0, 256, (2, 1, 28, 28)) / 255
     mask = make_mask("top rows", 2, rows=10)
-    out = tiny_ddpm.inpaint(x, mask, generator=torch.Generator().manual_seed(0), resample=2)
-    assert torch.allclose(out[mask], x[mask], atol=1e-6)
+    for steps in (None, 5):
+        out = tiny_ddpm.inpaint(x, mask, generator=torch.Generator().manual_seed(0), steps=steps, resample=2)
+        assert torch.allclose(out[mask], x[mask], atol=1e-6)
 
 
 def test_conditional_model_with_guidance():
@@ -83,3 +86,12 @@ def test_bad_config():
         DDPM(DDPMConfig(schedule="sigmoid"))
     with pytest.raises(ValueError, match="three resolutions"):
         DDPM(DDPMConfig(channels=[8, 16]))
+
+
+def test_ema_warm_up_forgets_the_initial_weights():
+    model = DDPM(DDPMConfig(channels=[8, 16, 16], T=10, ema_decay=0.999))
+    assert model.ema_decay_at(1) == pytest.approx(2 / 11) and model.ema_decay_at(10**6) == 0.999
+    # after 469 steps (one MNIST epoch at batch 128) the initial weights' share in the average is
+    # prod of the decays: tiny with the warm-up, 0.999^469 = 63 % without it
+    share = math.prod(model.ema_decay_at(s) for s in range(1, 470))
+    assert share < 1e-3 and 0.999 ** 469 > 0.6

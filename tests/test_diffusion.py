@@ -79,18 +79,46 @@ def test_ddim_timesteps():
         ddim_timesteps(10, 11)
 
 
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
 @pytest.mark.parametrize("kind", MASKS)
-def test_inpainting_keeps_observed_pixels_exactly(kind):
+def test_inpainting_keeps_observed_pixels_exactly(kind, sampler):
     s = NoiseSchedule(50)
     eps = gaussian_data_eps(s, 0.0, 0.3)
     x0 = torch.rand(4, 1, 28, 28) * 2 - 1
     mask = make_mask(kind, 4, generator=torch.Generator().manual_seed(0))
     assert 0 < mask.float().mean() < 1
     for resample in (1, 3):
-        out = ddpm_sample(eps, s, x0.shape, generator=torch.Generator().manual_seed(0), known=(x0, mask),
-                          resample=resample)
+        kwargs = dict(generator=torch.Generator().manual_seed(0), known=(x0, mask), resample=resample)
+        if sampler == "ddpm":
+            out = ddpm_sample(eps, s, x0.shape, **kwargs)
+        else:
+            out = ddim_sample(eps, s, x0.shape, steps=10, eta=1.0, **kwargs)
         assert torch.equal(out[mask], x0[mask])
         assert not torch.equal(out[~mask], x0[~mask])
+
+
+def test_ddim_repaint_step_back_has_the_forward_moments():
+    """RePaint on the DDIM sub-sequence goes back from x_prev to x_t with q(x_t | x_prev); composed with
+    q(x_prev | x_0) it must give q(x_t | x_0): a known pixel at x_0 = 0.5 ends up N(sqrt(ab) 0.5, 1 - ab).
+    Checked through the sampler: with an all-known mask and 2 steps of T = 50, the state the network sees
+    at the second step after a resample comes from that composition."""
+    s = NoiseSchedule(50)
+    seen = []
+
+    def eps(x, t):
+        seen.append((int(t[0]), x.clone()))
+        return torch.zeros_like(x)
+
+    x0 = torch.full((20000, 1, 1, 1), 0.5)
+    mask = torch.ones_like(x0, dtype=torch.bool)
+    ddim_sample(eps, s, x0.shape, steps=3, eta=1.0, generator=torch.Generator().manual_seed(0),
+                known=(x0, mask), resample=2)
+    # timesteps 49, 24, 0; the second call at t = 49 is a resampled x_49 built from a known x_24
+    t, x = seen[1]
+    assert t == 49
+    ab = s.alpha_bars[49]
+    assert abs(x.mean() - ab.sqrt() * 0.5) < 0.02
+    assert abs(x.var() - (1 - ab)) < 0.03
 
 
 def test_masks_hide_what_they_say():
@@ -148,3 +176,19 @@ def test_bound_is_an_upper_bound_on_the_exact_discrete_nll():
         return (xt - ab.sqrt() * x0_mean) / (1 - ab).sqrt()
     bound = variational_bound(posterior_mean_eps, s, x0, generator=torch.Generator().manual_seed(1))
     assert bound["total"].mean().item() >= math.log(2) - 0.01  # entropy of a fair coin, in nats
+
+
+def test_thinned_trajectory_keeps_ends_and_alignment():
+    s = NoiseSchedule(100)
+    eps = gaussian_data_eps(s, 0.0, 0.3)
+    traj = ddpm_sample(eps, s, (2, 1, 4, 4), generator=torch.Generator().manual_seed(0), return_trajectory=True)
+    thin = traj.thinned(10)
+    assert len(thin.timesteps) == 10 and thin.timesteps[0] == 99 and thin.timesteps[-1] == 0
+    assert thin.xs.shape[0] == 11 and thin.x0_preds.shape[0] == 10
+    assert torch.equal(thin.xs[-1], traj.xs[-1]) and torch.equal(thin.xs[0], traj.xs[0])
+    for i, t in enumerate(thin.timesteps):  # state i is the one the network saw at timestep t
+        j = traj.timesteps.index(t)
+        assert torch.equal(thin.xs[i], traj.xs[j]) and torch.equal(thin.eps_preds[i], traj.eps_preds[j])
+    assert traj.thinned(1000) is traj
+    assert thin.timesteps == [99, 88, 77, 66, 55, 44, 33, 22, 11, 0]
+    assert thin.timesteps[thin.index_of(50)] == 55 and thin.index_of(1000) == 0

@@ -30,8 +30,8 @@ def loss(model: DDPM, batch) -> torch.Tensor:
     return model.loss(x.contiguous(memory_format=torch.channels_last), y if model.config.n_classes else None)
 
 
-def after_step(model: DDPM) -> None:
-    model.update_ema()
+def after_step(model: DDPM, step: int) -> None:
+    model.update_ema(model.ema_decay_at(step))
 
 
 def snapshot(model: DDPM) -> torch.Tensor:

@@ -6,7 +6,8 @@ A family module (``train/vae.py`` ...) provides:
 - ``add_arguments(parser)``: its own flags;
 - ``build(args) -> (model, train_set, test_set)``;
 - ``loss(model, batch) -> scalar tensor``;
-- optionally ``after_step(model)``, called after every optimiser step (the DDPM's weight average);
+- optionally ``after_step(model, step)``, called after every optimiser step (the DDPM's weight
+  average), with the number of steps taken so far;
 - optionally ``snapshot(model) -> images in [0, 1]``, fixed-seed samples kept after every epoch in
   the checkpoint's ``samples.safetensors``;
 - ``evaluate(model, test_set, args, final) -> dict of numbers``, run after every epoch
@@ -178,9 +179,9 @@ def run(family, args, argv: list[str]) -> Path:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if after_step:
-                after_step(model)
             info["step"] += 1
+            if after_step:
+                after_step(model, info["step"])
             total += loss.item() * len(batch[0])
             count += len(batch[0])
             if info["step"] % STEP_CURVE_EVERY == 0:

@@ -1,0 +1,199 @@
+"""DDPM training and sample quality: two hyperparameter settings compared, samples over the epochs,
+the best and worst samples by the classifier's confidence, FID-MNIST and the bound in bits per dimension."""
+
+import shlex
+
+import streamlit as st
+import torch
+
+from genmodels import diffusion, figures, metrics
+from genmodels.checkpoint import CheckpointError
+from genmodels.data import class_names
+from genmodels.ddpm import DDPM
+from pages.common import (
+    SHIPPED,
+    available_checkpoints,
+    checkpoint_label,
+    compute_slow,
+    current_source,
+    load_model,
+    model_card,
+    model_key,
+    show_code,
+)
+
+st.title("DDPM training and sample quality")
+st.markdown(
+    "The DDPM is trained on the simple loss, a squared error between the noise that was added and the noise "
+    "the U-Net predicts, at a random step $t$. That loss is a reweighted version of the model's variational "
+    "bound (Ho et al., eq. 14), so it falls as the model improves, but it says little about how the samples "
+    "look: most of it comes from large $t$, where the noise is easy to predict. So this page shows the "
+    "samples themselves after every epoch, and scores them with a classifier."
+)
+st.latex(r"-\log p_\theta(x_0) \le \underbrace{\mathrm{KL}\big(q(x_T\mid x_0)\,\|\,p(x_T)\big)}_{L_T}"
+         r" + \sum_{t=2}^{T}\underbrace{\mathrm{KL}\big(q(x_{t-1}\mid x_t, x_0)\,\|\,"
+         r"p_\theta(x_{t-1}\mid x_t)\big)}_{L_{t-1}} \underbrace{-\,\log p_\theta(x_0\mid x_1)}_{L_0}")
+st.markdown(
+    "**Questions** (Cambridge 1(b) and 1(c), Graz DiffModel, DTU Part B): how do the loss and the samples "
+    "evolve during training? How do two sets of hyperparameters differ? What do the best and the worst "
+    "samples look like? How close are the samples to real digits by FID-MNIST, and what is the bound in "
+    "bits per dimension?"
+)
+
+source = current_source()
+try:
+    found = [(loc, cfg) for loc, cfg in available_checkpoints(source)
+             if cfg.get("family") == "ddpm" and not cfg.get("n_classes")]
+except CheckpointError as err:
+    st.error(f"Could not list checkpoints: {err}")
+    st.stop()
+runs: dict[str, DDPM] = {}
+for location, _ in found:
+    try:
+        runs[checkpoint_label(location)] = load_model(location, source.revision)
+    except CheckpointError as err:
+        st.error(f"Could not load {checkpoint_label(location)}: {err}")
+if not runs:
+    st.error(f"The chosen source ({source.location or source.kind}) has no unconditional DDPM checkpoint. Choose "
+             f"the shipped checkpoints in the sidebar, or train one with `python -m train ddpm --out "
+             f"checkpoints/my-ddpm`.")
+    st.stop()
+
+
+def flag(model, name: str, default: str) -> str:
+    """A training flag's value, read from the command recorded in metrics.json."""
+    words = shlex.split(model.metrics.get("command", ""))
+    return words[words.index(name) + 1] if name in words[:-1] else default
+
+
+def best_quality(model) -> tuple[str, dict] | tuple[None, None]:
+    """The sampler with the most samples scored by ``python -m train.sample_quality``."""
+    scored = model.metrics.get("sample_quality", {})
+    if not scored:
+        return None, None
+    sampler = max(scored, key=lambda s: scored[s]["n"])
+    return sampler, scored[sampler]
+
+
+# --- the settings and their curves ----------------------------------------------------------------------
+st.subheader("Hyperparameter settings")
+table = {"checkpoint": [], "schedule": [], "U-Net widths": [], "learning rate": [], "batch": [], "epochs": [],
+         "training time": [], "test loss (simple)": [], "bits/dim (bound)": [], "FID-MNIST": [],
+         "confident > 0.9": []}
+for name, model in runs.items():
+    m = model.metrics
+    sampler, quality = best_quality(model)
+    bpd = m.get("bits_per_dim")
+    table["checkpoint"].append(name)
+    table["schedule"].append(f"{model.config.schedule}, T = {model.config.T}")
+    table["U-Net widths"].append("/".join(str(c) for c in model.config.channels))
+    table["learning rate"].append(flag(model, "--lr", "1e-3"))
+    table["batch"].append(flag(model, "--batch-size", "128"))
+    table["epochs"].append(str(m.get("epochs", "?")))
+    table["training time"].append(f"{m.get('wall_time_s', 0) / 60:.0f} min on {m.get('device', '?')}")
+    test_loss = m.get("eval", {}).get("test_loss", (m.get("curves", {}).get("test_loss") or [None])[-1])
+    table["test loss (simple)"].append("" if test_loss is None else f"{test_loss:.4f}")
+    table["bits/dim (bound)"].append(f"{bpd['mean']:.3f} ± {bpd['stderr']:.3f} ({bpd['n']} test images)" if bpd else
+                                     "not computed")
+    table["FID-MNIST"].append(f"{quality['fid_mnist']:.1f} ({quality['n']:,} samples, {sampler})" if quality else
+                              "not computed")
+    table["confident > 0.9"].append(f"{quality['confident_rate']:.1%}" if quality else "")
+st.dataframe(table, hide_index=True)
+st.caption("bits/dim, FID-MNIST and the confident rate come from `python -m train.sample_quality CHECKPOINT "
+           "--n 10000 --bpd N --write` (recorded in each metrics.json); the command for each is in its "
+           "model card below.")
+st.plotly_chart(figures.loss_comparison({name: m.metrics for name, m in runs.items()}), width="stretch")
+st.markdown(
+    "The loss drops fast in the first epoch (the network learns to predict most of the noise at large $t$) "
+    "and then slowly; the per-step curve stays noisy because each batch draws its own timesteps. The "
+    "per-epoch test loss uses the same test images, timesteps and noise every epoch, so its changes are "
+    "the model's. The two schedules weight timesteps differently, so their loss *values* are not "
+    "comparable; the samples and the scores are."
+)
+
+# --- samples over training --------------------------------------------------------------------------------
+st.subheader("Samples after each epoch")
+with_samples = {name: m for name, m in runs.items() if m.training_samples is not None}
+if not with_samples:
+    st.info("These checkpoints hold no per-epoch samples (they are saved by `python -m train ddpm`).")
+else:
+    last = max(m.training_samples.shape[0] for m in with_samples.values())
+    epoch = st.slider("Epoch", 1, last, last, key="ddpm_epoch") if last > 1 else 1
+    st.markdown("The same 16 starting noises (seed 0, DDIM with 50 steps) after each epoch, with the weights "
+                "of that epoch: blobs first, then strokes, then digits.")
+    columns = st.columns(len(with_samples))
+    for column, (name, model) in zip(columns, with_samples.items(), strict=True):
+        shots = model.training_samples
+        if epoch <= shots.shape[0]:
+            column.plotly_chart(figures.image_grid(shots[epoch - 1].float() / 255, nrow=8, height=150,
+                                                   title=f"{name}, epoch {epoch}"),
+                                width="stretch", config={"staticPlot": True}, key=f"epoch_{name}")
+        else:
+            column.info(f"{name} was trained for {shots.shape[0]} epochs.")
+    name = st.selectbox("Progression of one run", list(with_samples), key="progression_run")
+    shots = with_samples[name].training_samples
+    picked = sorted({round(v) for v in torch.linspace(0, shots.shape[0] - 1, min(8, shots.shape[0])).tolist()})
+    st.plotly_chart(figures.image_grid(shots[picked, :8].flatten(0, 1).float() / 255, nrow=8,
+                                       height=60 + 60 * len(picked),
+                                       title="rows: epochs " + ", ".join(str(p + 1) for p in picked)),
+                    width="stretch", config={"staticPlot": True})
+
+# --- good and bad samples ---------------------------------------------------------------------------------
+st.subheader("Good and bad samples")
+st.markdown(
+    "A classifier trained on real digits (99 % test accuracy) scores fresh samples: its confidence is high "
+    "for a clear digit and low for a shape between digits or no digit at all. Sorting by it puts the best and "
+    "the worst samples side by side."
+)
+
+
+def find_judge():
+    """The source's classifier, else the shipped one; None if neither loads."""
+    candidates = [loc for loc, cfg in available_checkpoints(source) if cfg.get("family") == "classifier"]
+    for location in [*candidates, str(SHIPPED / "mnist-classifier")]:
+        try:
+            return load_model(location, source.revision if location in candidates else None)
+        except CheckpointError:
+            continue
+    return None
+
+
+judge = find_judge()
+if judge is None:
+    st.warning("No classifier checkpoint could be loaded, so samples cannot be scored. Train one with "
+               "`python -m train classifier --out checkpoints/mnist-classifier`.")
+else:
+    c1, c2, c3 = st.columns(3)
+    name = c1.selectbox("Checkpoint", list(runs), key="quality_run")
+    n = c2.select_slider("Samples", [32, 64, 128, 256], value=64, key="quality_n")
+    seed = int(c3.number_input("Seed", 0, 100_000, 1, key="quality_seed"))
+    model = runs[name]
+    images = compute_slow(("quality", model_key(model), n, seed),
+                          lambda callback: model.sample(n, generator=torch.Generator().manual_seed(seed),
+                                                        steps=min(50, model.config.T), callback=callback),
+                          f"Sampling {n} digits (DDIM, 50 steps)...")
+    probabilities = judge.predict_proba(images)
+    confidence, predicted = probabilities.max(-1)
+    order = confidence.argsort(descending=True)
+    names = class_names("mnist")
+    report = metrics.class_report(probabilities)
+    k = min(16, n // 2)
+    left, right = st.columns(2)
+    for column, picked, label in ((left, order[:k], "most"), (right, order.flip(0)[:k], "least")):
+        column.plotly_chart(figures.image_grid(images[picked], nrow=8, height=170,
+                                               title=f"the {k} {label} confident"),
+                            width="stretch", config={"staticPlot": True}, key=f"{label}_confident")
+        column.caption(", ".join(f"{int(predicted[i])} ({confidence[i]:.2f})" for i in picked))
+    floor = judge.metrics.get("fid_floor", {}).get("confident_rate")
+    st.metric("confident over 0.9", f"{report['confident_rate']:.0%}",
+              delta=f"{report['confident_rate'] - floor:+.0%} against real test digits" if floor else None)
+    st.plotly_chart(figures.class_histogram(report["histogram"], names,
+                                            title=f"predicted classes of {n} samples"), width="stretch")
+    st.markdown(
+        "The worst samples are rarely noise: they are digits that hesitate between two classes (a 4 that "
+        "might be a 9), strokes that do not close, or two digits' features merged. A histogram far from "
+        "uniform would mean the model under-produces some digits, a mild form of mode dropping."
+    )
+
+model_card(runs[st.session_state.get("quality_run", next(iter(runs)))])
+show_code(DDPM.loss, DDPM.update_ema, diffusion.variational_bound, metrics.frechet_distance)

@@ -1,0 +1,69 @@
+"""The sample-quality command: FID-MNIST, classes and confidence per checkpoint, the floor, bits per dimension."""
+
+import json
+
+import pytest
+import torch
+
+import genmodels
+from genmodels.classifier import Classifier, ClassifierConfig
+from genmodels.data import load_dataset
+from genmodels.ddpm import DDPM, DDPMConfig
+from genmodels.metrics import frechet_distance
+from train.sample_quality import main
+
+N = 200
+
+
+@pytest.fixture
+def folders(tmp_path, tiny_vae):
+    torch.manual_seed(0)
+    judge = Classifier(ClassifierConfig(channels=4, feature_dim=8)).eval()
+    judge.metrics = {"eval": {"test_accuracy": 0.1}}
+    judge.save_pretrained(tmp_path / "judge")
+    vae = tiny_vae("gaussian")
+    vae.metrics = {"seed": 0}
+    vae.save_pretrained(tmp_path / "vae")
+    ddpm = DDPM(DDPMConfig(channels=[8, 16, 16], T=10)).eval()
+    ddpm.metrics = {"seed": 0}
+    ddpm.save_pretrained(tmp_path / "ddpm")
+    return tmp_path
+
+
+def test_scores_models_and_the_floor_and_writes_them(folders, capsys):
+    judge, vae, ddpm = (str(folders / name) for name in ("judge", "vae", "ddpm"))
+    assert main([vae, ddpm, "--judge", judge, "--n", str(N), "--steps", "5", "--bpd", "20", "--floor",
+                 "--write"]) == 0
+    out = capsys.readouterr().out
+    assert "| real MNIST test images (the floor) |" in out and "DDIM, 5 steps, eta 0" in out
+
+    # the floor, recomputed independently from the saved judge
+    model = genmodels.load(judge)
+    floor = json.loads((folders / "judge" / "metrics.json").read_text())["fid_floor"]
+    expected = frechet_distance(model.all_features(load_dataset("mnist", train=False, subset=N).images),
+                                model.all_features(load_dataset("mnist", train=True, subset=N).images))
+    assert floor["fid_mnist"] == pytest.approx(expected, rel=1e-6) and floor["n"] == N
+    assert sum(floor["histogram"]) == N and 0 <= floor["confident_rate"] <= 1
+    assert "--floor" in floor["command"]
+
+    vae_metrics = json.loads((folders / "vae" / "metrics.json").read_text())
+    (entry,) = vae_metrics["sample_quality"].values()
+    assert entry["n"] == N and sum(entry["histogram"]) == N and entry["fid_mnist"] > floor["fid_mnist"]
+    assert "bits_per_dim" not in vae_metrics  # the bound is a DDPM number
+
+    ddpm_metrics = json.loads((folders / "ddpm" / "metrics.json").read_text())
+    assert list(ddpm_metrics["sample_quality"]) == ["DDIM, 5 steps, eta 0"]
+    bpd = ddpm_metrics["bits_per_dim"]
+    assert bpd["n"] == 20 and bpd["mean"] > 0 and bpd["stderr"] > 0
+
+    # a second sampler is added beside the first, not over it
+    assert main([ddpm, "--judge", judge, "--n", "50", "--steps", "ddpm", "--write"]) == 0
+    ddpm_metrics = json.loads((folders / "ddpm" / "metrics.json").read_text())
+    assert set(ddpm_metrics["sample_quality"]) == {"DDIM, 5 steps, eta 0", "DDPM, 10 steps"}
+
+
+def test_bad_arguments(folders, capsys):
+    assert main([str(folders / "nowhere"), "--judge", str(folders / "judge"), "--n", "10"]) == 2
+    assert "error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--steps", "many"])

@@ -1,0 +1,131 @@
+"""``python -m train.sample_quality CHECKPOINT [...]``: how digit-like a model's samples are.
+
+For each checkpoint: draw ``--n`` samples from a fixed seed, and compare them with ``--n`` MNIST
+training images through the shipped classifier (``--judge``): FID-MNIST (the Frechet distance
+between the classifier's penultimate features, as the DTU course's ``fid.py`` does with its own
+classifier), the histogram of predicted classes, and the share classified with confidence over 0.9.
+``--floor`` first scores ``--n`` real test images the same way: the best a model can hope for at
+that number of samples (FID is biased upwards at small n, so always compare at the same n).
+For a DDPM, ``--steps`` picks the sampler (DDIM with that many steps, or ``ddpm`` for all T) and
+``--bpd N`` adds the variational bound in bits per dimension on the first N test images.
+
+``--write`` stores the numbers in each checkpoint's ``metrics.json`` under ``sample_quality``
+(keyed by sampler, so several samplers can be recorded) and ``bits_per_dim``, and the floor in the
+judge's ``metrics.json`` under ``fid_floor``, each with the command that made it.
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import genmodels
+from genmodels.data import load_dataset
+from genmodels.metrics import class_report, frechet_distance
+from train.loop import atomic_write
+
+
+def sample_images(model, n: int, seed: int, steps: str, batch_size: int = 500) -> tuple[torch.Tensor, str]:
+    """n samples in [0, 1] from a fixed seed, and the name of the sampler used."""
+    generator = torch.Generator().manual_seed(seed)
+    kwargs, name = {}, "sample()"
+    if model.config.family == "ddpm":
+        kwargs["steps"] = None if steps == "ddpm" else int(steps)
+        name = f"DDPM, {model.config.T} steps" if steps == "ddpm" else f"DDIM, {int(steps)} steps, eta 0"
+    out = []
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            out.append(model.sample(min(batch_size, n - i), generator=generator, **kwargs).float())
+            print(f"  sampled {i + len(out[-1])} / {n}", file=sys.stderr)
+    return torch.cat(out), name
+
+
+def quality(judge, images: torch.Tensor, reference_features: torch.Tensor) -> dict:
+    """FID-MNIST against the reference features, the class histogram and the confident rate."""
+    report = class_report(judge.predict_proba(images))
+    return {"fid_mnist": frechet_distance(judge.all_features(images), reference_features), **report}
+
+
+@torch.no_grad()
+def bits_per_dim(model, n: int, seed: int, batch_size: int = 100) -> dict:
+    """The DDPM's variational bound on the first n test images: mean and standard error, in bits per dimension."""
+    images = load_dataset(model.config.dataset, train=False, subset=n).images
+    generator = torch.Generator().manual_seed(seed)
+    values = torch.cat([model.bits_per_dim(images[i:i + batch_size], generator)["bits_per_dim"]
+                        for i in range(0, n, batch_size)])
+    return {"mean": values.mean().item(), "stderr": (values.std() / math.sqrt(n)).item() if n > 1 else float("nan"),
+            "n": n}
+
+
+def update_metrics(folder: str, key: str, value) -> None:
+    path = Path(folder) / "metrics.json"
+    if not path.is_file():
+        print(f"  not written: {path} is not a local file", file=sys.stderr)
+        return
+    metrics = json.loads(path.read_text())
+    if isinstance(value, dict) and isinstance(metrics.get(key), dict) and key == "sample_quality":
+        metrics[key].update(value)
+    else:
+        metrics[key] = value
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=1)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(prog="python -m train.sample_quality", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoints", nargs="*", help="checkpoint folders (or Hub repo ids) to score")
+    p.add_argument("--judge", default="checkpoints/mnist-classifier", help="the classifier checkpoint")
+    p.add_argument("--n", type=int, default=10_000, help="samples per model, and reference images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", default="50", help="DDPM sampler: DDIM steps, or 'ddpm' for all T steps")
+    p.add_argument("--bpd", type=int, default=0, metavar="N", help="DDPM: bits per dimension on N test images")
+    p.add_argument("--floor", action="store_true", help="score n real test images too")
+    p.add_argument("--write", action="store_true", help="store the numbers in each metrics.json")
+    args = p.parse_args(argv)
+    if args.steps != "ddpm" and not args.steps.isdigit():
+        p.error("--steps must be a number of DDIM steps or 'ddpm'")
+    command = "python -m train.sample_quality " + " ".join(argv)
+    torch.manual_seed(args.seed)
+
+    try:
+        judge = genmodels.load(args.judge).eval()
+        models = [(c, genmodels.load(c).eval()) for c in args.checkpoints]
+    except genmodels.CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    reference = judge.all_features(load_dataset("mnist", train=True, subset=args.n).images)
+    rows = []
+    if args.floor:
+        result = quality(judge, load_dataset("mnist", train=False, subset=args.n).images, reference)
+        rows.append(("real MNIST test images (the floor)", "", result, None))
+        if args.write:
+            update_metrics(args.judge, "fid_floor", {**result, "n": args.n, "command": command})
+    for location, model in models:
+        started = time.perf_counter()
+        images, sampler = sample_images(model, args.n, args.seed, args.steps)
+        result = quality(judge, images, reference)
+        result.update(n=args.n, seed=args.seed, sampler=sampler, seconds=round(time.perf_counter() - started, 1),
+                      command=command)
+        bpd = bits_per_dim(model, args.bpd, args.seed) if args.bpd and model.config.family == "ddpm" else None
+        rows.append((location, sampler, result, bpd))
+        if args.write:
+            update_metrics(location, "sample_quality", {sampler: result})
+            if bpd:
+                update_metrics(location, "bits_per_dim", {**bpd, "command": command})
+
+    print(f"| model | sampler | FID-MNIST (n = {args.n}) | confident > 0.9 | classes (0 to 9) | bits/dim |")
+    print("|---|---|---|---|---|---|")
+    for name, sampler, r, bpd in rows:
+        bits = f"{bpd['mean']:.3f} ± {bpd['stderr']:.3f} (n = {bpd['n']})" if bpd else ""
+        print(f"| {name} | {sampler} | {r['fid_mnist']:.1f} | {r['confident_rate']:.1%} | "
+              f"{' '.join(str(h) for h in r['histogram'])} | {bits} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
