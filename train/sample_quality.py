@@ -32,7 +32,7 @@ from train.loop import atomic_write
 def sample_images(model, n: int, seed: int, steps: str, batch_size: int = 500) -> tuple[torch.Tensor, str]:
     """n samples in [0, 1] from a fixed seed, and the name of the sampler used."""
     generator = torch.Generator().manual_seed(seed)
-    kwargs, name = {}, "sample()"
+    kwargs, name = {}, "decoder means of prior draws"
     if model.config.family == "ddpm":
         kwargs["steps"] = None if steps == "ddpm" else int(steps)
         name = f"DDPM, {model.config.T} steps" if steps == "ddpm" else f"DDIM, {int(steps)} steps, eta 0"
