@@ -11,7 +11,7 @@ RUN pip install -r requirements.txt
 
 COPY genmodels/ genmodels/
 COPY train/ train/
-COPY pages/ pages/
+COPY app_pages/ app_pages/
 COPY checkpoints/ checkpoints/
 COPY streamlit_app.py .
 

@@ -9,7 +9,7 @@ import sys
 
 import streamlit as st
 
-from pages.common import source_sidebar
+from app_pages.common import source_sidebar
 
 
 @st.cache_resource  # once per server process, not on every rerun of this script
@@ -38,18 +38,18 @@ st.set_page_config(page_title="genmodels: a zoo of generative models", page_icon
 
 PAGES = {
     "Overview": [
-        st.Page("pages/home.py", title="Model zoo", icon=":material/grid_view:", default=True),
+        st.Page("app_pages/home.py", title="Model zoo", icon=":material/grid_view:", default=True),
     ],
     "Variational autoencoders": [
-        st.Page("pages/vae_priors.py", title="Prior vs aggregate posterior", icon=":material/scatter_plot:"),
-        st.Page("pages/vae_latent.py", title="Latent space explorer", icon=":material/explore:"),
-        st.Page("pages/vae_beta.py", title="beta-VAE sweep", icon=":material/tune:"),
-        st.Page("pages/vae_conditional.py", title="Conditional VAE", icon=":material/category:"),
+        st.Page("app_pages/vae_priors.py", title="Prior vs aggregate posterior", icon=":material/scatter_plot:"),
+        st.Page("app_pages/vae_latent.py", title="Latent space explorer", icon=":material/explore:"),
+        st.Page("app_pages/vae_beta.py", title="beta-VAE sweep", icon=":material/tune:"),
+        st.Page("app_pages/vae_conditional.py", title="Conditional VAE", icon=":material/category:"),
     ],
     "Diffusion models": [
-        st.Page("pages/ddpm.py", title="DDPM step by step", icon=":material/blur_on:"),
-        st.Page("pages/ddpm_training.py", title="DDPM training and sample quality", icon=":material/monitoring:"),
-        st.Page("pages/ddpm_inpainting.py", title="Inpainting", icon=":material/format_paint:"),
+        st.Page("app_pages/ddpm.py", title="DDPM step by step", icon=":material/blur_on:"),
+        st.Page("app_pages/ddpm_training.py", title="DDPM training and sample quality", icon=":material/monitoring:"),
+        st.Page("app_pages/ddpm_inpainting.py", title="Inpainting", icon=":material/format_paint:"),
     ],
 }
 

@@ -21,8 +21,9 @@ if "GENMODELS_DATA" not in os.environ and SHARED_DATA.is_dir():
     os.environ["GENMODELS_DATA"] = str(SHARED_DATA)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-PAGES = ["pages/home.py", "pages/vae_priors.py", "pages/vae_latent.py", "pages/vae_beta.py",
-         "pages/vae_conditional.py", "pages/ddpm.py", "pages/ddpm_training.py", "pages/ddpm_inpainting.py"]
+PAGES = ["app_pages/home.py", "app_pages/vae_priors.py", "app_pages/vae_latent.py", "app_pages/vae_beta.py",
+         "app_pages/vae_conditional.py", "app_pages/ddpm.py", "app_pages/ddpm_training.py",
+         "app_pages/ddpm_inpainting.py"]
 
 
 def table(title: str, header: list[str], rows: list[list]) -> None:
@@ -46,11 +47,11 @@ def bench_imports(repeats: int) -> None:
         return float(python(f"import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"))
 
     torch_s = statistics.median(timed("import torch") for _ in range(repeats))
-    app_s = statistics.median(timed("import torch, streamlit, plotly, genmodels, genmodels.vae, pages.common")
+    app_s = statistics.median(timed("import torch, streamlit, plotly, genmodels, genmodels.vae, app_pages.common")
                               for _ in range(repeats))
     table("Import time (fresh interpreter)", ["what", "median s", "note"], [
         ["import torch", f"{torch_s:.2f}", "reference"],
-        ["import the app (torch, streamlit, plotly, genmodels, pages.common)", f"{app_s:.2f}",
+        ["import the app (torch, streamlit, plotly, genmodels, app_pages.common)", f"{app_s:.2f}",
          f"{app_s / torch_s:.1f}x torch alone"],
     ])
 
@@ -115,7 +116,7 @@ def bench_memory() -> None:
         for page in {PAGES[1:]!r}:
             at.switch_page(page).run()
         from genmodels.checkpoint import list_checkpoints
-        from pages.common import load_model
+        from app_pages.common import load_model
         n = 0
         for location, _ in list_checkpoints({str(ROOT / 'checkpoints')!r}):
             load_model(location); n += 1

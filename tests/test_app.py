@@ -13,9 +13,9 @@ from genmodels.checkpoint import list_checkpoints
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 SHIPPED = ROOT / "checkpoints"
-PAGES = ["pages/home.py", "pages/vae_priors.py", "pages/vae_latent.py", "pages/vae_beta.py",
-         "pages/vae_conditional.py"]
-DDPM_PAGES = ["pages/ddpm.py", "pages/ddpm_training.py", "pages/ddpm_inpainting.py"]
+PAGES = ["app_pages/home.py", "app_pages/vae_priors.py", "app_pages/vae_latent.py", "app_pages/vae_beta.py",
+         "app_pages/vae_conditional.py"]
+DDPM_PAGES = ["app_pages/ddpm.py", "app_pages/ddpm_training.py", "app_pages/ddpm_inpainting.py"]
 
 
 def start(kind: str | None = None, value: str = "", revision: str = "") -> AppTest:
@@ -79,7 +79,7 @@ def test_each_page_renders_from_the_entry_point(app, page):
 
 
 def test_priors_page_with_every_vae_checkpoint(app):
-    app.switch_page("pages/vae_priors.py").run()
+    app.switch_page("app_pages/vae_priors.py").run()
     box = app.selectbox(key="checkpoint_vae")
     assert len(box.options) == len([1 for _, c in list_checkpoints(SHIPPED)
                                     if c["family"] == "vae" and not c.get("n_classes")])
@@ -95,13 +95,13 @@ def test_priors_page_code_panel_shows_the_real_source(app):
 
     from genmodels.vae import VAE
 
-    app.switch_page("pages/vae_priors.py").run()
+    app.switch_page("app_pages/vae_priors.py").run()
     shown = [c.value.strip() for c in app.code]
     assert inspect.getsource(VAE.elbo_terms).strip() in shown and inspect.getsource(VAE.iwae).strip() in shown
 
 
 def test_picked_digit_and_controls(app):
-    app.switch_page("pages/vae_priors.py").run()
+    app.switch_page("app_pages/vae_priors.py").run()
     app.number_input(key="picked_digit").set_value(9999).run()
     app.slider(key="n_points").set_value(400).run()
     app.radio(key="representation").set_value("one sample per image").run()
@@ -115,7 +115,7 @@ def test_missing_local_folder_shows_an_error_not_a_traceback(tmp_path):
     app = start("Local folder", str(tmp_path / "absent"))
     assert not app.exception
     assert "no folder" in app.error[0].value and "absent" in app.error[0].value
-    app.switch_page("pages/vae_priors.py").run()
+    app.switch_page("app_pages/vae_priors.py").run()
     assert not app.exception and "absent" in app.error[0].value
 
 
@@ -127,7 +127,7 @@ def test_corrupt_checkpoint_in_a_local_folder(tmp_path):
     app = start("Local folder", str(tmp_path / "runs"))
     assert not app.exception
     assert "not a readable safetensors file" in app.error[0].value
-    app.switch_page("pages/vae_priors.py").run()
+    app.switch_page("app_pages/vae_priors.py").run()
     assert not app.exception and "not a readable safetensors file" in app.error[0].value
 
 
@@ -139,7 +139,7 @@ def test_mismatched_config_in_a_local_folder(tmp_path):
     config["hidden_dim"] = 7
     (bad / "config.json").write_text(json.dumps(config))
     app = start("Local folder", str(bad))
-    app.switch_page("pages/vae_latent.py").run()
+    app.switch_page("app_pages/vae_latent.py").run()
     assert not app.exception and "do not fit" in app.error[0].value
 
 
@@ -147,7 +147,7 @@ def test_a_good_local_folder_works(saved_vae):
     _, folder = saved_vae
     app = start("Local folder", str(folder))
     assert_clean(app)
-    app.switch_page("pages/vae_priors.py").run()
+    app.switch_page("app_pages/vae_priors.py").run()
     assert_clean(app)
 
 
@@ -155,7 +155,7 @@ def test_unknown_hub_repo_shows_an_error():
     app = start("Hugging Face Hub", "nobody/no-such-model")
     assert not app.exception
     assert "nobody/no-such-model" in app.error[0].value
-    app.switch_page("pages/vae_latent.py").run()
+    app.switch_page("app_pages/vae_latent.py").run()
     assert not app.exception and "nobody/no-such-model" in app.error[0].value
 
 
@@ -169,9 +169,9 @@ def test_latent_page_refuses_a_source_without_2d_models(tmp_path):
 
     VAE(VAEConfig(latent_dim=3, hidden_dim=16)).save_pretrained(tmp_path / "three")
     app = start("Local folder", str(tmp_path / "three"))
-    app.switch_page("pages/vae_latent.py").run()
+    app.switch_page("app_pages/vae_latent.py").run()
     assert not app.exception and "no vae checkpoint that this page can show" in app.error[0].value
-    app.switch_page("pages/vae_priors.py").run()  # the priors page projects it instead
+    app.switch_page("app_pages/vae_priors.py").run()  # the priors page projects it instead
     assert_clean(app)
     assert any("projected" in c.value for c in app.caption)
 
@@ -205,19 +205,19 @@ def test_every_page_with_a_folder_of_fresh_checkpoints(scratch_models, page):
 
 def test_pages_only_offer_the_checkpoints_they_can_show(scratch_models):
     app = start("Local folder", str(scratch_models))
-    app.switch_page("pages/vae_priors.py").run()
+    app.switch_page("app_pages/vae_priors.py").run()
     assert "cvae" not in app.selectbox(key="checkpoint_vae").options
-    app.switch_page("pages/vae_latent.py").run()
+    app.switch_page("app_pages/vae_latent.py").run()
     assert app.selectbox(key="checkpoint_vae").options == ["plain"]
-    app.switch_page("pages/vae_conditional.py").run()
+    app.switch_page("app_pages/vae_conditional.py").run()
     assert app.selectbox(key="checkpoint_cvae").options == ["cvae"]
-    app.switch_page("pages/vae_beta.py").run()
+    app.switch_page("app_pages/vae_beta.py").run()
     assert [float(b) for b in app.select_slider(key="beta").options] == [0.5, 1.0, 4.0]
 
 
 def test_beta_page_moves_along_the_sweep(scratch_models):
     app = start("Local folder", str(scratch_models))
-    app.switch_page("pages/vae_beta.py").run()
+    app.switch_page("app_pages/vae_beta.py").run()
     for beta in (0.5, 1.0, 4.0):
         app.select_slider(key="beta").set_value(beta).run()
         assert not app.exception and not app.error
@@ -226,7 +226,7 @@ def test_beta_page_moves_along_the_sweep(scratch_models):
 
 def test_conditional_page_extrapolates_the_condition(scratch_models):
     app = start("Local folder", str(scratch_models))
-    app.switch_page("pages/vae_conditional.py").run()
+    app.switch_page("app_pages/vae_conditional.py").run()
     app.slider(key="t_range").set_value((-1.0, 2.0)).run()
     app.selectbox(key="class_a").select_index(3).run()
     assert_clean(app)
@@ -242,7 +242,7 @@ def test_priors_table_shows_the_spread_over_training_runs(tmp_path):
                                         "test_iwae_k50_mean": -96.5, "test_iwae_k50_std": 0.125}}
     model.save_pretrained(tmp_path / "m")
     app = start("Local folder", str(tmp_path / "m"))
-    app.switch_page("pages/vae_priors.py").run()
+    app.switch_page("app_pages/vae_priors.py").run()
     assert_clean(app)
     table = app.table[0].value
     rows = dict(zip(table["quantity"], table["std over images"], strict=True))
@@ -252,7 +252,7 @@ def test_priors_table_shows_the_spread_over_training_runs(tmp_path):
 
 def test_ddpm_page_samplers_and_the_step_slider(scratch_models):
     app = start("Local folder", str(scratch_models))
-    app.switch_page("pages/ddpm.py").run()
+    app.switch_page("app_pages/ddpm.py").run()
     assert app.selectbox(key="checkpoint_ddpm").options == ["ddpm-cosine", "ddpm-linear"]
     steps = app.select_slider(key="ddpm_step_20")  # DDIM with min(50, T) = 20 steps
     assert steps.options[0] == "t = 19" and steps.options[-1] == "t = 0"
@@ -275,7 +275,7 @@ def test_ddpm_page_samplers_and_the_step_slider(scratch_models):
 
 def test_ddpm_training_page_compares_both_settings(scratch_models):
     app = start("Local folder", str(scratch_models))
-    app.switch_page("pages/ddpm_training.py").run()
+    app.switch_page("app_pages/ddpm_training.py").run()
     assert_clean(app)
     table = app.dataframe[0].value
     assert sorted(table["checkpoint"]) == ["ddpm-cosine", "ddpm-linear"]
@@ -291,7 +291,7 @@ def test_ddpm_training_page_compares_both_settings(scratch_models):
 @pytest.mark.parametrize("mask", ["left half", "bottom rows", "centre square", "random pixels"])
 def test_inpainting_page_masks_and_samplers(scratch_models, mask):
     app = start("Local folder", str(scratch_models))
-    app.switch_page("pages/ddpm_inpainting.py").run()
+    app.switch_page("app_pages/ddpm_inpainting.py").run()
     app.selectbox(key="inpaint_mask").set_value(mask).run()
     app.slider(key="inpaint_resample").set_value(2).run()
     app.radio(key="inpaint_sampler").set_value(app.radio(key="inpaint_sampler").options[1]).run()

@@ -17,7 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "tests" / "out"
-PAGES = ["", "vae_priors", "vae_latent", "vae_beta", "vae_conditional"]  # url paths of every page; "" is the home page
+# url paths of every page; "" is the home page. A deep link comes first: the first visit to a fresh
+# server must run the entry point (sidebar, navigation) whatever page it asks for.
+PAGES = ["vae_priors", "", "vae_latent", "vae_beta", "vae_conditional"]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -104,3 +106,5 @@ def test_page_renders_without_exception(server, browser, page):
     errors = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
     assert not errors, f"/{page} shows an error: {errors[0].text[:500]}"
     assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
+    sidebar = browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
+    assert "Checkpoints" in sidebar and "Variational autoencoders" in sidebar, sidebar[:300]

@@ -131,8 +131,9 @@ def test_ddpm_trains_with_ema(tmp_path):
 
 
 def test_ddpm_resume_keeps_the_training_samples(tmp_path):
+    """With --bf16 (autocast, channels_last), as the shipped DDPMs were trained."""
     args = ["ddpm", "--subset", "128", "--batch-size", "32", "--T", "20", "--channels", "8", "16", "16",
-            "--eval-images", "32", "--quiet", "--device", "cpu"]
+            "--eval-images", "32", "--quiet", "--device", "cpu", "--bf16"]
     assert main([*args, "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
     assert main([*args, "--epochs", "1", "--out", str(tmp_path / "b")]) == 0
     assert main([*args, "--epochs", "2", "--out", str(tmp_path / "b"), "--resume"]) == 0
@@ -140,6 +141,8 @@ def test_ddpm_resume_keeps_the_training_samples(tmp_path):
     assert torch.equal(a.training_samples, b.training_samples)
     for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
         assert torch.equal(x, y)
+    assert all(v.dtype == torch.float32 for v in a.state_dict().values() if v.is_floating_point())
+    assert a.metrics["curves"]["train_loss"][1] < a.metrics["curves"]["train_loss"][0]
 
 
 def test_classifier_trains(tmp_path):

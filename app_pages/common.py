@@ -24,14 +24,14 @@ SHIPPED = ROOT / "checkpoints"
 def page_for(config: dict) -> str | None:
     """The page that explains a checkpoint best; the home page links there."""
     if config.get("family") == "ddpm":
-        return "pages/ddpm.py"
+        return "app_pages/ddpm.py"
     if config.get("family") != "vae":
         return None
     if config.get("n_classes"):
-        return "pages/vae_conditional.py"
+        return "app_pages/vae_conditional.py"
     if config.get("beta", 1.0) != 1.0 or config.get("architecture") == "conv":
-        return "pages/vae_beta.py"
-    return "pages/vae_priors.py"
+        return "app_pages/vae_beta.py"
+    return "app_pages/vae_priors.py"
 
 
 SOURCE_KINDS = ("Shipped checkpoints", "Local folder", "Hugging Face Hub")

@@ -4,10 +4,10 @@ import numpy as np
 import streamlit as st
 import torch
 
+from app_pages.common import encoded_test_set, load_test_set, model_card, pick_checkpoint, show_code
 from genmodels import figures, latent
 from genmodels.data import class_names
 from genmodels.vae import VAE, GaussianPrior, MixturePrior, VampPrior, kl_to_standard_normal
-from pages.common import encoded_test_set, load_test_set, model_card, pick_checkpoint, show_code
 
 st.title("VAE priors: prior versus aggregate posterior")
 st.markdown(

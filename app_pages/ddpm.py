@@ -4,10 +4,10 @@ the forward process beside the reverse one, and DDPM against DDIM from the same 
 import streamlit as st
 import torch
 
+from app_pages.common import compute_slow, load_test_set, model_card, model_key, pick_checkpoint, show_code, slow_result
 from genmodels import diffusion, figures
 from genmodels.ddpm import DDPM
 from genmodels.schedule import SCHEDULES, NoiseSchedule
-from pages.common import compute_slow, load_test_set, model_card, model_key, pick_checkpoint, show_code, slow_result
 
 st.title("DDPM step by step: from noise to a digit")
 st.markdown(
@@ -17,7 +17,7 @@ st.markdown(
     "any step, so training picks a random $t$, noises a digit to $x_t$ in one go, and asks a U-Net "
     "$\\epsilon_\\theta$ which noise was added:"
 )
-st.latex(r"q(x_t \mid x_0) = \mathcal N\!\big(\sqrt{\bar\alpha_t}\,x_0,\;(1-\bar\alpha_t)\,I\big),\qquad"
+st.latex(r"q(x_t \mid x_0) = \mathcal N\!\big(\sqrt{\bar\alpha_t}\,x_0,\;(1-\bar\alpha_t)\,I\big),\qquad "
          r"L_{\text{simple}} = \mathbb E_{t,\,x_0,\,\epsilon}\,\big\|\epsilon - "
          r"\epsilon_\theta\big(\sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon,\;t\big)\big\|^2")
 st.markdown("Sampling (Algorithm 2 of the paper) starts from pure noise $x_T$ and applies, for $t = T, \\dots, 1$,")
@@ -82,7 +82,7 @@ st.markdown(
     "guess in squared error is a mean over many digits. As $t$ falls the prediction commits to one digit "
     "and sharpens, and the state $x_t$ follows it. The predicted noise is almost all of $x_t$ at first and "
     "almost nothing at the end. (States are shown over [-0.5, 1.5] and the noise over [-3, 3], since "
-    "noisy states leave the pixel range [0, 1]; grey is 0.5.)"
+    "noisy states leave the pixel range [0, 1].)"
 )
 columns = 10
 strip = [traj.index_of(round(v)) for v in torch.linspace(T - 1, 0, columns).tolist()]

@@ -6,11 +6,7 @@ import shlex
 import streamlit as st
 import torch
 
-from genmodels import diffusion, figures, metrics
-from genmodels.checkpoint import CheckpointError
-from genmodels.data import class_names
-from genmodels.ddpm import DDPM
-from pages.common import (
+from app_pages.common import (
     SHIPPED,
     available_checkpoints,
     checkpoint_label,
@@ -21,6 +17,10 @@ from pages.common import (
     model_key,
     show_code,
 )
+from genmodels import diffusion, figures, metrics
+from genmodels.checkpoint import CheckpointError
+from genmodels.data import class_names
+from genmodels.ddpm import DDPM
 
 st.title("DDPM training and sample quality")
 st.markdown(

@@ -4,10 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from genmodels import figures, latent
-from genmodels.checkpoint import CheckpointError
-from genmodels.vae import VAE
-from pages.common import (
+from app_pages.common import (
     available_checkpoints,
     current_source,
     encoded_test_set,
@@ -16,6 +13,9 @@ from pages.common import (
     model_card,
     show_code,
 )
+from genmodels import figures, latent
+from genmodels.checkpoint import CheckpointError
+from genmodels.vae import VAE
 
 st.title("beta-VAE: trading reconstruction for a simpler latent space")
 st.markdown(

@@ -4,10 +4,10 @@ import streamlit as st
 import torch
 import torch.nn.functional as F
 
+from app_pages.common import load_test_set, model_card, pick_checkpoint, show_code
 from genmodels import figures
 from genmodels.data import class_names
 from genmodels.vae import VAE
-from pages.common import load_test_set, model_card, pick_checkpoint, show_code
 
 st.title("Conditional VAE: choosing the class, keeping the style")
 st.markdown(

@@ -3,10 +3,10 @@
 import streamlit as st
 import torch
 
+from app_pages.common import compute_slow, load_test_set, model_card, model_key, pick_checkpoint, show_code
 from genmodels import diffusion, figures
 from genmodels.data import class_names
 from genmodels.ddpm import DDPM
-from pages.common import compute_slow, load_test_set, model_card, model_key, pick_checkpoint, show_code
 
 st.title("Inpainting: sampling the missing pixels")
 st.markdown(

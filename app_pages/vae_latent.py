@@ -4,9 +4,9 @@ import numpy as np
 import streamlit as st
 import torch
 
+from app_pages.common import encoded_test_set, load_test_set, model_card, pick_checkpoint, show_code
 from genmodels import figures
 from genmodels.vae import VAE
-from pages.common import encoded_test_set, load_test_set, model_card, pick_checkpoint, show_code
 
 st.title("Latent space explorer")
 st.markdown(

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
+from app_pages.common import available_checkpoints, checkpoint_label, current_source, load_model, page_for, samples
 from genmodels import figures
 from genmodels.checkpoint import CheckpointError
-from pages.common import available_checkpoints, checkpoint_label, current_source, load_model, page_for, samples
 
 st.title("genmodels: a zoo of deep generative models")
 st.markdown(
@@ -41,6 +41,10 @@ for i, (location, config) in enumerate(generative):
         facts = [config["family"], f"{model.num_parameters():,} parameters", config.get("dataset", "")]
         if "test_elbo" in evaluation:
             facts.append(f"test ELBO {evaluation['test_elbo']:.1f} nats")
+        scored = list(model.metrics.get("sample_quality", {}).values())
+        if scored:
+            best = max(scored, key=lambda q: q["n"])
+            facts.append(f"FID-MNIST {best['fid_mnist']:.1f}")
         st.caption(" | ".join(f for f in facts if f))
         st.plotly_chart(figures.image_grid(samples(location, source.revision, 16, 0), nrow=8, height=130),
                         width="stretch", key=f"home_samples_{i}", config={"staticPlot": True})
