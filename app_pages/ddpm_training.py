@@ -165,7 +165,7 @@ if judge is None:
 else:
     c1, c2, c3 = st.columns(3)
     name = c1.selectbox("Checkpoint", list(runs), key="quality_run")
-    n = c2.select_slider("Samples", [32, 64, 128, 256], value=64, key="quality_n")
+    n = c2.select_slider("Samples", [32, 64, 128, 256], value=32, key="quality_n")
     seed = int(c3.number_input("Seed", 0, 100_000, 1, key="quality_seed"))
     model = runs[name]
     images = compute_slow(("quality", model_key(model), n, seed),
@@ -186,13 +186,16 @@ else:
         column.caption(", ".join(f"{int(predicted[i])} ({confidence[i]:.2f})" for i in picked))
     floor = judge.metrics.get("fid_floor", {}).get("confident_rate")
     st.metric("confident over 0.9", f"{report['confident_rate']:.0%}",
-              delta=f"{report['confident_rate'] - floor:+.0%} against real test digits" if floor else None)
+              delta=(f"{100 * (report['confident_rate'] - floor):+.0f} points against real test digits "
+                     f"({floor:.0%})") if floor else None)
     st.plotly_chart(figures.class_histogram(report["histogram"], names,
                                             title=f"predicted classes of {n} samples"), width="stretch")
     st.markdown(
-        "The worst samples are rarely noise: they are digits that hesitate between two classes (a 4 that "
-        "might be a 9), strokes that do not close, or two digits' features merged. A histogram far from "
-        "uniform would mean the model under-produces some digits, a mild form of mode dropping."
+        "Early in training the worst samples are blobs. Once the model is trained they are rarely noise: "
+        "they are digits that hesitate between two classes (a 4 that might be a 9), strokes that do not "
+        "close, or two digits' features merged. A histogram far from uniform would mean the model "
+        "under-produces some digits, a mild form of mode dropping (with few samples, expect some unevenness "
+        "by chance alone, about 1 / sqrt(samples per class) relative)."
     )
 
 model_card(runs[st.session_state.get("quality_run", next(iter(runs)))])

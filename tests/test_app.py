@@ -282,7 +282,7 @@ def test_ddpm_training_page_compares_both_settings(scratch_models):
     assert sorted(table["schedule"]) == ["cosine, T = 20", "linear, T = 20"]
     assert app.slider(key="ddpm_epoch").value == 2
     app.slider(key="ddpm_epoch").set_value(1).run()
-    app.select_slider(key="quality_n").set_value(32).run()
+    app.select_slider(key="quality_n").set_value(64).run()
     assert_clean(app)
     captions = [c.value for c in app.caption]
     assert sum(len(c.split(", ")) == 16 for c in captions) == 2  # 16 best and 16 worst, with class and confidence
