@@ -134,8 +134,22 @@ def pick_checkpoint(family: str, where=st, accept=lambda config: True, default: 
         st.stop()
 
 
+class StoredImages:
+    """Test images kept as uint8, a quarter of the memory of float32 (8 MB instead of 31 for MNIST's
+    10,000); indexing or slicing gives float images in [0, 1], as ``load_dataset`` does."""
+
+    def __init__(self, images: torch.Tensor):
+        self.data = (images * 255).round().to(torch.uint8)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, key) -> torch.Tensor:
+        return self.data[key].float().div_(255.0)
+
+
 @st.cache_resource(show_spinner="Loading the test set...", max_entries=4)
-def test_set(dataset: str) -> tuple[torch.Tensor, np.ndarray]:
+def test_set(dataset: str) -> tuple[StoredImages, np.ndarray]:
     """(images (N, 1, 28, 28), labels) of a test set; downloads only if the files are missing.
 
     A resource, not data: one copy shared by every session and never modified by the pages.
@@ -144,10 +158,10 @@ def test_set(dataset: str) -> tuple[torch.Tensor, np.ndarray]:
         data = load_dataset(dataset, train=False)
     except DatasetNotFoundError:
         data = load_dataset(dataset, train=False, download=True)
-    return data.images, data.labels.numpy()
+    return StoredImages(data.images), data.labels.numpy()
 
 
-def load_test_set(dataset: str) -> tuple[torch.Tensor, np.ndarray]:
+def load_test_set(dataset: str) -> tuple[StoredImages, np.ndarray]:
     """``test_set`` with a missing dataset reported on the page instead of raised."""
     name = "binarized-mnist" if dataset == "dynamic-binarized-mnist" else dataset
     try:

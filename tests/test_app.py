@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+import torch
 from streamlit.testing.v1 import AppTest
 
 from genmodels.checkpoint import list_checkpoints
@@ -305,3 +306,15 @@ def test_ddpm_pages_without_a_ddpm_explain_what_to_do(saved_vae, page):
     app.switch_page(page).run()
     assert not app.exception
     assert "python -m train ddpm" in app.error[0].value
+
+
+def test_stored_test_images_are_exact_and_small():
+    from app_pages.common import StoredImages
+    from genmodels.data import load_dataset
+
+    for name in ("mnist", "binarized-mnist"):
+        images = load_dataset(name, train=False).images
+        stored = StoredImages(images)
+        assert len(stored) == len(images) and stored.data.dtype == torch.uint8
+        assert torch.equal(stored[:], images) and torch.equal(stored[5:7], images[5:7])
+        assert stored.data.element_size() * stored.data.nelement() == images.nelement()
