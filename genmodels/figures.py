@@ -234,3 +234,20 @@ def class_histogram(histogram: list[int], names: list[str], title: str | None = 
     fig.update_layout(title=title, height=280, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       yaxis_title="samples")
     return fig
+
+
+def bound_terms(runs: dict[str, dict]) -> go.Figure:
+    """Where a DDPM's variational bound comes from: each term L_t in bits per dimension against t (log
+    scale), one line per run; ``runs`` maps a name to ``{"terms": [L_0, ..., L_{T-1}], "prior_term": L_T}``."""
+    fig = go.Figure()
+    for i, (name, bound) in enumerate(runs.items()):
+        terms = np.asarray(bound["terms"], dtype=np.float64)
+        total = terms.sum() + bound["prior_term"]
+        fig.add_trace(go.Scatter(x=np.arange(len(terms)), y=np.maximum(terms, 1e-12), mode="lines",
+                                 line=dict(color=CLASS_COLOURS[i % len(CLASS_COLOURS)]),
+                                 name=f"{name}: {total:.3f} bits/dim in all, L_0 = {terms[0]:.3f}",
+                                 hovertemplate="t = %{x}: %{y:.3g} bits/dim<extra></extra>"))
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_type="log",
+                      xaxis_title="timestep t (t = 0 is L_0, the decoder term)", yaxis_title="bits per dimension",
+                      legend=dict(orientation="h", y=-0.3))
+    return fig

@@ -55,6 +55,8 @@ def test_scores_models_and_the_floor_and_writes_them(folders, capsys):
     assert list(ddpm_metrics["sample_quality"]) == ["DDIM, 5 steps, eta 0"]
     bpd = ddpm_metrics["bits_per_dim"]
     assert bpd["n"] == 20 and bpd["mean"] > 0 and bpd["stderr"] > 0
+    assert len(bpd["terms"]) == 10 and min(bpd["terms"]) > 0  # each L_t is a KL or a negative log-likelihood
+    assert sum(bpd["terms"]) + bpd["prior_term"] == pytest.approx(bpd["mean"], rel=1e-3)
 
     # a second sampler is added beside the first, not over it
     assert main([ddpm, "--judge", judge, "--n", "50", "--steps", "ddpm", "--write"]) == 0

@@ -52,13 +52,20 @@ def quality(judge, images: torch.Tensor, reference_features: torch.Tensor) -> di
 
 @torch.no_grad()
 def bits_per_dim(model, n: int, seed: int, batch_size: int = 100) -> dict:
-    """The DDPM's variational bound on the first n test images: mean and standard error, in bits per dimension."""
+    """The DDPM's variational bound on the first n test images: mean and standard error in bits per
+    dimension, and where it comes from: the mean of each term (L_T, then L_0 ... L_{T-1}) in bits per dimension."""
     images = load_dataset(model.config.dataset, train=False, subset=n).images
     generator = torch.Generator().manual_seed(seed)
-    values = torch.cat([model.bits_per_dim(images[i:i + batch_size], generator)["bits_per_dim"]
-                        for i in range(0, n, batch_size)])
+    values, terms, prior = [], torch.zeros(model.config.T, dtype=torch.float64), 0.0
+    for i in range(0, n, batch_size):
+        bound = model.bits_per_dim(images[i:i + batch_size], generator)
+        values.append(bound["bits_per_dim"])
+        terms += bound["terms"].double().sum(1)
+        prior += bound["prior"].double().sum().item()
+    values = torch.cat(values)
+    to_bits = 1 / (n * images[0].numel() * math.log(2))
     return {"mean": values.mean().item(), "stderr": (values.std() / math.sqrt(n)).item() if n > 1 else float("nan"),
-            "n": n}
+            "n": n, "prior_term": prior * to_bits, "terms": [float(f"{v:.5g}") for v in (terms * to_bits).tolist()]}
 
 
 def update_metrics(folder: str, key: str, value) -> None:
