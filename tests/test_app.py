@@ -318,3 +318,24 @@ def test_stored_test_images_are_exact_and_small():
         assert len(stored) == len(images) and stored.data.dtype == torch.uint8
         assert torch.equal(stored[:], images) and torch.equal(stored[5:7], images[5:7])
         assert stored.data.element_size() * stored.data.nelement() == images.nelement()
+
+
+def test_slow_results_are_computed_once_and_bounded():
+    from app_pages import common
+
+    calls = []
+
+    def compute(key):
+        def run(callback):
+            calls.append(key)
+            for i in range(3):
+                callback(i + 1, 3)
+            return key * 10
+        return run
+
+    for key in range(common.SLOW_RESULTS_KEPT):
+        assert common.compute_slow((key,), compute(key), "working") == key * 10
+    assert common.compute_slow((0,), compute(0), "working") == 0 and calls.count(0) == 1  # kept, not recomputed
+    common.compute_slow(("new",), compute("new"), "working")  # one over the bound: the least recent goes
+    assert common.slow_result((1,)) is None and common.slow_result((0,)) == 0
+    assert len(common._slow_results()) == common.SLOW_RESULTS_KEPT
