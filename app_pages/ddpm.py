@@ -39,7 +39,7 @@ N_SAMPLES = 8
 # --- the reverse process, step by step --------------------------------------------------------------
 st.subheader("Watching noise become digits")
 c1, c2 = st.columns([2, 1])
-sampler = c1.radio("Sampler", ["DDIM, 50 steps (fast)", f"DDPM, all {T} steps (exact; about half a minute)"],
+sampler = c1.radio("Sampler", ["DDIM, 50 steps (fast)", "DDPM, every one of the T steps (exact; about half a minute)"],
                    horizontal=True, key="ddpm_sampler",
                    help="DDIM (Song et al., 2021) skips steps deterministically; the DDPM ancestral sampler is "
                         "the algorithm the model was derived for. The exact run is computed once per server.")
@@ -136,7 +136,7 @@ st.markdown(
 )
 c1, c2, c3 = st.columns(3)
 steps = c1.select_slider("DDIM steps", options=[s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if s <= T],
-                         value=min(20, T), key="ddim_steps")
+                         value=min(20, T), key=f"ddim_steps_{T}")
 eta = c2.slider("eta (0: deterministic, 1: DDPM-like noise)", 0.0, 1.0, 0.0, step=0.1, key="ddim_eta")
 compare_seed = int(c3.number_input("Seed", 0, 100_000, seed, key="compare_seed"))
 ddim = compute_slow(("ddim", key, steps, eta, compare_seed),

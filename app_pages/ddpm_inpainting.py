@@ -44,7 +44,7 @@ if kind in ("top rows", "bottom rows"):
     rows = int(c1.slider("Rows observed", 1, 27, 14, key="inpaint_rows"))
 elif kind == "random pixels":
     fraction = float(c1.slider("Share of pixels observed", 0.05, 0.95, 0.3, step=0.05, key="inpaint_fraction"))
-sampler = c2.radio("Sampler", ["DDIM, 50 steps, eta 1 (fast)", f"DDPM, all {T} steps (exact)"],
+sampler = c2.radio("Sampler", ["DDIM, 50 steps, eta 1 (fast)", "DDPM, every one of the T steps (exact)"],
                    key="inpaint_sampler")
 resample = int(c3.slider("RePaint resampling r", 1, 5, 1, key="inpaint_resample",
                          help="Each step is repeated r times; 1 is plain replacement."))

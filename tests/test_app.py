@@ -265,7 +265,7 @@ def test_ddpm_page_samplers_and_the_step_slider(scratch_models):
     # the comparison: the exact run above used seed 0, so it is shown without a button
     assert not app.button
     app.number_input(key="compare_seed").set_value(3).run()
-    app.select_slider(key="ddim_steps").set_value(5).run()
+    app.select_slider(key="ddim_steps_20").set_value(5).run()
     app.slider(key="ddim_eta").set_value(1.0).run()
     assert any("Run DDPM with all 20 steps from seed 3" in b.label for b in app.button)
     app.button(key="run_ddpm_compare").click().run()
@@ -339,3 +339,26 @@ def test_slow_results_are_computed_once_and_bounded():
     common.compute_slow(("new",), compute("new"), "working")  # one over the bound: the least recent goes
     assert common.slow_result((1,)) is None and common.slow_result((0,)) == 0
     assert len(common._slow_results()) == common.SLOW_RESULTS_KEPT
+
+
+def test_ddpm_pages_switch_between_checkpoints_with_different_T(tmp_path):
+    """Untrained DDPMs with T = 20 and T = 30 and no per-epoch samples: every control keeps working."""
+    from genmodels.ddpm import DDPM, DDPMConfig
+
+    for T in (20, 30):
+        model = DDPM(DDPMConfig(channels=[8, 16, 16], T=T, schedule="cosine"))
+        model.metrics = {"command": "python -m train ddpm --lr 2e-4", "epochs": 0}
+        model.save_pretrained(tmp_path / f"T{T}")
+    app = start("Local folder", str(tmp_path))
+    app.switch_page("app_pages/ddpm.py").run()
+    app.select_slider(key="ddim_steps_20").set_value(20).run()
+    app.selectbox(key="checkpoint_ddpm").select("T30").run()
+    assert_clean(app)
+    assert app.select_slider(key="ddim_steps_30").value == 20
+    app.switch_page("app_pages/ddpm_training.py").run()
+    assert_clean(app)
+    assert any("no per-epoch samples" in i.value for i in app.info)
+    assert app.dataframe[0].value["learning rate"].tolist() == ["2e-4", "2e-4"]
+    app.switch_page("app_pages/ddpm_inpainting.py").run()
+    app.selectbox(key="checkpoint_inpaint").select("T30").run()
+    assert_clean(app)
