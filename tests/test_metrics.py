@@ -86,3 +86,33 @@ def test_fid_grows_monotonically_with_corruption(real_features, judge, corrupt, 
     torch.manual_seed(0)
     distances = [frechet_distance(f_train, judge.all_features(corrupt(test, s))) for s in levels]
     assert all(a < b for a, b in zip(distances, distances[1:], strict=False)), distances
+
+
+def _scored_checkpoints() -> list[tuple[str, str]]:
+    """(folder, sampler) of every shipped checkpoint whose metrics.json records a sample-quality score."""
+    from genmodels.checkpoint import list_checkpoints
+
+    found = []
+    for location, _ in list_checkpoints(CLASSIFIER.parent):
+        metrics = Path(location) / "metrics.json"
+        scored = __import__("json").loads(metrics.read_text()).get("sample_quality", {}) if metrics.exists() else {}
+        found += [(location, sampler) for sampler in scored if not sampler.startswith("DDPM")]
+    return found
+
+
+def test_shipped_models_have_recorded_scores():
+    names = {Path(location).name for location, _ in _scored_checkpoints()}
+    assert {"vae-gaussian-32d", "vae-mog-32d", "vae-vamp-32d", "cvae-conv-mnist"} <= names
+
+
+@pytest.mark.parametrize("location,sampler", _scored_checkpoints(), ids=lambda v: Path(v).name if "/" in v else v)
+def test_shipped_models_sample_as_their_cards_say(judge, location, sampler):
+    """Fresh samples (another seed) are recognised as digits as often as metrics.json records, within
+    4 binomial standard errors: the checkpoint on disk is the model that was scored."""
+    model = genmodels.load(location)
+    recorded = model.metrics["sample_quality"][sampler]["confident_rate"]
+    n = 400
+    kwargs = {"steps": int(sampler.split(", ")[1].split()[0])} if sampler.startswith("DDIM") else {}
+    images = model.sample(n, generator=torch.Generator().manual_seed(12345), **kwargs)
+    rate = class_report(judge.predict_proba(images))["confident_rate"]
+    assert abs(rate - recorded) < 4 * (recorded * (1 - recorded) / n) ** 0.5 + 1e-3, (rate, recorded)
