@@ -1,5 +1,6 @@
 """The classifier and FID-MNIST: the math against closed forms, the shipped judge against real data."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,7 @@ def _scored_checkpoints() -> list[tuple[str, str]]:
     found = []
     for location, _ in list_checkpoints(CLASSIFIER.parent):
         metrics = Path(location) / "metrics.json"
-        scored = __import__("json").loads(metrics.read_text()).get("sample_quality", {}) if metrics.exists() else {}
+        scored = json.loads(metrics.read_text()).get("sample_quality", {}) if metrics.exists() else {}
         found += [(location, sampler) for sampler in scored if not sampler.startswith("DDPM")]
     return found
 
