@@ -89,11 +89,17 @@ class DDPM(HubModel):
     def eps_fn(self, y: torch.Tensor | None = None, guidance: float = 0.0):
         """The EMA network as a noise predictor (x_t, t) -> eps, with classifier-free guidance weight w:
         eps = (1 + w) eps(x_t, t, y) - w eps(x_t, t, null) (Ho & Salimans 2022)."""
-        def eps(x, t):
-            if y is None or guidance == 0:
-                return self.ema(x, t, y)
-            null = torch.full_like(y, self.config.n_classes)
-            return (1 + guidance) * self.ema(x, t, y) - guidance * self.ema(x, t, null)
+        device = next(self.ema.parameters()).device
+        labels = None if y is None else y.to(device)
+
+        def net(x, t, c):
+            return self.ema(x.to(device), t.to(device), c).to(x.device, x.dtype)
+
+        def eps(x, t):  # the samplers keep their state and noise on the CPU; the network runs where it lives
+            if labels is None or guidance == 0:
+                return net(x, t, labels)
+            null = torch.full_like(labels, self.config.n_classes)
+            return (1 + guidance) * net(x, t, labels) - guidance * net(x, t, null)
         return eps
 
     @torch.no_grad()

@@ -49,6 +49,7 @@ def test_scores_models_and_the_floor_and_writes_them(folders, capsys):
     vae_metrics = json.loads((folders / "vae" / "metrics.json").read_text())
     (entry,) = vae_metrics["sample_quality"].values()
     assert entry["n"] == N and sum(entry["histogram"]) == N and entry["fid_mnist"] > floor["fid_mnist"]
+    assert entry["floor_fid_mnist"] == floor["fid_mnist"] and entry["device"].startswith("cpu")
     assert "bits_per_dim" not in vae_metrics  # the bound is a DDPM number
 
     ddpm_metrics = json.loads((folders / "ddpm" / "metrics.json").read_text())
@@ -58,10 +59,13 @@ def test_scores_models_and_the_floor_and_writes_them(folders, capsys):
     assert len(bpd["terms"]) == 10 and min(bpd["terms"]) > 0  # each L_t is a KL or a negative log-likelihood
     assert sum(bpd["terms"]) + bpd["prior_term"] == pytest.approx(bpd["mean"], rel=1e-3)
 
-    # a second sampler is added beside the first, not over it
-    assert main([ddpm, "--judge", judge, "--n", "50", "--steps", "ddpm", "--write"]) == 0
+    # a second sampler is added beside the first, not over it; a floor on fewer images keeps the judge's
+    assert main([ddpm, "--judge", judge, "--n", "50", "--steps", "ddpm", "--floor", "--write"]) == 0
     ddpm_metrics = json.loads((folders / "ddpm" / "metrics.json").read_text())
     assert set(ddpm_metrics["sample_quality"]) == {"DDIM, 5 steps, eta 0", "DDPM, 10 steps"}
+    small_floor = ddpm_metrics["sample_quality"]["DDPM, 10 steps"]["floor_fid_mnist"]
+    assert small_floor != floor["fid_mnist"]
+    assert json.loads((folders / "judge" / "metrics.json").read_text())["fid_floor"] == floor
 
 
 def test_bad_arguments(folders, capsys):

@@ -59,8 +59,13 @@ def describe_device(device: torch.device) -> str:
 
 
 def git_commit() -> str:
-    """HEAD of the repo this code runs from, with '-dirty' if tracked code differs from it."""
+    """HEAD of the repo this code runs from, with '-dirty' if tracked code differs from it.
+
+    A copy of the tree without ``.git`` (a GPU machine given the working tree) records
+    ``$GENMODELS_COMMIT`` if set: the commit the copy was made from."""
     root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists() and os.environ.get("GENMODELS_COMMIT"):
+        return os.environ["GENMODELS_COMMIT"] + " (a copy without .git)"
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True).stdout.strip()

@@ -26,7 +26,7 @@ import torch
 import genmodels
 from genmodels.data import load_dataset
 from genmodels.metrics import class_report, frechet_distance
-from train.loop import atomic_write
+from train.loop import atomic_write, describe_device, pick_device
 
 
 def sample_images(model, n: int, seed: int, steps: str, batch_size: int = 500) -> tuple[torch.Tensor, str]:
@@ -93,11 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bpd", type=int, default=0, metavar="N", help="DDPM: bits per dimension on N test images")
     p.add_argument("--floor", action="store_true", help="score n real test images too")
     p.add_argument("--write", action="store_true", help="store the numbers in each metrics.json")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+                   help="where the models sample (the noise is drawn on the CPU, so a seed gives the same samples)")
     args = p.parse_args(argv)
     if args.steps != "ddpm" and not args.steps.isdigit():
         p.error("--steps must be a number of DDIM steps or 'ddpm'")
     command = "python -m train.sample_quality " + " ".join(argv)
     torch.manual_seed(args.seed)
+    device = pick_device(args.device)
 
     try:
         judge = genmodels.load(args.judge).eval()
@@ -110,14 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.floor:
         result = quality(judge, load_dataset("mnist", train=False, subset=args.n).images, reference)
         rows.append(("real MNIST test images (the floor)", "", result, None))
-        if args.write:
+        floor = result["fid_mnist"]
+        if args.write and judge.metrics.get("fid_floor", {}).get("n", 0) <= args.n:  # keep the floor on most images
             update_metrics(args.judge, "fid_floor", {**result, "n": args.n, "command": command})
     for location, model in models:
+        if model.config.family == "ddpm":  # the other families sample on the CPU (they are fast there)
+            model.to(device)
         started = time.perf_counter()
         images, sampler = sample_images(model, args.n, args.seed, args.steps)
         result = quality(judge, images, reference)
         result.update(n=args.n, seed=args.seed, sampler=sampler, seconds=round(time.perf_counter() - started, 1),
-                      command=command)
+                      device=describe_device(next(model.parameters()).device), command=command)
+        if args.floor:
+            result["floor_fid_mnist"] = floor  # real test images at the same n: FID is biased upwards at small n
         bpd = bits_per_dim(model, args.bpd, args.seed) if args.bpd and model.config.family == "ddpm" else None
         rows.append((location, sampler, result, bpd))
         if args.write:
