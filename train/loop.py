@@ -61,11 +61,11 @@ def describe_device(device: torch.device) -> str:
 def git_commit() -> str:
     """HEAD of the repo this code runs from, with '-dirty' if tracked code differs from it.
 
-    A copy of the tree without ``.git`` (a GPU machine given the working tree) records
-    ``$GENMODELS_COMMIT`` if set: the commit the copy was made from."""
+    ``$GENMODELS_COMMIT``, if set, is recorded instead: the commit a copy of the tree was made from,
+    where the copy's ``.git`` is missing or stale (a GPU machine given the working tree)."""
     root = Path(__file__).resolve().parent.parent
-    if not (root / ".git").exists() and os.environ.get("GENMODELS_COMMIT"):
-        return os.environ["GENMODELS_COMMIT"] + " (a copy without .git)"
+    if os.environ.get("GENMODELS_COMMIT"):
+        return os.environ["GENMODELS_COMMIT"]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True).stdout.strip()
