@@ -31,7 +31,7 @@ st.markdown(
     "bad samples and FID are on the next page."
 )
 
-model: DDPM = pick_checkpoint("ddpm", accept=lambda c: not c.get("n_classes"))
+model: DDPM = pick_checkpoint("ddpm", accept=lambda c: not c.get("n_classes"), default="ddpm-linear")
 T = model.config.T
 key = model_key(model)
 N_SAMPLES = 8

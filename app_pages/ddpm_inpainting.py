@@ -29,7 +29,8 @@ st.markdown(
     "change?"
 )
 
-model: DDPM = pick_checkpoint("ddpm", accept=lambda c: not c.get("n_classes"), key="checkpoint_inpaint")
+model: DDPM = pick_checkpoint("ddpm", accept=lambda c: not c.get("n_classes"), default="ddpm-linear",
+                             key="checkpoint_inpaint")
 T = model.config.T
 images, labels = load_test_set(model.config.dataset)
 names = class_names(model.config.dataset)

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "tests" / "out"
 # url paths of every page; "" is the home page. A deep link comes first: the first visit to a fresh
 # server must run the entry point (sidebar, navigation) whatever page it asks for.
-PAGES = ["vae_priors", "", "vae_latent", "vae_beta", "vae_conditional"]
+PAGES = ["vae_priors", "", "vae_latent", "vae_beta", "vae_conditional", "ddpm", "ddpm_training", "ddpm_inpainting"]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
