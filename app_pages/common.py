@@ -94,9 +94,12 @@ def available_checkpoints(source: Source) -> list[tuple[str, dict]]:
     return found
 
 
-@st.cache_resource(show_spinner="Loading model...", max_entries=24)
+@st.cache_resource(show_spinner="Loading model...", max_entries=8)
 def load_model(location: str, revision: str | None = None) -> genmodels.checkpoint.HubModel:
-    """``genmodels.load``, cached for the whole server; errors are not cached."""
+    """``genmodels.load``, cached for the whole server; errors are not cached.
+
+    At most 8 models stay loaded (a page needs at most 7 at once: the beta sweep's five, the DDPM training
+    page's settings and judge): the zoo grows, a small host does not, and a model loads again in 50 ms."""
     return genmodels.load(location, revision=revision)
 
 

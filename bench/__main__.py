@@ -126,7 +126,8 @@ def bench_memory() -> None:
     growth = float(full) - float(base)
     table("Memory of the app process", ["what", "MB"], [
         ["RSS after `import torch`", f"{float(base):.0f}"],
-        [f"RSS with the app imported, every page rendered, {n} models loaded", f"{float(full):.0f}"],
+        [f"RSS with the app imported, every page rendered, all {n} models loaded once (8 stay cached)",
+         f"{float(full):.0f}"],
         ["growth over bare torch (target <= 300)", f"{growth:.0f} {'ok' if growth <= 300 else 'OVER'}"],
     ])
 
