@@ -152,3 +152,13 @@ def test_classifier_trains(tmp_path):
     model = genmodels.load(out)
     accuracy = model.metrics["curves"]["test_accuracy"]
     assert accuracy[1] > accuracy[0] and accuracy[1] > 0.5
+
+
+def test_recorded_commit_is_head_or_the_one_given_for_a_copy(monkeypatch):
+    from train.loop import git_commit
+
+    monkeypatch.delenv("GENMODELS_COMMIT", raising=False)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert git_commit().split("-dirty")[0] == (head or "unknown")
+    monkeypatch.setenv("GENMODELS_COMMIT", "0123456789abcdef0123456789abcdef01234567")
+    assert git_commit() == "0123456789abcdef0123456789abcdef01234567"
