@@ -191,17 +191,22 @@ def encoded_test_set(model, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return _encode(model, model_key(model), model.config.dataset, n)
 
 
+def saved_samples(model, n: int, seed: int) -> torch.Tensor | None:
+    """The first n of the samples saved after the last epoch, in [0, 1], if they are what sampling from
+    ``seed`` gives: a model that saved fixed-seed samples while training (the DDPM: 16 from seed 0 after
+    every epoch, DDIM 50) holds its final model's samples from seed 0. None otherwise."""
+    stored = model.training_samples
+    if seed == 0 and stored is not None and n <= stored.shape[1]:
+        return stored[-1, :n].float() / 255
+    return None
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def samples(location: str, revision: str | None, n: int, seed: int) -> np.ndarray:
-    """n samples of a checkpoint from a fixed seed, as a numpy array in [0, 1].
-
-    A model that saved fixed-seed samples while training (the DDPM: 16 from seed 0 after every
-    epoch) already holds its final model's samples from seed 0; those are shown without sampling again.
-    """
+    """n samples of a checkpoint from a fixed seed, as a numpy array in [0, 1]; saved ones where they exist."""
     model = load_model(location, revision)
-    if seed == 0 and model.training_samples is not None and n <= model.training_samples.shape[1]:
-        return (model.training_samples[-1, :n].float() / 255).numpy()
-    return model.sample(n, generator=torch.Generator().manual_seed(seed)).numpy()
+    saved = saved_samples(model, n, seed)
+    return (saved if saved is not None else model.sample(n, generator=torch.Generator().manual_seed(seed))).numpy()
 
 
 @st.cache_resource(max_entries=1)

@@ -15,6 +15,7 @@ from app_pages.common import (
     load_model,
     model_card,
     model_key,
+    saved_samples,
     show_code,
 )
 from genmodels import diffusion, figures, metrics
@@ -180,10 +181,8 @@ else:
                               "more, or another seed, are drawn now (DDIM, 50 steps: seconds per 16 on a CPU).")
     seed = int(c3.number_input("Seed", 0, 100_000, 0, key="quality_seed"))
     model = runs[name]
-    stored = model.training_samples
-    if seed == 0 and stored is not None and n <= stored.shape[1]:
-        images = stored[-1, :n].float() / 255  # DDIM 50 from seed 0 after the last epoch: what sampling gives
-    else:
+    images = saved_samples(model, n, seed)
+    if images is None:
         images = compute_slow(("quality", model_key(model), n, seed),
                               lambda callback: model.sample(n, generator=torch.Generator().manual_seed(seed),
                                                             steps=min(50, model.config.T), callback=callback),
