@@ -85,7 +85,7 @@ st.markdown(
     "noisy states leave the pixel range [0, 1].)"
 )
 columns = 10
-strip = [traj.index_of(round(v)) for v in torch.linspace(T - 1, 0, columns).tolist()]
+strip = traj.spread(columns)
 rows = torch.stack([traj.xs[j][:4] for j in strip], 1).flatten(0, 1)  # 4 samples, each a row over the steps
 st.plotly_chart(figures.image_grid(rows, nrow=columns, height=260, value_range=(-0.5, 1.5),
                                    title="x_t of four samples at t = " + ", ".join(str(traj.timesteps[j])

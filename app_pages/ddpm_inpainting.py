@@ -87,7 +87,7 @@ right.plotly_chart(figures.image_grid(result.x0_preds[i], nrow=min(n, 4), height
                                       title="the network's prediction of x_0"),
                    width="stretch", config={"staticPlot": True})
 columns = 10
-strip = [result.index_of(round(v)) for v in torch.linspace(T - 1, 0, columns).tolist()]
+strip = result.spread(columns)
 st.plotly_chart(figures.image_grid(torch.stack([result.xs[j][0] for j in strip]), nrow=columns, height=110,
                                    value_range=(-0.5, 1.5),
                                    title="first completion, x_t at t = "

@@ -111,14 +111,8 @@ class DDPM(HubModel):
         :class:`~genmodels.diffusion.Trajectory` whose states and x_0 predictions are in image units
         ((x + 1) / 2, not clipped: noisy states leave [0, 1])."""
         shape = (n, self.config.image_channels, 28, 28)
-        eps = self.eps_fn(y, guidance)
-        if steps is None:
-            out = diffusion.ddpm_sample(eps, self.schedule, shape, generator, return_trajectory=return_trajectory,
-                                        callback=callback)
-        else:
-            out = diffusion.ddim_sample(eps, self.schedule, shape, steps, eta, generator,
-                                        return_trajectory=return_trajectory, callback=callback)
-        return _to_images(out)
+        return self._run(self.eps_fn(y, guidance), shape, generator, steps, eta,
+                         return_trajectory=return_trajectory, callback=callback)
 
     @torch.no_grad()
     def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None,
@@ -127,14 +121,14 @@ class DDPM(HubModel):
 
         ``steps=None`` runs the exact ancestral sampler over all T steps, a number runs DDIM (eta = 1,
         so fresh noise still enters at every step) on that many."""
-        known = (2 * x - 1, mask)
+        return self._run(self.eps_fn(), x.shape, generator, steps, 1.0, known=(2 * x - 1, mask), resample=resample,
+                         return_trajectory=return_trajectory, callback=callback)
+
+    def _run(self, eps, shape: tuple, generator, steps: int | None, eta: float, **kwargs):
+        """The exact ancestral sampler (``steps=None``) or DDIM on ``steps`` steps, in image units."""
         if steps is None:
-            out = diffusion.ddpm_sample(self.eps_fn(), self.schedule, x.shape, generator, known=known,
-                                        resample=resample, return_trajectory=return_trajectory, callback=callback)
-        else:
-            out = diffusion.ddim_sample(self.eps_fn(), self.schedule, x.shape, steps, 1.0, generator, known=known,
-                                        resample=resample, return_trajectory=return_trajectory, callback=callback)
-        return _to_images(out)
+            return _to_images(diffusion.ddpm_sample(eps, self.schedule, shape, generator, **kwargs))
+        return _to_images(diffusion.ddim_sample(eps, self.schedule, shape, steps, eta, generator, **kwargs))
 
     @torch.no_grad()
     def bits_per_dim(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:

@@ -44,6 +44,10 @@ class Trajectory:
         """The step whose timestep is nearest to ``t``."""
         return min(range(len(self.timesteps)), key=lambda i: abs(self.timesteps[i] - t))
 
+    def spread(self, k: int) -> list[int]:
+        """The steps nearest to k timesteps evenly spaced from the first (noise) to t = 0: a film strip."""
+        return [self.index_of(round(v)) for v in torch.linspace(self.timesteps[0], 0, k).tolist()]
+
 
 def _batch_t(t: int, x: torch.Tensor) -> torch.Tensor:
     return torch.full((len(x),), t, device=x.device, dtype=torch.long)

@@ -192,3 +192,4 @@ def test_thinned_trajectory_keeps_ends_and_alignment():
     assert traj.thinned(1000) is traj
     assert thin.timesteps == [99, 88, 77, 66, 55, 44, 33, 22, 11, 0]
     assert thin.timesteps[thin.index_of(50)] == 55 and thin.index_of(1000) == 0
+    assert traj.spread(4) == [0, 33, 66, 99] and thin.spread(4) == [0, 3, 6, 9]  # t = 99, 66, 33, 0
