@@ -10,6 +10,7 @@ import sys
 import streamlit as st
 
 from app_pages.common import source_sidebar
+from genmodels import registry
 
 
 @st.cache_resource  # once per server process, not on every rerun of this script
@@ -36,22 +37,9 @@ return_freed_memory_to_the_os()
 st.set_page_config(page_title="genmodels: a zoo of generative models", page_icon=":material/blur_on:",
                    layout="wide")
 
-PAGES = {
-    "Overview": [
-        st.Page("app_pages/home.py", title="Model zoo", icon=":material/grid_view:", default=True),
-    ],
-    "Variational autoencoders": [
-        st.Page("app_pages/vae_priors.py", title="Prior vs aggregate posterior", icon=":material/scatter_plot:"),
-        st.Page("app_pages/vae_latent.py", title="Latent space explorer", icon=":material/explore:"),
-        st.Page("app_pages/vae_beta.py", title="beta-VAE sweep", icon=":material/tune:"),
-        st.Page("app_pages/vae_conditional.py", title="Conditional VAE", icon=":material/category:"),
-    ],
-    "Diffusion models": [
-        st.Page("app_pages/ddpm.py", title="DDPM step by step", icon=":material/blur_on:"),
-        st.Page("app_pages/ddpm_training.py", title="DDPM training and sample quality", icon=":material/monitoring:"),
-        st.Page("app_pages/ddpm_inpainting.py", title="Inpainting", icon=":material/format_paint:"),
-    ],
-}
+PAGES = {"Overview": [st.Page("app_pages/home.py", title="Model zoo", icon=":material/grid_view:", default=True)]}
+for section, pages in registry.sections().items():  # every family's pages, as the registry lists them
+    PAGES[section] = [st.Page(p.path, title=p.title, icon=p.icon) for p in pages]
 
 source_sidebar()
 st.navigation(PAGES).run()

@@ -14,25 +14,12 @@ import streamlit as st
 import torch
 
 import genmodels
-from genmodels import figures
-from genmodels.checkpoint import CONFIG, CheckpointError, list_checkpoints, read_config
+from genmodels import figures, registry
+from genmodels.checkpoint import CONFIG, WEIGHTS, CheckpointError, HubModel, list_checkpoints, read_config
 from genmodels.data import DatasetNotFoundError, load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "checkpoints"
-
-def page_for(config: dict) -> str | None:
-    """The page that explains a checkpoint best; the home page links there."""
-    if config.get("family") == "ddpm":
-        return "app_pages/ddpm.py"
-    if config.get("family") != "vae":
-        return None
-    if config.get("n_classes"):
-        return "app_pages/vae_conditional.py"
-    if config.get("beta", 1.0) != 1.0 or config.get("architecture") == "conv":
-        return "app_pages/vae_beta.py"
-    return "app_pages/vae_priors.py"
-
 
 SOURCE_KINDS = ("Shipped checkpoints", "Local folder", "Hugging Face Hub")
 
@@ -95,12 +82,26 @@ def available_checkpoints(source: Source) -> list[tuple[str, dict]]:
 
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=8)
-def load_model(location: str, revision: str | None = None) -> genmodels.checkpoint.HubModel:
+def _load_model(location: str, revision: str | None, stamp: tuple) -> HubModel:
+    return genmodels.load(location, revision=revision)
+
+
+def load_model(location: str, revision: str | None = None) -> HubModel:
     """``genmodels.load``, cached for the whole server; errors are not cached.
 
-    At most 8 models stay loaded (a page needs at most 7 at once: the beta sweep's five, the DDPM training
-    page's settings and judge): the zoo grows, a small host does not, and a model loads again in 50 ms."""
-    return genmodels.load(location, revision=revision)
+    A local checkpoint is loaded again when its weights file changes (a run retrained into the same
+    folder). At most 8 models stay loaded (a page needs at most 7 at once: the beta sweep's five, the DDPM
+    training page's settings and judge): the zoo grows, a small host does not, and a model loads again in 50 ms.
+    """
+    weights = Path(location).expanduser() / WEIGHTS
+    stamp = (weights.stat().st_mtime_ns, weights.stat().st_size) if weights.is_file() else ()
+    return _load_model(location, revision, stamp)
+
+
+def model_key(model: HubModel) -> str:
+    """The one cache key of a loaded model everywhere: where it came from and a hash of its weights."""
+    source, revision = getattr(model, "source", ""), getattr(model, "revision", None) or ""
+    return f"{source}@{revision}#{getattr(model, 'fingerprint', '')}"
 
 
 def checkpoint_label(location: str) -> str:
@@ -108,33 +109,58 @@ def checkpoint_label(location: str) -> str:
     return Path(location).name if Path(location).exists() else location
 
 
-def pick_checkpoint(family: str, where=st, accept=lambda config: True, default: str | None = None,
-                    key: str | None = None):
-    """A select box of the source's checkpoints of ``family``; returns the loaded model.
+def this_page(file: str) -> registry.Page:
+    """The registry's entry for a page file (a page passes its ``__file__``)."""
+    return registry.page(Path(file).resolve().relative_to(ROOT).as_posix())[1]
 
-    On any problem the page shows ``st.error`` with what to do, and stops.
+
+def checkpoints_of(family: str, accept=None, what: str | None = None) -> list[tuple[str, dict]]:
+    """(location, config) of the source's checkpoints of ``family`` that ``accept(config)`` allows.
+
+    If there are none, or the source cannot be read, the page shows ``st.error`` saying what to do, and
+    stops. ``what`` names the checkpoints wanted, in the error.
     """
     source = current_source()
     try:
-        options = [(loc, cfg) for loc, cfg in available_checkpoints(source)
-                   if cfg.get("family") == family and accept(cfg)]
+        found = [(loc, cfg) for loc, cfg in available_checkpoints(source)
+                 if cfg.get("family") == family and (accept is None or accept(cfg))]
     except CheckpointError as err:
         st.error(f"Could not list checkpoints: {err}")
         st.stop()
-    if not options:
-        st.error(f"The chosen source ({source.location or source.kind}) has no {family} checkpoint that this "
-                 f"page can show. Choose the shipped checkpoints in the sidebar, or train one with "
+    if not found:
+        st.error(f"The chosen source ({source.location or source.kind}) has no {what or family + ' checkpoint'} "
+                 f"that this page can show. Choose the shipped checkpoints in the sidebar, or train one with "
                  f"`python -m train {family} --out checkpoints/my-{family}`.")
         st.stop()
-    labels = [checkpoint_label(loc) for loc, _ in options]
-    index = labels.index(default) if default in labels else 0
-    choice = where.selectbox("Checkpoint", range(len(options)), index=index, format_func=labels.__getitem__,
-                             key=key or f"checkpoint_{family}")
+    return found
+
+
+def load_or_stop(location: str) -> HubModel:
+    """``load_model`` of one of the source's checkpoints; on a problem, ``st.error`` and stop."""
     try:
-        return load_model(options[choice][0], source.revision)
+        return load_model(location, current_source().revision)
     except CheckpointError as err:
-        st.error(f"Could not load this checkpoint: {err}")
+        st.error(f"Could not load {checkpoint_label(location)}: {err}")
         st.stop()
+
+
+def pick_checkpoint(page_file: str, where=st, key: str | None = None) -> HubModel:
+    """A select box of the source's checkpoints that this page accepts (as the registry says); returns the
+    loaded model. On any problem the page shows ``st.error`` with what to do, and stops."""
+    family, page = registry.page(Path(page_file).resolve().relative_to(ROOT).as_posix())
+    options = checkpoints_of(family.name, page.accepts)
+    labels = [checkpoint_label(loc) for loc, _ in options]
+    index = labels.index(page.default) if page.default in labels else 0
+    choice = where.selectbox("Checkpoint", range(len(options)), index=index, format_func=labels.__getitem__,
+                             key=key or f"checkpoint_{family.name}")
+    return load_or_stop(options[choice][0])
+
+
+def show_images(images, nrow: int, height: int, title: str | None = None, where=st,
+                value_range: tuple[float, float] = (0.0, 1.0), key: str | None = None) -> None:
+    """A static grid of images (N, C, 28, 28), ``nrow`` to a row."""
+    where.plotly_chart(figures.image_grid(images, nrow=nrow, height=height, title=title, value_range=value_range),
+                       width="stretch", config={"staticPlot": True}, key=key)
 
 
 class StoredImages:
@@ -179,11 +205,6 @@ def _encode(_model, key: str, dataset: str, n: int) -> tuple[torch.Tensor, torch
     images, _ = load_test_set(dataset)
     with torch.no_grad():
         return _model.encode(images[:n])
-
-
-def model_key(model) -> str:
-    """Names one loaded checkpoint in cache keys: where it came from and the commit that trained it."""
-    return f"{getattr(model, 'source', '')}@{model.metrics.get('commit', '')}"
 
 
 def encoded_test_set(model, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -260,6 +281,14 @@ def model_card(model) -> None:
         left.markdown("**Hyperparameters** (config.json)")
         left.table({"field": list(dataclasses.asdict(model.config)),
                     "value": [str(v) for v in dataclasses.asdict(model.config).values()]})
+        training = m.get("training")
+        if training:
+            left.markdown("**Training** (metrics.json)")
+            left.table(training_table(training))
+        if training is None or training.get("monitored_on") == "test":
+            left.caption("The per-epoch curves of this checkpoint were measured on the test set (it was trained "
+                         "before the validation split); the test numbers are therefore not untouched. Runs of "
+                         "`python -m train` hold out 5,000 training images for the curves instead.")
         if m.get("eval"):
             left.markdown("**Evaluation** (metrics.json)")
             left.table({"metric": list(m["eval"]), "value": [f"{v:.3f}" for v in m["eval"].values()]})
@@ -269,6 +298,24 @@ def model_card(model) -> None:
             st.markdown(f"Reproduce (seed {m.get('seed')}, commit `{m.get('commit', '?')[:12]}`, "
                         f"{m.get('device', '?')}):")
             st.code(m["command"], language="bash")
+
+
+def training_table(training: dict) -> dict[str, list[str]]:
+    """The training config of metrics.json as rows a student can read."""
+    rows = {"optimiser": ", ".join(f"{name}: {o['type']} (lr {o['lr']:g}"
+                                   + (f", betas {o['betas'][0]:g}, {o['betas'][1]:g}" if "betas" in o else "")
+                                   + (f", weight decay {o['weight_decay']:g}" if o.get("weight_decay") else "") + ")"
+                                   for name, o in training.get("optimizers", {}).items())
+            or f"{training.get('optimizer', '?')} (lr {training.get('lr', '?')})",
+            "batch size": str(training.get("batch_size", "?"))
+            + (f" x {training['world_size']} processes = {training['effective_batch_size']}"
+               if training.get("world_size", 1) > 1 else ""),
+            "epochs": str(training.get("epochs", "?")),
+            "seed": str(training.get("seed", "?")),
+            "per-epoch curves on": (f"{training['val_size']:,} held-out training images (split seed "
+                                    f"{training.get('val_seed', 0)})" if training.get("val_size") else "the test set"),
+            "bfloat16 autocast": "yes" if training.get("bf16") else "no"}
+    return {"setting": list(rows), "value": list(rows.values())}
 
 
 def show_code(*objects) -> None:

@@ -1,8 +1,6 @@
 """DDPM training and sample quality: two hyperparameter settings compared, samples over the epochs,
 the best and worst samples by the classifier's confidence, FID-MNIST and the bound in bits per dimension."""
 
-import shlex
-
 import streamlit as st
 import torch
 
@@ -10,6 +8,7 @@ from app_pages.common import (
     SHIPPED,
     available_checkpoints,
     checkpoint_label,
+    checkpoints_of,
     compute_slow,
     current_source,
     load_model,
@@ -17,54 +16,46 @@ from app_pages.common import (
     model_key,
     saved_samples,
     show_code,
+    show_images,
+    this_page,
 )
-from genmodels import diffusion, figures, metrics
+from genmodels import diffusion, figures, metrics, registry
 from genmodels.checkpoint import CheckpointError
 from genmodels.data import class_names
 from genmodels.ddpm import DDPM
 
-st.title("DDPM training and sample quality")
-st.markdown(
-    "The DDPM is trained on the simple loss, a squared error between the noise that was added and the noise "
-    "the U-Net predicts, at a random step $t$. That loss is a reweighted version of the model's variational "
-    "bound (Ho et al., eq. 14), so it falls as the model improves, but it says little about how the samples "
-    "look: most of it comes from large $t$, where the noise is easy to predict. So this page shows the "
-    "samples themselves after every epoch, and scores them with a classifier."
-)
-st.latex(r"-\log p_\theta(x_0) \le \underbrace{\mathrm{KL}\big(q(x_T\mid x_0)\,\|\,p(x_T)\big)}_{L_T}"
-         r" + \sum_{t=2}^{T}\underbrace{\mathrm{KL}\big(q(x_{t-1}\mid x_t, x_0)\,\|\,"
-         r"p_\theta(x_{t-1}\mid x_t)\big)}_{L_{t-1}} \underbrace{-\,\log p_\theta(x_0\mid x_1)}_{L_0}")
-st.markdown(
-    "**Questions** (Cambridge 1(b) and 1(c), Graz DiffModel, DTU Part B): how do the loss and the samples "
-    "evolve during training? How do two sets of hyperparameters differ? What do the best and the worst "
-    "samples look like? How close are the samples to real digits by FID-MNIST, and what is the bound in "
-    "bits per dimension?"
-)
 
-source = current_source()
-try:
-    found = [(loc, cfg) for loc, cfg in available_checkpoints(source)
-             if cfg.get("family") == "ddpm" and not cfg.get("n_classes")]
-except CheckpointError as err:
-    st.error(f"Could not list checkpoints: {err}")
-    st.stop()
-runs: dict[str, DDPM] = {}
-for location, _ in found:
-    try:
-        runs[checkpoint_label(location)] = load_model(location, source.revision)
-    except CheckpointError as err:
-        st.error(f"Could not load {checkpoint_label(location)}: {err}")
-if not runs:
-    st.error(f"The chosen source ({source.location or source.kind}) has no unconditional DDPM checkpoint. Choose "
-             f"the shipped checkpoints in the sidebar, or train one with `python -m train ddpm --out "
-             f"checkpoints/my-ddpm`.")
-    st.stop()
+def introduction() -> None:
+    st.title("DDPM training and sample quality")
+    st.markdown(
+        "The DDPM is trained on the simple loss, a squared error between the noise that was added and the noise "
+        "the U-Net predicts, at a random step $t$. That loss is a reweighted version of the model's variational "
+        "bound (Ho et al., eq. 14), so it falls as the model improves, but it says little about how the samples "
+        "look: most of it comes from large $t$, where the noise is easy to predict. So this page shows the "
+        "samples themselves after every epoch, and scores them with a classifier."
+    )
+    st.latex(r"-\log p_\theta(x_0) \le \underbrace{\mathrm{KL}\big(q(x_T\mid x_0)\,\|\,p(x_T)\big)}_{L_T}"
+             r" + \sum_{t=2}^{T}\underbrace{\mathrm{KL}\big(q(x_{t-1}\mid x_t, x_0)\,\|\,"
+             r"p_\theta(x_{t-1}\mid x_t)\big)}_{L_{t-1}} \underbrace{-\,\log p_\theta(x_0\mid x_1)}_{L_0}")
+    st.markdown(
+        "**Questions** (Cambridge 1(b) and 1(c), Graz DiffModel, DTU Part B): how do the loss and the samples "
+        "evolve during training? How do two sets of hyperparameters differ? What do the best and the worst "
+        "samples look like? How close are the samples to real digits by FID-MNIST, and what is the bound in "
+        "bits per dimension?"
+    )
 
 
-def flag(model, name: str, default: str) -> str:
-    """A training flag's value, read from the command recorded in metrics.json."""
-    words = shlex.split(model.metrics.get("command", ""))
-    return words[words.index(name) + 1] if name in words[:-1] else default
+def load_runs() -> dict[str, DDPM]:
+    """Every unconditional DDPM of the source, by name; an error and a stop if there is none."""
+    runs: dict[str, DDPM] = {}
+    for location, _ in checkpoints_of("ddpm", this_page(__file__).accepts, what="unconditional DDPM checkpoint"):
+        try:
+            runs[checkpoint_label(location)] = load_model(location, current_source().revision)
+        except CheckpointError as err:
+            st.error(f"Could not load {checkpoint_label(location)}: {err}")
+    if not runs:
+        st.stop()
+    return runs
 
 
 def best_quality(model) -> tuple[str, dict] | tuple[None, None]:
@@ -76,58 +67,69 @@ def best_quality(model) -> tuple[str, dict] | tuple[None, None]:
     return sampler, scored[sampler]
 
 
-# --- the settings and their curves ----------------------------------------------------------------------
-st.subheader("Hyperparameter settings")
-table = {"checkpoint": [], "schedule": [], "U-Net widths": [], "learning rate": [], "batch": [], "epochs": [],
-         "training time": [], "test loss (simple)": [], "bits/dim (bound)": [], "FID-MNIST": [],
-         "confident > 0.9": []}
-for name, model in runs.items():
-    m = model.metrics
-    sampler, quality = best_quality(model)
-    bpd = m.get("bits_per_dim")
-    table["checkpoint"].append(name)
-    table["schedule"].append(f"{model.config.schedule}, T = {model.config.T}")
-    table["U-Net widths"].append("/".join(str(c) for c in model.config.channels))
-    table["learning rate"].append(flag(model, "--lr", "1e-3"))
-    table["batch"].append(flag(model, "--batch-size", "128"))
-    table["epochs"].append(str(m.get("epochs", "?")))
-    table["training time"].append(f"{m.get('wall_time_s', 0) / 60:.0f} min on {m.get('device', '?')}")
-    test_loss = m.get("eval", {}).get("test_loss", (m.get("curves", {}).get("test_loss") or [None])[-1])
-    table["test loss (simple)"].append("" if test_loss is None else f"{test_loss:.4f}")
-    table["bits/dim (bound)"].append(f"{bpd['mean']:.3f} ± {bpd['stderr']:.3f} ({bpd['n']} test images)" if bpd else
-                                     "not computed")
-    table["FID-MNIST"].append(f"{quality['fid_mnist']:.1f} ({quality['n']:,} samples, {sampler})" if quality else
-                              "not computed")
-    table["confident > 0.9"].append(f"{quality['confident_rate']:.1%}" if quality else "")
-st.dataframe(table, hide_index=True)
-st.caption("bits/dim, FID-MNIST and the confident rate come from `python -m train.sample_quality CHECKPOINT "
-           "--n 10000 --bpd N --write` (recorded in each metrics.json); the command for each is in its "
-           "model card below.")
-st.plotly_chart(figures.loss_comparison({name: m.metrics for name, m in runs.items()}), width="stretch")
-bounds = {name: m.metrics["bits_per_dim"] for name, m in runs.items() if "terms" in m.metrics.get("bits_per_dim", {})}
-if bounds:
-    st.markdown(
-        "**Where the bound comes from.** Each term $L_t$ of the variational bound, in bits per dimension, "
-        "averaged over test images. The terms are largest at small $t$, where the model must get the last "
-        "details of the image right, and $L_0$, the decoder's discretised likelihood of the 8-bit pixels, "
-        "is a large share: the simple loss weights all $t$ alike, so training spends little effort where "
-        "the bound is decided, which is why DDPMs have good samples but middling likelihoods."
-    )
-    st.plotly_chart(figures.bound_terms(bounds), width="stretch")
-st.markdown(
-    "The loss drops fast in the first epoch (the network learns to predict most of the noise at large $t$) "
-    "and then slowly; the per-step curve stays noisy because each batch draws its own timesteps. The "
-    "per-epoch test loss uses the same test images, timesteps and noise every epoch, so its changes are "
-    "the model's. The two schedules weight timesteps differently, so their loss *values* are not "
-    "comparable; the samples and the scores are."
-)
+def settings_table(runs: dict[str, DDPM]) -> dict[str, list[str]]:
+    """One row per run: its settings (metrics.json's training config) and its scores."""
+    table = {"checkpoint": [], "schedule": [], "U-Net widths": [], "learning rate": [], "batch": [], "epochs": [],
+             "training time": [], "test loss (simple)": [], "bits/dim (bound)": [], "FID-MNIST": [],
+             "confident > 0.9": []}
+    for name, model in runs.items():
+        m = model.metrics
+        training = m.get("training", {})
+        sampler, quality = best_quality(model)
+        bpd = m.get("bits_per_dim")
+        table["checkpoint"].append(name)
+        table["schedule"].append(f"{model.config.schedule}, T = {model.config.T}")
+        table["U-Net widths"].append("/".join(str(c) for c in model.config.channels))
+        table["learning rate"].append(f"{training['lr']:g}" if "lr" in training else "not recorded")
+        table["batch"].append(str(training.get("effective_batch_size", "not recorded")))
+        table["epochs"].append(str(m.get("epochs", "?")))
+        table["training time"].append(f"{m.get('wall_time_s', 0) / 60:.0f} min on {m.get('device', '?')}")
+        curves = m.get("curves", {})
+        test_loss = m.get("eval", {}).get("test_loss", (curves.get("test_loss") or [None])[-1])
+        table["test loss (simple)"].append("" if test_loss is None else f"{test_loss:.4f}")
+        table["bits/dim (bound)"].append(f"{bpd['mean']:.3f} ± {bpd['stderr']:.3f} ({bpd['n']} test images)" if bpd
+                                         else "not computed")
+        table["FID-MNIST"].append(f"{quality['fid_mnist']:.1f} ({quality['n']:,} samples, {sampler})" if quality
+                                  else "not computed")
+        table["confident > 0.9"].append(f"{quality['confident_rate']:.1%}" if quality else "")
+    return table
 
-# --- samples over training --------------------------------------------------------------------------------
-st.subheader("Samples after each epoch")
-with_samples = {name: m for name, m in runs.items() if m.training_samples is not None}
-if not with_samples:
-    st.info("These checkpoints hold no per-epoch samples (they are saved by `python -m train ddpm`).")
-else:
+
+def show_settings(runs: dict[str, DDPM]) -> None:
+    """The settings table, the loss curves on shared axes and the bound term by term."""
+    st.subheader("Hyperparameter settings")
+    st.dataframe(settings_table(runs), hide_index=True)
+    st.caption("bits/dim, FID-MNIST and the confident rate come from `python -m train.sample_quality CHECKPOINT "
+               "--n 10000 --bpd N --write` (recorded in each metrics.json); the command for each is in its "
+               "model card below.")
+    st.plotly_chart(figures.loss_comparison({name: m.metrics for name, m in runs.items()}), width="stretch")
+    bounds = {name: m.metrics["bits_per_dim"] for name, m in runs.items()
+              if "terms" in m.metrics.get("bits_per_dim", {})}
+    if bounds:
+        st.markdown(
+            "**Where the bound comes from.** Each term $L_t$ of the variational bound, in bits per dimension, "
+            "averaged over test images. The terms are largest at small $t$, where the model must get the last "
+            "details of the image right, and $L_0$, the decoder's discretised likelihood of the 8-bit pixels, "
+            "is a large share: the simple loss weights all $t$ alike, so training spends little effort where "
+            "the bound is decided, which is why DDPMs have good samples but middling likelihoods."
+        )
+        st.plotly_chart(figures.bound_terms(bounds), width="stretch")
+    st.markdown(
+        "The loss drops fast in the first epoch (the network learns to predict most of the noise at large $t$) "
+        "and then slowly; the per-step curve stays noisy because each batch draws its own timesteps. The "
+        "per-epoch loss (on held-out images; on test images for checkpoints trained before the validation split) "
+        "uses the same images, timesteps and noise every epoch, so its changes are "
+        "the model's. The two schedules weight timesteps differently, so their loss *values* are not "
+        "comparable; the samples and the scores are."
+    )
+
+
+def show_progression(runs: dict[str, DDPM]) -> None:
+    st.subheader("Samples after each epoch")
+    with_samples = {name: m for name, m in runs.items() if m.training_samples is not None}
+    if not with_samples:
+        st.info("These checkpoints hold no per-epoch samples (they are saved by `python -m train ddpm`).")
+        return
     last = max(m.training_samples.shape[0] for m in with_samples.values())
     epoch = st.slider("Epoch", 1, last, last, key="ddpm_epoch") if last > 1 else 1
     st.markdown("The same 16 starting noises (seed 0, DDIM with 50 steps) after each epoch, with the weights "
@@ -136,31 +138,21 @@ else:
     for column, (name, model) in zip(columns, with_samples.items(), strict=True):
         shots = model.training_samples
         if epoch <= shots.shape[0]:
-            column.plotly_chart(figures.image_grid(shots[epoch - 1].float() / 255, nrow=8, height=150,
-                                                   title=f"{name}, epoch {epoch}"),
-                                width="stretch", config={"staticPlot": True}, key=f"epoch_{name}")
+            show_images(shots[epoch - 1].float() / 255, nrow=8, height=150, where=column,
+                        title=f"{name}, epoch {epoch}", key=f"epoch_{name}")
         else:
             column.info(f"{name} was trained for {shots.shape[0]} epochs.")
     name = st.selectbox("Progression of one run", list(with_samples), key="progression_run")
     shots = with_samples[name].training_samples
     picked = sorted({round(v) for v in torch.linspace(0, shots.shape[0] - 1, min(8, shots.shape[0])).tolist()})
-    st.plotly_chart(figures.image_grid(shots[picked, :8].flatten(0, 1).float() / 255, nrow=8,
-                                       height=60 + 60 * len(picked),
-                                       title="rows: epochs " + ", ".join(str(p + 1) for p in picked)),
-                    width="stretch", config={"staticPlot": True})
-
-# --- good and bad samples ---------------------------------------------------------------------------------
-st.subheader("Good and bad samples")
-st.markdown(
-    "A classifier trained on real digits (99 % test accuracy) scores fresh samples: its confidence is high "
-    "for a clear digit and low for a shape between digits or no digit at all. Sorting by it puts the best and "
-    "the worst samples side by side."
-)
+    show_images(shots[picked, :8].flatten(0, 1).float() / 255, nrow=8, height=60 + 60 * len(picked),
+                title="rows: epochs " + ", ".join(str(p + 1) for p in picked))
 
 
 def find_judge():
     """The source's classifier, else the shipped one; None if neither loads."""
-    candidates = [loc for loc, cfg in available_checkpoints(source) if cfg.get("family") == "classifier"]
+    source = current_source()
+    candidates = [loc for loc, cfg in available_checkpoints(source) if not registry.is_generative(cfg)]
     for location in [*candidates, str(SHIPPED / "mnist-classifier")]:
         try:
             return load_model(location, source.revision if location in candidates else None)
@@ -169,17 +161,31 @@ def find_judge():
     return None
 
 
-judge = find_judge()
-if judge is None:
-    st.warning("No classifier checkpoint could be loaded, so samples cannot be scored. Train one with "
-               "`python -m train classifier --out checkpoints/mnist-classifier`.")
-else:
+def quality_controls(runs: dict[str, DDPM]) -> tuple[str, int, int]:
+    """(run, number of samples, seed)."""
     c1, c2, c3 = st.columns(3)
     name = c1.selectbox("Checkpoint", list(runs), key="quality_run")
     n = c2.select_slider("Samples", [16, 32, 64, 128, 256], value=16, key="quality_n",
-                         help="With seed 0, the first 16 are the samples saved at the end of training (no waiting); "
-                              "more, or another seed, are drawn now (DDIM, 50 steps: seconds per 16 on a CPU).")
+                         help="With seed 0, the first 16 are the samples saved at the end of training (no "
+                              "waiting); more, or another seed, are drawn now (DDIM, 50 steps: seconds per 16 on a "
+                              "CPU).")
     seed = int(c3.number_input("Seed", 0, 100_000, 0, key="quality_seed"))
+    return name, n, seed
+
+
+def show_good_and_bad(runs: dict[str, DDPM]) -> None:
+    st.subheader("Good and bad samples")
+    st.markdown(
+        "A classifier trained on real digits (99 % test accuracy) scores fresh samples: its confidence is high "
+        "for a clear digit and low for a shape between digits or no digit at all. Sorting by it puts the best "
+        "and the worst samples side by side."
+    )
+    judge = find_judge()
+    if judge is None:
+        st.warning("No classifier checkpoint could be loaded, so samples cannot be scored. Train one with "
+                   "`python -m train classifier --out checkpoints/mnist-classifier`.")
+        return
+    name, n, seed = quality_controls(runs)
     model = runs[name]
     images = saved_samples(model, n, seed)
     if images is None:
@@ -190,20 +196,18 @@ else:
     probabilities = judge.predict_proba(images)
     confidence, predicted = probabilities.max(-1)
     order = confidence.argsort(descending=True)
-    names = class_names("mnist")
     report = metrics.class_report(probabilities)
     k = min(16, n // 2)
     left, right = st.columns(2)
     for column, picked, label in ((left, order[:k], "most"), (right, order.flip(0)[:k], "least")):
-        column.plotly_chart(figures.image_grid(images[picked], nrow=8, height=170,
-                                               title=f"the {k} {label} confident"),
-                            width="stretch", config={"staticPlot": True}, key=f"{label}_confident")
+        show_images(images[picked], nrow=8, height=170, where=column, title=f"the {k} {label} confident",
+                    key=f"{label}_confident")
         column.caption(", ".join(f"{int(predicted[i])} ({confidence[i]:.2f})" for i in picked))
     floor = judge.metrics.get("fid_floor", {}).get("confident_rate")
     st.metric("confident over 0.9", f"{report['confident_rate']:.0%}",
               delta=(f"{100 * (report['confident_rate'] - floor):+.0f} points against real test digits "
                      f"({floor:.0%})") if floor else None)
-    st.plotly_chart(figures.class_histogram(report["histogram"], names,
+    st.plotly_chart(figures.class_histogram(report["histogram"], class_names("mnist"),
                                             title=f"predicted classes of {n} samples"), width="stretch")
     st.markdown(
         "Early in training the worst samples are blobs. Once the model is trained they are rarely noise: "
@@ -213,5 +217,11 @@ else:
         "by chance alone, about 1 / sqrt(samples per class) relative)."
     )
 
+
+introduction()
+runs = load_runs()
+show_settings(runs)
+show_progression(runs)
+show_good_and_bad(runs)
 model_card(runs[st.session_state.get("quality_run", next(iter(runs)))])
 show_code(DDPM.loss, DDPM.update_ema, diffusion.variational_bound, metrics.frechet_distance)

@@ -4,30 +4,41 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.common import encoded_test_set, load_test_set, model_card, pick_checkpoint, show_code
+from app_pages.common import (
+    encoded_test_set,
+    load_test_set,
+    model_card,
+    model_key,
+    pick_checkpoint,
+    show_code,
+    show_images,
+)
 from genmodels import figures, latent
 from genmodels.data import class_names
-from genmodels.vae import VAE, GaussianPrior, MixturePrior, VampPrior, kl_to_standard_normal
-
-st.title("VAE priors: prior versus aggregate posterior")
-st.markdown(
-    "A variational autoencoder learns an encoder $q(z\\mid x)$ and a decoder $p(x\\mid z)$ by maximising "
-    "the evidence lower bound (ELBO). The prior $p(z)$ is what we sample from to generate; the **aggregate "
-    "posterior** $q(z) = \\frac{1}{N}\\sum_n q(z\\mid x_n)$ is where the encoder actually puts the data. "
-    "Samples are only good where the two agree: a region the prior covers but no data reaches decodes to "
-    "something that is not a digit."
-)
-st.latex(r"\log p(x) \;\ge\; \mathcal{L}(x) = \mathbb{E}_{q(z\mid x)}\big[\log p(x\mid z)\big]"
-         r" - \mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)")
-st.markdown(
-    "**Questions this page answers** (DTU 02460, mini-project 1, Part A): how well does each prior match "
-    "the aggregate posterior? How does the test log-likelihood compare across a standard Gaussian, a "
-    "mixture of Gaussians and a VampPrior? Choose a checkpoint to compare; each was trained with the same "
-    "encoder and decoder and a different prior."
-)
+from genmodels.gaussian import kl_to_standard_normal
+from genmodels.vae import VAE, GaussianPrior, MixturePrior, VampPrior
 
 
-def controls(n_test: int):
+def introduction() -> None:
+    st.title("VAE priors: prior versus aggregate posterior")
+    st.markdown(
+        "A variational autoencoder learns an encoder $q(z\\mid x)$ and a decoder $p(x\\mid z)$ by maximising "
+        "the evidence lower bound (ELBO). The prior $p(z)$ is what we sample from to generate; the **aggregate "
+        "posterior** $q(z) = \\frac{1}{N}\\sum_n q(z\\mid x_n)$ is where the encoder actually puts the data. "
+        "Samples are only good where the two agree: a region the prior covers but no data reaches decodes to "
+        "something that is not a digit."
+    )
+    st.latex(r"\log p(x) \;\ge\; \mathcal{L}(x) = \mathbb{E}_{q(z\mid x)}\big[\log p(x\mid z)\big]"
+             r" - \mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)")
+    st.markdown(
+        "**Questions this page answers** (DTU 02460, mini-project 1, Part A): how well does each prior match "
+        "the aggregate posterior? How does the test log-likelihood compare across a standard Gaussian, a "
+        "mixture of Gaussians and a VampPrior? Choose a checkpoint to compare; each was trained with the same "
+        "encoder and decoder and a different prior."
+    )
+
+
+def plot_controls(n_test: int) -> tuple[int, bool, int]:
     """The plot's controls; returns (points, posterior as means?, picked test index)."""
     c1, c2, c3 = st.columns(3)
     n = c1.slider("Points (test images and prior samples)", 200, 5000, 2000, step=200, key="n_points")
@@ -38,81 +49,67 @@ def controls(n_test: int):
     return n, representation == "posterior means", int(picked)
 
 
-model: VAE = pick_checkpoint("vae", accept=lambda c: not c.get("n_classes"), default="vae-gaussian-2d")
-images, labels = load_test_set(model.config.dataset)
-n, use_means, picked = controls(len(images))
-
-
-key = getattr(model, "source", "") + str(model.metrics.get("commit", ""))
-mu, logvar = (t.numpy() for t in encoded_test_set(model, max(n, picked + 1)))
-rng = np.random.default_rng(0)
-posterior = mu[:n] if use_means else mu[:n] + np.exp(0.5 * logvar[:n]) * rng.standard_normal(mu[:n].shape)
-with torch.no_grad():
-    prior_z = model.prior.sample(n, generator=torch.Generator().manual_seed(0)).numpy()
-    _, centre_means, _ = model.prior.components()
-
-projection = latent.fit_projection(mu[:n])
-prior_y, posterior_y = projection(prior_z), projection(posterior)
-xs, ys = latent.grid_around(np.concatenate([prior_y, posterior_y]))
-density = (xs, ys, latent.prior_density_grid(model.prior, projection, xs, ys))
-centres = None if isinstance(model.prior, GaussianPrior) else projection(centre_means.detach().numpy())
-centres_name = "VampPrior: q(z|u_k) means" if isinstance(model.prior, VampPrior) else "mixture means"
-picked_ellipse = (projection(mu[picked]), projection.covariance(np.exp(logvar[picked])))
-titles = ("z1", "z2") if projection.is_identity else (
-    f"PC 1 ({projection.explained[0]:.0%} of q's variance)", f"PC 2 ({projection.explained[1]:.0%})")
-
-left, right = st.columns([3, 1])
-with left:
-    st.plotly_chart(figures.latent_scatter(prior_y, posterior_y, labels[:n], density=density, centres=centres,
-                                           centres_name=centres_name, picked=picked_ellipse,
-                                           axis_titles=titles, class_names=class_names(model.config.dataset)),
-                    width="stretch")
-    if not projection.is_identity:
-        st.caption(f"The latent space has {model.config.latent_dim} dimensions. Both clouds are projected on "
-                   f"the two principal axes of the aggregate posterior; the prior's contours are its exact "
-                   f"density in that plane (a linear projection of a Gaussian mixture is a Gaussian mixture).")
-with right:
+def show_prior_against_posterior(model: VAE, images, labels, n: int, use_means: bool, picked: int) -> None:
+    """The prior's samples and density over the encoded test set, in the latent plane or its projection."""
+    mu, logvar = (t.numpy() for t in encoded_test_set(model, max(n, picked + 1)))
+    rng = np.random.default_rng(0)
+    posterior = mu[:n] if use_means else mu[:n] + np.exp(0.5 * logvar[:n]) * rng.standard_normal(mu[:n].shape)
     with torch.no_grad():
+        prior_z = model.prior.sample(n, generator=torch.Generator().manual_seed(0)).numpy()
+        _, centre_means, _ = model.prior.components()
+
+    projection = latent.fit_projection(mu[:n])
+    prior_y, posterior_y = projection(prior_z), projection(posterior)
+    xs, ys = latent.grid_around(np.concatenate([prior_y, posterior_y]))
+    density = (xs, ys, latent.prior_density_grid(model.prior, projection, xs, ys))
+    centres = None if isinstance(model.prior, GaussianPrior) else projection(centre_means.detach().numpy())
+    centres_name = "VampPrior: q(z|u_k) means" if isinstance(model.prior, VampPrior) else "mixture means"
+    picked_ellipse = (projection(mu[picked]), projection.covariance(np.exp(logvar[picked])))
+    titles = ("z1", "z2") if projection.is_identity else (
+        f"PC 1 ({projection.explained[0]:.0%} of q's variance)", f"PC 2 ({projection.explained[1]:.0%})")
+
+    left, right = st.columns([3, 1])
+    with left:
+        st.plotly_chart(figures.latent_scatter(prior_y, posterior_y, labels[:n], density=density, centres=centres,
+                                               centres_name=centres_name, picked=picked_ellipse,
+                                               axis_titles=titles, class_names=class_names(model.config.dataset)),
+                        width="stretch")
+        if not projection.is_identity:
+            st.caption(f"The latent space has {model.config.latent_dim} dimensions. Both clouds are projected on "
+                       f"the two principal axes of the aggregate posterior; the prior's contours are its exact "
+                       f"density in that plane (a linear projection of a Gaussian mixture is a Gaussian mixture).")
+    with right:
         x = images[picked: picked + 1]
-        recon = model.reconstruct(x)
-    st.markdown(f"**Test digit {picked}** (label {labels[picked]}) and its reconstruction")
-    st.plotly_chart(figures.image_grid(torch.cat([x, recon]), nrow=2, height=150), width="stretch",
-                    config={"staticPlot": True})
-    sigma = np.exp(0.5 * logvar[picked])
-    st.caption(f"Red circle and ellipses: the mean and the 1 and 2 standard deviation contours of its "
-               f"posterior q(z|x), often far narrower than the aggregate posterior. Posterior std per "
-               f"dimension: {', '.join(f'{v:.3f}' for v in sigma[:6])}{' ...' if len(sigma) > 6 else ''}")
-    if isinstance(model.prior, MixturePrior):
-        log_w, _, _ = model.prior.components()
-        st.markdown("**Mixture weights**")
-        st.bar_chart(log_w.detach().exp().numpy(), height=150, x_label="component", y_label="weight")
+        st.markdown(f"**Test digit {picked}** (label {labels[picked]}) and its reconstruction")
+        show_images(torch.cat([x, model.reconstruct(x)]), nrow=2, height=150)
+        sigma = np.exp(0.5 * logvar[picked])
+        st.caption(f"Red circle and ellipses: the mean and the 1 and 2 standard deviation contours of its "
+                   f"posterior q(z|x), often far narrower than the aggregate posterior. Posterior std per "
+                   f"dimension: {', '.join(f'{v:.3f}' for v in sigma[:6])}{' ...' if len(sigma) > 6 else ''}")
+        if isinstance(model.prior, MixturePrior):
+            log_w, _, _ = model.prior.components()
+            st.markdown("**Mixture weights**")
+            st.bar_chart(log_w.detach().exp().numpy(), height=150, x_label="component", y_label="weight")
 
-if isinstance(model.prior, VampPrior):
-    st.markdown("**The VampPrior's pseudo-inputs** u_k: learned images whose posteriors make up the prior "
-                "(numbered as the stars in the plot).")
-    st.plotly_chart(figures.image_grid(model.prior.pseudo_inputs().detach(), nrow=16, height=120),
-                    width="stretch", config={"staticPlot": True})
+    if isinstance(model.prior, VampPrior):
+        st.markdown("**The VampPrior's pseudo-inputs** u_k: learned images whose posteriors make up the prior "
+                    "(numbered as the stars in the plot).")
+        show_images(model.prior.pseudo_inputs().detach(), nrow=16, height=120)
 
-st.markdown(
-    "**What to look for.** Where prior samples (black crosses) land far from every coloured cloud, the "
-    "decoder has never been trained and samples there are poor. Where the coloured clouds leave gaps "
-    "inside the prior's mass, the KL term pays for prior mass that is wasted. The standard Gaussian forces "
-    "every class towards one round blob, so classes are squeezed together and holes appear between them; a "
-    "mixture can put a component on each cluster; the VampPrior is built from the encoder itself, so it "
-    "follows the aggregate posterior most closely, at the cost of running the encoder on the pseudo-inputs."
-)
-
-st.subheader("Test log-likelihood")
-st.markdown(
-    "The ELBO is a **lower bound** on log p(x). The importance-weighted bound with k samples, "
-    r"$\mathcal{L}_k = \mathbb{E}\big[\log \frac{1}{k}\sum_{i=1}^k \frac{p(x, z_i)}{q(z_i\mid x)}\big]$, is "
-    "tighter as k grows (it equals the ELBO at k = 1) and is the usual **estimate** of the test "
-    "log-likelihood for large k."
-)
+    st.markdown(
+        "**What to look for.** Where prior samples (black crosses) land far from every coloured cloud, the "
+        "decoder has never been trained and samples there are poor. Where the coloured clouds leave gaps "
+        "inside the prior's mass, the KL term pays for prior mass that is wasted. The standard Gaussian forces "
+        "every class towards one round blob, so classes are squeezed together and holes appear between them; a "
+        "mixture can put a component on each cluster; the VampPrior is built from the encoder itself, so it "
+        "follows the aggregate posterior most closely, at the cost of running the encoder on the pseudo-inputs."
+    )
 
 
 @st.cache_data(show_spinner="Computing the bounds...", max_entries=16)
 def bounds(_model: VAE, key: str, n_eval: int, k: int) -> dict[str, tuple[float, float]]:
+    """Mean and standard deviation over the first n_eval test images of the ELBO and the IWAE bound."""
+    images, _ = load_test_set(_model.config.dataset)
     torch.manual_seed(0)
     x = images[:n_eval]
     with torch.no_grad():
@@ -121,35 +118,59 @@ def bounds(_model: VAE, key: str, n_eval: int, k: int) -> dict[str, tuple[float,
     return {"elbo": (elbo.mean(), elbo.std()), "iwae": (iwae.mean(), iwae.std())}
 
 
-c1, c2 = st.columns([1, 2])
-k = c1.select_slider("Importance samples k", [1, 5, 10, 50, 100, 500], value=100, key="iwae_k")
-n_eval = c1.select_slider("Test images", [100, 500, 1000, 2000], value=500, key="n_eval")
-b = bounds(model, key, n_eval, k)
-rows = {
-    "quantity": [f"ELBO on {n_eval} test images", f"IWAE bound, k = {k}, on {n_eval} test images"],
-    "kind": ["lower bound on log p(x)", "lower bound; estimate of log p(x) for large k"],
-    "mean (nats)": [f"{b['elbo'][0]:.2f}", f"{b['iwae'][0]:.2f}"],
-    "std over images": [f"{b['elbo'][1]:.2f}", f"{b['iwae'][1]:.2f}"],
-}
-for name, value in model.metrics.get("eval", {}).items():
-    if name.startswith("test_elbo") or name.startswith("test_iwae"):
-        full_k = name.removeprefix("test_iwae_k")
-        rows["quantity"].append(f"{'ELBO' if name == 'test_elbo' else f'IWAE bound, k = {full_k}'}, "
-                                f"all 10,000 test images (at training time)")
-        rows["kind"].append("lower bound" if name == "test_elbo" else "estimate of log p(x)")
-        rows["mean (nats)"].append(f"{value:.2f}")
-        rows["std over images"].append("")
-over_runs = model.metrics.get("eval_over_runs")
-if over_runs:
-    k_runs = over_runs["k"]
-    for name, kind in (("test_elbo", "lower bound"), (f"test_iwae_k{k_runs}", "estimate of log p(x)")):
-        label = "ELBO" if name == "test_elbo" else f"IWAE bound, k = {k_runs}"
-        rows["quantity"].append(f"{label}, all test images, over {len(over_runs['runs'])} training runs "
-                                f"(seeds {over_runs['seeds']})")
-        rows["kind"].append(kind)
-        rows["mean (nats)"].append(f"{over_runs[name + '_mean']:.2f}")
-        rows["std over images"].append(f"{over_runs[name + '_std']:.2f} (std over runs)")
-c2.table(rows)
+def likelihood_controls(where) -> tuple[int, int]:
+    """(importance samples k, test images)."""
+    k = where.select_slider("Importance samples k", [1, 5, 10, 50, 100, 500], value=100, key="iwae_k")
+    n_eval = where.select_slider("Test images", [100, 500, 1000, 2000], value=500, key="n_eval")
+    return k, n_eval
 
+
+def likelihood_table(model: VAE, b: dict, n_eval: int, k: int) -> dict[str, list[str]]:
+    """The bounds computed here, those recorded at training time, and the spread over training runs."""
+    rows = {
+        "quantity": [f"ELBO on {n_eval} test images", f"IWAE bound, k = {k}, on {n_eval} test images"],
+        "kind": ["lower bound on log p(x)", "lower bound; estimate of log p(x) for large k"],
+        "mean (nats)": [f"{b['elbo'][0]:.2f}", f"{b['iwae'][0]:.2f}"],
+        "std over images": [f"{b['elbo'][1]:.2f}", f"{b['iwae'][1]:.2f}"],
+    }
+    for name, value in model.metrics.get("eval", {}).items():
+        if name.startswith("test_elbo") or name.startswith("test_iwae"):
+            full_k = name.removeprefix("test_iwae_k")
+            rows["quantity"].append(f"{'ELBO' if name == 'test_elbo' else f'IWAE bound, k = {full_k}'}, "
+                                    f"all 10,000 test images (at training time)")
+            rows["kind"].append("lower bound" if name == "test_elbo" else "estimate of log p(x)")
+            rows["mean (nats)"].append(f"{value:.2f}")
+            rows["std over images"].append("")
+    over_runs = model.metrics.get("eval_over_runs")
+    if over_runs:
+        k_runs = over_runs["k"]
+        for name, kind in (("test_elbo", "lower bound"), (f"test_iwae_k{k_runs}", "estimate of log p(x)")):
+            label = "ELBO" if name == "test_elbo" else f"IWAE bound, k = {k_runs}"
+            rows["quantity"].append(f"{label}, all test images, over {len(over_runs['runs'])} training runs "
+                                    f"(seeds {over_runs['seeds']})")
+            rows["kind"].append(kind)
+            rows["mean (nats)"].append(f"{over_runs[name + '_mean']:.2f}")
+            rows["std over images"].append(f"{over_runs[name + '_std']:.2f} (std over runs)")
+    return rows
+
+
+def show_likelihood(model: VAE) -> None:
+    st.subheader("Test log-likelihood")
+    st.markdown(
+        "The ELBO is a **lower bound** on log p(x). The importance-weighted bound with k samples, "
+        r"$\mathcal{L}_k = \mathbb{E}\big[\log \frac{1}{k}\sum_{i=1}^k \frac{p(x, z_i)}{q(z_i\mid x)}\big]$, is "
+        "tighter as k grows (it equals the ELBO at k = 1) and is the usual **estimate** of the test "
+        "log-likelihood for large k."
+    )
+    c1, c2 = st.columns([1, 2])
+    k, n_eval = likelihood_controls(c1)
+    c2.table(likelihood_table(model, bounds(model, model_key(model), n_eval, k), n_eval, k))
+
+
+introduction()
+model: VAE = pick_checkpoint(__file__)
+images, labels = load_test_set(model.config.dataset)
+show_prior_against_posterior(model, images, labels, *plot_controls(len(images)))
+show_likelihood(model)
 show_code(VAE.elbo_terms, kl_to_standard_normal, MixturePrior.log_prob, VampPrior.components, VAE.iwae)
 model_card(model)

@@ -6,6 +6,7 @@ set over a bare ``import torch``.
 """
 
 import argparse
+import importlib
 import os
 import statistics
 import subprocess
@@ -21,18 +22,10 @@ if "GENMODELS_DATA" not in os.environ and SHARED_DATA.is_dir():
     os.environ["GENMODELS_DATA"] = str(SHARED_DATA)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-PAGES = ["app_pages/home.py", "app_pages/vae_priors.py", "app_pages/vae_latent.py", "app_pages/vae_beta.py",
-         "app_pages/vae_conditional.py", "app_pages/ddpm.py", "app_pages/ddpm_training.py",
-         "app_pages/ddpm_inpainting.py"]
+from bench import table  # noqa: E402 (after the path and the environment are set)
+from genmodels import registry  # noqa: E402
 
-
-def table(title: str, header: list[str], rows: list[list]) -> None:
-    print(f"\n### {title}\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(str(c) for c in row) + " |")
-    sys.stdout.flush()
+PAGES = ["app_pages/home.py", *(page.path for _, page in registry.pages())]
 
 
 def python(code: str) -> str:
@@ -132,98 +125,15 @@ def bench_memory() -> None:
     ])
 
 
-def bench_vae(quick: bool) -> None:
-    """VAE training throughput and the aggregate-posterior figure."""
-    import numpy as np
-    import torch
-
-    from genmodels import figures, latent
-    from genmodels.data import load_dataset
-    from genmodels.vae import VAE, VAEConfig
-
-    data = load_dataset("binarized-mnist", train=True, subset=4096)
-    rows = []
-    for prior, dim in (("gaussian", 32), ("mog", 32), ("vamp", 32), ("gaussian", 2)):
-        torch.manual_seed(0)
-        model = VAE(VAEConfig(prior=prior, latent_dim=dim))
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        steps = 8 if quick else 24
-        t = time.perf_counter()
-        for i in range(steps):
-            x = data.images[(i * 128) % 3968: (i * 128) % 3968 + 128]
-            loss = model.loss(x)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        rate = steps * 128 / (time.perf_counter() - t)
-        rows.append([f"{prior}, latent {dim}", f"{rate:,.0f}", f"{60000 / rate:.1f}"])
-    table("VAE training throughput (MLP 784-512-512, batch 128, CPU)", ["prior", "images/s", "s per epoch"], rows)
-
-    model = VAE(VAEConfig(prior="mog", latent_dim=32)).eval()
-    x = data.images[:2000]
-    labels = data.labels[:2000].numpy()
-    times = []
-    for _ in range(3):
-        t = time.perf_counter()
-        with torch.no_grad():
-            mu, logvar = model.encode(x)
-            prior_z = model.prior.sample(2000).numpy()
-        proj = latent.fit_projection(mu.numpy())
-        py, qy = proj(prior_z), proj(mu.numpy())
-        xs, ys = latent.grid_around(np.concatenate([py, qy]))
-        density = (xs, ys, latent.prior_density_grid(model.prior, proj, xs, ys))
-        figures.latent_scatter(py, qy, labels, density=density).to_json()
-        times.append(time.perf_counter() - t)
-    table("Aggregate-posterior plot (2,000 points, 32-d MoG prior, projected, with density)",
-          ["what", "median s"], [["encode + project + density grid + figure JSON", f"{statistics.median(times):.2f}"]])
-
-
-def bench_ddpm(quick: bool) -> None:
-    """DDPM training throughput and sampling time for the U-Net the project ships (channels 32/64/64):
-    float32, then channels_last memory with bfloat16 autocast (what ``python -m train ddpm --bf16`` does)."""
-    import torch
-
-    from genmodels.data import load_dataset
-    from genmodels.ddpm import DDPM, DDPMConfig
-
-    torch.manual_seed(0)
-    model = DDPM(DDPMConfig(channels=[32, 64, 64]))
-    opt = torch.optim.Adam(model.unet.parameters(), lr=2e-4)
-    data = load_dataset("mnist", train=True, subset=1024).images
-    steps = 3 if quick else 8
-    rows = []
-    for name, fast in (("float32", False), ("channels_last + bf16 autocast", True)):
-        if fast:
-            model.to(memory_format=torch.channels_last)
-            data = data.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
-            model.loss(data[:128]).backward()  # warm-up
-        t = time.perf_counter()
-        for i in range(steps):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
-                loss = model.loss(data[(i * 128) % 896: (i * 128) % 896 + 128])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            model.update_ema()
-        step_s = (time.perf_counter() - t) / steps
-        rows.append([f"training step, batch 128, {name}", f"{step_s:.3f}",
-                     f"{128 / step_s:,.0f} images/s, {60000 / 128 * step_s / 60:.1f} min per epoch"])
-    model.eval()
-    for name, steps_arg in (("DDIM, 50 steps", 50), ("DDIM, 10 steps", 10), ("DDPM, all 1000 steps", None)):
-        t = time.perf_counter()
-        model.sample(16, generator=torch.Generator().manual_seed(0), steps=steps_arg)
-        rows.append([f"16 samples, {name}", f"{time.perf_counter() - t:.2f}", ""])
-    table(f"DDPM (U-Net 32/64/64, {model.num_parameters():,} parameters, CPU)", ["what", "s", "rate"], rows)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="fewer repeats")
-    p.add_argument("--only", choices=["imports", "loading", "pages", "memory", "vae", "ddpm"], nargs="*")
+    families = {name: f.bench for name, f in registry.FAMILIES.items() if f.bench}
+    sections = ["imports", "loading", "pages", "memory", *families]
+    p.add_argument("--only", choices=sections, nargs="*", help="sections to run: the app's, then one per family")
     args = p.parse_args()
     repeats = 3 if args.quick else 5
-    only = set(args.only or ["imports", "loading", "pages", "memory", "vae", "ddpm"])
+    only = set(args.only or sections)
     print(f"## genmodels benchmarks ({os.cpu_count()} cores, python {sys.version.split()[0]})")
     if "imports" in only:
         bench_imports(repeats)
@@ -233,10 +143,10 @@ def main() -> None:
         bench_pages()
     if "memory" in only:
         bench_memory()
-    if "vae" in only:
-        bench_vae(args.quick)
-    if "ddpm" in only:
-        bench_ddpm(args.quick)
+    for name, entry in families.items():  # each family's own benchmarks, as the registry names them
+        if name in only:
+            module, _, function = entry.partition(":")
+            getattr(importlib.import_module(module), function)(args.quick)
 
 
 if __name__ == "__main__":

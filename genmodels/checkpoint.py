@@ -15,6 +15,8 @@ Loading never unpickles and always loads with ``strict=True``: the mixin's own
 default (``strict=False``) silently accepts weights that do not fit the config.
 Every way a checkpoint can be wrong raises :class:`CheckpointError`, whose
 message names the file or repo and says what to do.
+
+This module knows the format and no family: ``genmodels.registry.load`` picks the family's class.
 """
 
 import dataclasses
@@ -153,7 +155,7 @@ trained on {self.metrics.get('device', '?')} in {_fmt(self.metrics.get('wall_tim
         model = cls(**model_kwargs)
         fetch = dict(revision=revision, cache_dir=cache_dir, force_download=force_download,
                      local_files_only=local_files_only, token=token)
-        weights = _resolve(model_id, WEIGHTS, **fetch)
+        weights = resolve(model_id, WEIGHTS, **fetch)
         try:
             state = load_file(weights, device=map_location)
         except (SafetensorError, OSError, ValueError) as err:
@@ -166,16 +168,16 @@ trained on {self.metrics.get('device', '?')} in {_fmt(self.metrics.get('wall_tim
         except RuntimeError as err:
             raise CheckpointError(
                 f"the weights in '{weights}' do not fit the model described by its {CONFIG} "
-                f"({_first_line(err)}). The two files come from different runs: copy both from "
+                f"({first_line(err)}). The two files come from different runs: copy both from "
                 f"the same checkpoint, or retrain."
             ) from err
         try:
-            metrics_path = _resolve(model_id, METRICS, **fetch)
+            metrics_path = resolve(model_id, METRICS, **fetch)
             model.metrics = json.loads(Path(metrics_path).read_text())
         except (CheckpointError, json.JSONDecodeError):
             model.metrics = {}
         try:
-            model.training_samples = load_file(_resolve(model_id, SAMPLES, **fetch))["samples"]
+            model.training_samples = load_file(resolve(model_id, SAMPLES, **fetch))["samples"]
         except (CheckpointError, SafetensorError, OSError, KeyError):
             model.training_samples = None  # optional: a page without it shows no training progression
         return model.eval()
@@ -193,7 +195,7 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _first_line(err: Exception) -> str:
+def first_line(err: Exception) -> str:
     text = " ".join(str(err).split())
     return text[:300] + ("..." if len(text) > 300 else "")
 
@@ -204,7 +206,7 @@ def is_local(source: str | os.PathLike) -> bool:
     return os.path.exists(s) or not _REPO_ID.match(s) or s.startswith((".", "/", "~"))
 
 
-def _resolve(source: str | os.PathLike, filename: str, revision: str | None = None, **hub_kwargs) -> str:
+def resolve(source: str | os.PathLike, filename: str, revision: str | None = None, **hub_kwargs) -> str:
     """The local path of ``filename`` in a checkpoint folder or Hub repo, downloading if needed."""
     if is_local(source):
         folder = Path(source).expanduser()
@@ -241,12 +243,12 @@ def _resolve(source: str | os.PathLike, filename: str, revision: str | None = No
                               f"checkpoint. Push one with `python -m train ... --push-to-hub {source}`.") from err
     except (HfHubHTTPError, HFValidationError, OSError) as err:
         raise CheckpointError(f"could not fetch '{filename}' from Hub repo '{source}': "
-                              f"{_first_line(err)}") from err
+                              f"{first_line(err)}") from err
 
 
 def read_config(source: str | os.PathLike, revision: str | None = None) -> dict[str, Any]:
     """The parsed ``config.json`` of a checkpoint folder or Hub repo."""
-    path = _resolve(source, CONFIG, revision=revision)
+    path = resolve(source, CONFIG, revision=revision)
     try:
         config = json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -256,43 +258,6 @@ def read_config(source: str | os.PathLike, revision: str | None = None) -> dict[
         raise CheckpointError(f"'{path}' names no model family (no \"family\" key): it was not "
                               f"written by genmodels.")
     return config
-
-
-def families() -> dict[str, type[HubModel]]:
-    """Model family name -> model class. Imported here, lazily, to keep the import graph flat."""
-    from genmodels.classifier import Classifier
-    from genmodels.ddpm import DDPM
-    from genmodels.vae import VAE
-
-    return {"vae": VAE, "classifier": Classifier, "ddpm": DDPM}
-
-
-def load(source: str | os.PathLike, revision: str | None = None) -> HubModel:
-    """Load any genmodels checkpoint, whatever its family, in eval mode.
-
-    ``source`` is a local folder or a Hub repo id (``owner/name``); ``revision`` a Hub
-    branch, tag or commit. The family is read from ``config.json``.
-    """
-    config = read_config(source, revision)
-    family = config["family"]
-    cls = families().get(family)
-    if cls is None:
-        raise CheckpointError(f"{source}: unknown model family '{family}' in {CONFIG}; this genmodels "
-                              f"knows {', '.join(sorted(families()))}. Upgrade genmodels?")
-    fields = {f.name for f in dataclasses.fields(cls.config_class)}
-    unknown = sorted(set(config) - fields)
-    if unknown:
-        raise CheckpointError(f"{source}: {CONFIG} has keys {unknown} that the {family} config does not "
-                              f"know. It was written by another version of genmodels.")
-    try:
-        model = cls.from_pretrained(str(source), revision=revision)
-    except CheckpointError:
-        raise
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{source}: {CONFIG} does not describe a valid {family} model "
-                              f"({_first_line(err)}). Restore it from the same checkpoint as the weights.") from err
-    model.source = str(source)
-    return model
 
 
 def list_checkpoints(root: str | os.PathLike) -> list[tuple[str, dict[str, Any]]]:

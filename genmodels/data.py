@@ -80,6 +80,20 @@ class ImageDataset(Dataset):
             x = torch.bernoulli(x)
         return x, self.labels[i]
 
+    def split(self, n_val: int, seed: int = 0) -> tuple["ImageDataset", "ImageDataset"]:
+        """(the rest, n_val held-out images) from a seeded permutation, each part in the original order.
+
+        The held-out part of a dynamically binarized set is binarized once, at 0.5, as its test set
+        is: validation numbers must not change from one epoch to the next by chance.
+        """
+        if not 0 < n_val < len(self):
+            raise ValueError(f"cannot hold out {n_val} of {len(self)} images for validation")
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        held, kept = order[:n_val].sort().values, order[n_val:].sort().values
+        val_pixels = "threshold" if self.pixels == "bernoulli" else self.pixels
+        return (ImageDataset(self.images[kept], self.labels[kept], self.pixels),
+                ImageDataset(self.images[held], self.labels[held], val_pixels))
+
 
 def load_dataset(
     name: str,

@@ -107,10 +107,12 @@ class DDPM(HubModel):
                return_trajectory: bool = False, y: torch.Tensor | None = None, guidance: float = 0.0,
                callback=None):
         """n images in [0, 1]. ``steps=None`` runs the exact ancestral DDPM sampler over all T steps;
-        a number runs DDIM with that many steps and ``eta``. With ``return_trajectory`` the result is a
+        a number runs DDIM with that many steps (at most T: a model with T = 20 draws with 20 by default) and
+        ``eta``. With ``return_trajectory`` the result is a
         :class:`~genmodels.diffusion.Trajectory` whose states and x_0 predictions are in image units
         ((x + 1) / 2, not clipped: noisy states leave [0, 1])."""
         shape = (n, self.config.image_channels, 28, 28)
+        steps = None if steps is None else min(steps, self.config.T)
         return self._run(self.eps_fn(y, guidance), shape, generator, steps, eta,
                          return_trajectory=return_trajectory, callback=callback)
 

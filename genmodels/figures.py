@@ -204,19 +204,22 @@ def moving_average(values: list[float], window: int) -> np.ndarray:
     return (c[i] - c[lo]) / (i - lo)
 
 
-def loss_comparison(runs: dict[str, dict], per_epoch: str = "test_loss", window: int = 20) -> go.Figure:
+def loss_comparison(runs: dict[str, dict], per_epoch: tuple[str, ...] = ("val_loss", "test_loss"),
+                    window: int = 20) -> go.Figure:
     """Training curves of several runs on shared axes: the per-step loss as a moving average of
-    ``window`` recorded points (left) and a per-epoch number (right), one colour per run."""
+    ``window`` recorded points (left) and a per-epoch number (right: the first curve of ``per_epoch`` a run
+    has; runs trained before the validation split monitored the test set), one colour per run."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=(f"training loss per step (moving average of {window})",
-                                                        f"{per_epoch.replace('_', ' ')} per epoch"))
+                                                        "loss on held-out images per epoch"))
     for i, (name, metrics) in enumerate(runs.items()):
         curves = metrics.get("curves", {})
         colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
         if curves.get("step"):
             fig.add_trace(go.Scatter(x=curves["step"], y=moving_average(curves["step_loss"], window), mode="lines",
                                      name=name, line=dict(color=colour), legendgroup=name), row=1, col=1)
-        if curves.get(per_epoch):
-            fig.add_trace(go.Scatter(x=curves["epoch"], y=curves[per_epoch], mode="lines+markers", name=name,
+        held_out = next((curves[k] for k in per_epoch if curves.get(k)), None)
+        if held_out:
+            fig.add_trace(go.Scatter(x=curves["epoch"], y=held_out, mode="lines+markers", name=name,
                                      showlegend=False, line=dict(color=colour), legendgroup=name), row=1, col=2)
     fig.update_xaxes(title_text="step", row=1, col=1)
     fig.update_xaxes(title_text="epoch", row=1, col=2)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from genmodels.gaussian import kl_to_standard_normal
+
 
 @dataclass
 class Projection:
@@ -82,8 +84,6 @@ def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> np.ndarray:
 
     Their sum is the average KL term of the ELBO with a standard Gaussian prior.
     """
-    from genmodels.vae import kl_to_standard_normal
-
     # A trailing singleton axis makes the summed KL a per-dimension one.
     return kl_to_standard_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1)).mean(0).numpy()
 
@@ -121,3 +121,21 @@ def correlation(mu: torch.Tensor) -> np.ndarray:
     corr = x.T @ x / len(x)
     np.fill_diagonal(corr, 1.0)
     return corr
+
+
+def mean_abs_correlation(mu: torch.Tensor, active: np.ndarray | None = None) -> float:
+    """Mean |Pearson correlation| between distinct active latent dimensions of the posterior means (0 if
+    fewer than two are active): one number for how far a code is from independent components."""
+    if active is not None:
+        mu = mu[:, torch.as_tensor(active)]
+    if mu.shape[1] < 2:
+        return 0.0
+    corr = correlation(mu)
+    return float(np.abs(corr[~np.eye(len(corr), dtype=bool)]).mean())
+
+
+def plane_grid(extent: float, steps: int) -> torch.Tensor:
+    """Codes on a steps x steps grid over [-extent, extent]^2 (steps^2, 2), in reading order: rows from the
+    top (z2 = extent) to the bottom, each row from z1 = -extent to extent, as an image grid shows them."""
+    axis = torch.linspace(-extent, extent, steps)
+    return torch.stack(torch.meshgrid(axis, axis.flip(0), indexing="xy"), dim=-1).reshape(-1, 2)

@@ -18,24 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from genmodels.checkpoint import HubModel
+from genmodels.gaussian import gaussian_log_prob, kl_to_standard_normal
 
 IMAGE_SHAPE = (1, 28, 28)
 IMAGE_SIZE = 784
 PRIORS = ("gaussian", "mog", "vamp")
 ARCHITECTURES = ("mlp", "conv")
-
-
-def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag exp(logvar)), summed over the last dimension."""
-    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu) ** 2 / logvar.exp()).sum(-1)
-
-
-def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Analytic KL(N(mu, diag sigma^2) || N(0, I)) = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2).
-
-    Kingma & Welling 2014, Appendix B. One value per row, in nats.
-    """
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
 
 
 class GaussianPrior(nn.Module):
@@ -348,9 +336,25 @@ class VAE(HubModel):
         """
         if self.config.n_classes and y is None:
             y = torch.arange(n) % self.config.n_classes
-        return torch.sigmoid(self.decode(self.prior.sample(n, generator=generator), y))
+        return self.decode_mean(self.prior.sample(n, generator=generator), y)
+
+    @torch.no_grad()
+    def decode_mean(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """E[x | z] = sigmoid(f(z)), the Bernoulli means of p(x|z) (p(x|z,y) if conditional): the image a
+        code decodes to, in [0, 1]."""
+        return torch.sigmoid(self.decode(z, y))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Bernoulli means of p(x | z = mu(x)): the decoding of the posterior mean."""
-        return torch.sigmoid(self.decode(self.encode(x, y)[0], y))
+        return self.decode_mean(self.encode(x, y)[0], y)
+
+
+def condition_path(a: int, b: int, t: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Condition vectors y = (1 - t) e_a + t e_b between the one-hot codes of classes a and b, (len(t), n_classes).
+
+    t = 0 gives e_a and t = 1 gives e_b, the only conditions training shows a conditional VAE; t between them
+    or outside [0, 1] asks the decoder about a condition it never saw.
+    """
+    e_a, e_b = F.one_hot(torch.tensor([a, b]), n_classes).float()
+    return (1 - t)[:, None] * e_a + t[:, None] * e_b

@@ -9,14 +9,14 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
+from genmodels import registry
 from genmodels.checkpoint import list_checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 SHIPPED = ROOT / "checkpoints"
-DDPM_PAGES = ["app_pages/ddpm.py", "app_pages/ddpm_training.py", "app_pages/ddpm_inpainting.py"]
-PAGES = ["app_pages/home.py", "app_pages/vae_priors.py", "app_pages/vae_latent.py", "app_pages/vae_beta.py",
-         "app_pages/vae_conditional.py", *DDPM_PAGES]
+DDPM_PAGES = [page.path for page in registry.family("ddpm").pages]
+PAGES = ["app_pages/home.py", *(page.path for _, page in registry.pages())]  # every page the registry lists
 
 
 def start(kind: str | None = None, value: str = "", revision: str = "") -> AppTest:
@@ -365,9 +365,10 @@ def test_ddpm_pages_switch_between_checkpoints_with_different_T(tmp_path):
 
     for T in (20, 30):
         model = DDPM(DDPMConfig(channels=[8, 16, 16], T=T, schedule="cosine"))
-        model.metrics = {"command": "python -m train ddpm --lr 2e-4", "epochs": 0}
+        model.metrics = {"command": "python -m train ddpm --lr 2e-4", "epochs": 0, "training": {"lr": 2e-4}}
         model.save_pretrained(tmp_path / f"T{T}")
     app = start("Local folder", str(tmp_path))
+    assert_clean(app)  # the model zoo samples them with DDIM on min(50, T) steps
     app.switch_page("app_pages/ddpm.py").run()
     app.select_slider(key="ddim_steps_20").set_value(20).run()
     app.selectbox(key="checkpoint_ddpm").select("T30").run()
@@ -376,7 +377,7 @@ def test_ddpm_pages_switch_between_checkpoints_with_different_T(tmp_path):
     app.switch_page("app_pages/ddpm_training.py").run()
     assert_clean(app)
     assert any("no per-epoch samples" in i.value for i in app.info)
-    assert app.dataframe[0].value["learning rate"].tolist() == ["2e-4", "2e-4"]
+    assert app.dataframe[0].value["learning rate"].tolist() == ["0.0002", "0.0002"]  # metrics.json's training
     app.switch_page("app_pages/ddpm_inpainting.py").run()
     app.selectbox(key="checkpoint_inpaint").select("T30").run()
     assert_clean(app)

@@ -15,11 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from genmodels import registry
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "tests" / "out"
 # url paths of every page; "" is the home page. A deep link comes first: the first visit to a fresh
 # server must run the entry point (sidebar, navigation) whatever page it asks for.
-PAGES = ["vae_priors", "", "vae_latent", "vae_beta", "vae_conditional", "ddpm", "ddpm_training", "ddpm_inpainting"]
+# The url path of a page is its file's name; the pages are the ones the registry lists.
+REGISTERED = [Path(page.path).stem for _, page in registry.pages()]
+PAGES = [REGISTERED[0], "", *REGISTERED[1:]]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

@@ -97,3 +97,26 @@ def test_correlation_of_independent_and_dependent_dimensions():
     mu = torch.stack([a, torch.randn(5000), 2 * a + 0.01 * torch.randn(5000), torch.zeros(5000)], 1)
     c = correlation(mu)
     assert abs(c[0, 1]) < 0.05 and c[0, 2] > 0.99 and np.isclose(c[0, 0], 1.0)
+
+
+def test_plane_grid_is_in_reading_order():
+    from genmodels.latent import plane_grid
+
+    codes = plane_grid(2.0, 3).view(3, 3, 2)
+    assert codes[0, 0].tolist() == [-2.0, 2.0] and codes[0, 2].tolist() == [2.0, 2.0]  # top row: z2 high
+    assert codes[2, 0].tolist() == [-2.0, -2.0] and codes[1, 1].tolist() == [0.0, 0.0]
+    assert torch.equal(codes[:, :, 0], torch.linspace(-2, 2, 3).expand(3, 3))  # z1 grows left to right
+
+
+def test_mean_abs_correlation_against_numpy():
+    from genmodels.latent import mean_abs_correlation
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(500, 1, generator=g)
+    mu = torch.cat([a, 2 * a + 0.5 * torch.randn(500, 1, generator=g), torch.randn(500, 1, generator=g),
+                    torch.zeros(500, 1)], 1)
+    active = np.array([True, True, True, False])
+    corr = np.corrcoef(mu[:, :3].numpy().T)
+    expected = np.abs(corr[~np.eye(3, dtype=bool)]).mean()
+    assert np.isclose(mean_abs_correlation(mu, active), expected, atol=1e-6)
+    assert mean_abs_correlation(mu[:, :1]) == 0.0 and mean_abs_correlation(mu, np.array([1, 0, 0, 0], bool)) == 0.0

@@ -38,7 +38,11 @@ def test_cli_trains_and_writes_a_complete_checkpoint(tmp_path):
     assert len(metrics["commit"]) >= 40 or metrics["commit"] == "unknown"
     curves = metrics["curves"]
     assert curves["train_loss"][-1] < curves["train_loss"][0]  # it learns
-    assert curves["test_elbo"][-1] > curves["test_elbo"][0]
+    assert curves["val_elbo"][-1] > curves["val_elbo"][0]  # per-epoch numbers on held-out training images
+    assert "test_elbo" not in curves  # the test set is touched once, at the end
+    training = metrics["training"]
+    assert training["val_size"] == 38 and training["monitored_on"] == "validation"  # a tenth of --subset
+    assert (training["lr"], training["betas"], training["batch_size"]) == (1e-3, [0.9, 0.999], 64)
     assert set(metrics["eval"]) == {"test_elbo", "test_log_px_given_z", "test_kl", "test_iwae_k5"}
     assert metrics["eval"]["test_iwae_k5"] >= metrics["eval"]["test_elbo"] - 1.0
     model = genmodels.load(out)
@@ -123,7 +127,7 @@ def test_ddpm_trains_with_ema(tmp_path):
                  "--out", str(out)]) == 0
     model = genmodels.load(out)
     curves = model.metrics["curves"]
-    assert curves["train_loss"][1] < curves["train_loss"][0] and curves["test_loss"][1] < curves["test_loss"][0]
+    assert curves["train_loss"][1] < curves["train_loss"][0] and curves["val_loss"][1] < curves["val_loss"][0]
     assert not torch.equal(model.unet.stem.weight, model.ema.stem.weight)  # the average lags the weights
     samples = model.training_samples  # one fixed-seed grid per epoch, stored with the checkpoint
     assert samples.shape == (2, 16, 1, 28, 28) and samples.dtype == torch.uint8
@@ -150,7 +154,7 @@ def test_classifier_trains(tmp_path):
     assert main(["classifier", "--epochs", "2", "--subset", "1000", "--quiet", "--device", "cpu",
                  "--out", str(out)]) == 0
     model = genmodels.load(out)
-    accuracy = model.metrics["curves"]["test_accuracy"]
+    accuracy = model.metrics["curves"]["val_accuracy"]
     assert accuracy[1] > accuracy[0] and accuracy[1] > 0.5
 
 
@@ -162,3 +166,29 @@ def test_recorded_commit_is_head_or_the_one_given_for_a_copy(monkeypatch):
     assert git_commit().split("-dirty")[0] == (head or "unknown")
     monkeypatch.setenv("GENMODELS_COMMIT", "0123456789abcdef0123456789abcdef01234567")
     assert git_commit() == "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_validation_split_is_seeded_disjoint_and_fixed_for_dynamic_binarization():
+    from genmodels.data import load_dataset
+
+    data = load_dataset("dynamic-binarized-mnist", train=True, subset=1000)
+    train, val = data.split(100, seed=0)
+    again_train, again_val = data.split(100, seed=0)
+    assert len(train) == 900 and len(val) == 100
+    assert torch.equal(val.images, again_val.images) and torch.equal(train.labels, again_train.labels)
+    # disjoint, and together the whole set: match images by their grey values
+    keys = {tuple(x.flatten().tolist()) for x in data.images}
+    held = {tuple(x.flatten().tolist()) for x in load_dataset("mnist", train=True, subset=1000).images}
+    assert keys == held
+    train_keys = {tuple(x.flatten().tolist()) for x in train.images}
+    assert len(train_keys) == 900 and not train_keys & {tuple(x.flatten().tolist()) for x in val.images}
+    assert train.pixels == "bernoulli" and val.pixels == "threshold"  # validation numbers do not jitter
+    assert torch.equal(val[0][0], val[0][0]) and set(val.images.unique().tolist()) <= {0.0, 1.0}
+    assert not torch.equal(data.split(100, seed=1)[1].images, val.images)
+
+
+def test_validation_size_zero_monitors_on_the_test_set(tmp_path):
+    out = tmp_path / "v0"
+    assert main(["vae", "--epochs", "1", "--val-size", "0", "--out", str(out), *SMALL]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "test_elbo" in metrics["curves"] and metrics["training"]["monitored_on"] == "test"

@@ -231,3 +231,17 @@ def test_conditional_bounds_against_the_exact_conditional_likelihood(mnist_batch
         iwae = model.iwae(x, k=20000, y=y)
     assert (elbo <= log_px_given_y + 1e-3).all()
     assert torch.allclose(iwae, log_px_given_y, atol=0.05)
+
+
+def test_decode_mean_is_the_bernoulli_mean_and_condition_path_mixes_one_hots(tiny_vae):
+    from genmodels.vae import condition_path
+
+    model = tiny_vae()
+    z = torch.randn(5, 2)
+    logits = model.decode(z)
+    assert torch.allclose(model.decode_mean(z), torch.distributions.Bernoulli(logits=logits).mean)
+    y = condition_path(1, 7, torch.tensor([0.0, 0.25, 1.0, 2.0]), 10)
+    assert torch.equal(y[0], torch.nn.functional.one_hot(torch.tensor(1), 10).float())
+    assert torch.equal(y[2], torch.nn.functional.one_hot(torch.tensor(7), 10).float())
+    assert y[1, 1] == 0.75 and y[1, 7] == 0.25 and y[3, 1] == -1.0 and y[3, 7] == 2.0
+    assert torch.allclose(y.sum(1), torch.ones(4))  # every condition on the line through e_a and e_b

@@ -1,23 +1,44 @@
-"""``python -m train <family> [flags]``: train one model family and write a checkpoint folder."""
+"""``python -m train <family> [flags]``: train one model family and write a checkpoint folder.
+
+The families and their recipes come from ``genmodels.registry``. The same command runs on several
+processes or GPUs under ``torchrun --nproc_per_node N -m train <family> ...`` (DistributedDataParallel;
+``--batch-size`` is per process).
+"""
 
 import argparse
+import importlib
 import sys
 
+from genmodels import registry
 from genmodels.data import DatasetNotFoundError
-from train import classifier, ddpm, loop, vae
+from train import loop
 
-FAMILIES = {"vae": vae, "classifier": classifier, "ddpm": ddpm}
+
+def recipe(family: registry.Family):
+    """The family's training recipe: a module (``train.vae``) or an object in one (``module:name``)."""
+    module, _, name = family.recipe.partition(":")
+    found = importlib.import_module(module)
+    return getattr(found, name) if name else found
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m train", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="family", required=True, metavar="FAMILY")
-    for name, module in FAMILIES.items():
-        fp = sub.add_parser(name, help=module.__doc__.splitlines()[0],
+    for name, family in registry.FAMILIES.items():
+        module = recipe(family)
+        fp = sub.add_parser(name, help=(module.__doc__ or name).strip().splitlines()[0],
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         fp.add_argument("--epochs", type=int, default=20)
-        fp.add_argument("--batch-size", type=int, default=128)
+        fp.add_argument("--batch-size", type=int, default=128, help="per process (see torchrun)")
+        fp.add_argument("--optimizer", choices=sorted(loop.OPTIMIZERS), default="adam")
         fp.add_argument("--lr", type=float, default=1e-3)
+        fp.add_argument("--betas", type=float, nargs=2, default=[0.9, 0.999], metavar=("BETA1", "BETA2"),
+                        help="Adam's decay rates of the first and second moment")
+        fp.add_argument("--weight-decay", type=float, default=0.0)
+        fp.add_argument("--val-size", type=int, default=None,
+                        help=f"training images held out (seeded) for the per-epoch curves; default "
+                             f"{loop.VAL_SIZE:,}, or a tenth of --subset; 0 monitors on the test set instead")
         fp.add_argument("--seed", type=int, default=0)
         fp.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
         fp.add_argument("--out", required=True, help="checkpoint folder to write")
@@ -38,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
     try:
-        loop.run(FAMILIES[args.family], args, argv)
+        loop.run(recipe(registry.family(args.family)), args, argv)
     except DatasetNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

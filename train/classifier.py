@@ -24,9 +24,9 @@ def loss(model: Classifier, batch) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: Classifier, test_set, args, final: bool) -> dict[str, float]:
+def evaluate(model: Classifier, dataset, args, final: bool) -> dict[str, float]:
     device = next(model.parameters()).device
-    x, y = test_set.images.to(device), test_set.labels.to(device)
+    x, y = dataset.images.to(device), dataset.labels.to(device)
     logits = torch.cat([model(x[i:i + 1000]) for i in range(0, len(x), 1000)])
-    return {"test_accuracy": (logits.argmax(-1) == y).float().mean().item(),
-            "test_loss": F.cross_entropy(logits, y).item()}
+    return {"accuracy": (logits.argmax(-1) == y).float().mean().item(),
+            "loss": F.cross_entropy(logits, y).item()}

@@ -41,15 +41,15 @@ def snapshot(model: DDPM) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: DDPM, test_set, args, final: bool) -> dict[str, float]:
-    """The simple loss of the EMA network on fixed test images, timesteps and noise (comparable across epochs)."""
+def evaluate(model: DDPM, dataset, args, final: bool) -> dict[str, float]:
+    """The simple loss of the EMA network on fixed images, timesteps and noise (comparable across epochs)."""
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(1234)
-    x0 = 2 * test_set.images[: args.eval_images] - 1
+    x0 = 2 * dataset.images[: args.eval_images] - 1
     t = torch.randint(0, model.config.T, (len(x0),), generator=g)
     noise = torch.randn(x0.shape, generator=g)
     xt = model.schedule.q_sample(x0, t, noise).to(device)
-    y = test_set.labels[: len(x0)].to(device) if model.config.n_classes else None
+    y = dataset.labels[: len(x0)].to(device) if model.config.n_classes else None
     pred = torch.cat([model.ema(xt[i:i + 250], t[i:i + 250].to(device), None if y is None else y[i:i + 250])
                       for i in range(0, len(xt), 250)])
-    return {"test_loss": torch.nn.functional.mse_loss(pred.cpu(), noise).item()}
+    return {"loss": torch.nn.functional.mse_loss(pred.cpu(), noise).item()}

@@ -1,19 +1,32 @@
-"""The one training loop every family shares: seeding, progress bar, evaluation each epoch,
-atomic checkpoints, bit-for-bit resume, provenance in metrics.json and the Hub push.
+"""The one training loop every family shares: seeding, validation split, progress bar, evaluation each
+epoch, atomic checkpoints, bit-for-bit resume, provenance in metrics.json, several optimisers,
+``torchrun``, and the Hub push.
 
-A family module (``train/vae.py`` ...) provides:
+A family's recipe (``train/vae.py`` ..., named in ``genmodels.registry``) provides:
 
 - ``add_arguments(parser)``: its own flags;
-- ``build(args) -> (model, train_set, test_set)``;
-- ``loss(model, batch) -> scalar tensor``;
-- optionally ``after_step(model, step)``, called after every optimiser step (the DDPM's weight
-  average), with the number of steps taken so far;
-- optionally ``snapshot(model) -> images in [0, 1]``, fixed-seed samples kept after every epoch in
-  the checkpoint's ``samples.safetensors``;
-- ``evaluate(model, test_set, args, final) -> dict of numbers``, run after every epoch
-  (``final=False``) and once more, more thoroughly, at the end (``final=True``).
+- ``build(args) -> (model, train_set, test_set)``; the loop holds out ``--val-size`` images of the
+  training set (seeded) for the per-epoch curves and touches the test set only for the final numbers;
+- ``loss(model, batch) -> scalar tensor``, for the default training step;
+- ``evaluate(model, dataset, args, final) -> dict of numbers`` with unprefixed names (``elbo``):
+  run on the validation set after every epoch (recorded as ``val_elbo``) and on the test set at the
+  end, more thoroughly (``final=True``; recorded as ``test_elbo``);
 
-The training state (fp32 weights, optimiser moments, RNG states, curves) lives in
+and optionally:
+
+- ``optimizers(model, config) -> {name: optimizer}``: any number, each with its own settings; all
+  are saved and restored. Default: one optimiser of ``config.optimizer`` over every parameter;
+- ``train_step(model, batch, optimizers, ctx) -> {"loss": ..., other numbers}``: one training step,
+  for a family that alternates networks, runs k steps of one per step of another, or updates its
+  weights without autograd. ``ctx`` (a :class:`StepContext`) gives the step count, the epoch, the
+  config, the command line (``ctx.args``, with the family's flags), ``ctx.autocast()`` and ``ctx.reduce_gradients(module)`` (averages gradients over the
+  processes of a ``torchrun`` run; call it between backward and the optimiser step). Default:
+  :func:`default_step`, the loss, backward and step of one optimiser;
+- ``after_step(model, step)``, called after every step (the DDPM's weight average);
+- ``snapshot(model) -> images in [0, 1]``, fixed-seed samples kept after every epoch in the
+  checkpoint's ``samples.safetensors``.
+
+The training state (fp32 weights, every optimiser's moments, RNG states, curves) lives in
 ``OUT/.train_state.safetensors``, written atomically after every epoch, so an interrupted run
 loses at most one epoch, and ``--resume`` continues exactly where it stopped. No pickle anywhere:
 tensors go into safetensors, everything else into its JSON metadata.
@@ -27,15 +40,72 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 STATE_FILE = ".train_state.safetensors"
 STEP_CURVE_EVERY = 10  # keep one training loss per this many steps in metrics.json
+VAL_SIZE = 5000  # training images held out for validation, unless --val-size says otherwise
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+@dataclass
+class TrainConfig:
+    """How a model is trained: stored in metrics.json under ``training`` and shown on its model card."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    batch_size: int = 128  # per process
+    world_size: int = 1  # processes (torchrun); the effective batch is batch_size * world_size
+    epochs: int = 20
+    seed: int = 0
+    val_size: int = VAL_SIZE  # training images held out for per-epoch curves; 0: monitor on the test set
+    val_seed: int = 0  # the split's own seed, so runs with different --seed share one validation set
+    bf16: bool = False
+    optimizers: dict = field(default_factory=dict)  # name -> its settings, as built (filled in by the loop)
+
+    @property
+    def effective_batch_size(self) -> int:
+        return self.batch_size * self.world_size
+
+    @property
+    def monitored_on(self) -> str:
+        return "validation" if self.val_size else "test"
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "betas": list(self.betas), "effective_batch_size": self.effective_batch_size,
+                "monitored_on": self.monitored_on}
+
+
+def train_config(args, world_size: int = 1) -> TrainConfig:
+    """The TrainConfig the CLI flags describe. ``--val-size`` defaults to 5,000, or a tenth of ``--subset``."""
+    val_size = args.val_size
+    if val_size is None:
+        val_size = VAL_SIZE if args.subset is None else min(VAL_SIZE, args.subset // 10)
+    return TrainConfig(optimizer=args.optimizer, lr=args.lr, betas=tuple(args.betas), weight_decay=args.weight_decay,
+                       batch_size=args.batch_size, world_size=world_size, epochs=args.epochs, seed=args.seed,
+                       val_size=val_size, bf16=args.bf16)
+
+
+def make_optimizer(parameters, config: TrainConfig, **overrides) -> torch.optim.Optimizer:
+    """An optimiser of ``config.optimizer`` with the config's settings, any of them overridden."""
+    settings = {"lr": config.lr, "betas": config.betas, "weight_decay": config.weight_decay, **overrides}
+    return OPTIMIZERS[config.optimizer](parameters, **settings)
+
+
+def default_optimizers(model: nn.Module, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+    return {"model": make_optimizer(model.parameters(), config)}
 
 
 def pick_device(name: str) -> torch.device:
@@ -102,43 +172,101 @@ def save_checkpoint(model, out: Path) -> None:
             os.replace(f, out / f.name)
 
 
-def save_state(path: Path, model, optimizer, loader_generator: torch.Generator, info: dict) -> None:
+# --- one training step ---------------------------------------------------------------------------------
+@dataclass
+class StepContext:
+    """What a family's ``train_step`` may need besides the model, the batch and the optimisers."""
+
+    config: TrainConfig
+    device: torch.device
+    args: object = None  # the parsed command line, with the family's own flags
+    epoch: int = 0  # 0-based
+    step: int = 0  # optimiser steps taken before this one
+    loss_module: nn.Module | None = None  # the default step's loss as a module (DistributedDataParallel under torchrun)
+
+    def autocast(self):
+        """bfloat16 autocast for the forward pass when ``--bf16`` is on; nothing otherwise."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
+
+    def reduce_gradients(self, module: nn.Module) -> None:
+        """Average ``module``'s gradients over the processes of a torchrun run (a no-op in one process)."""
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return
+        for p in module.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= dist.get_world_size()
+
+
+class LossModule(nn.Module):
+    """The family's loss as a module's forward, so that DistributedDataParallel can wrap it: DDP averages
+    gradients over processes during the backward of what its forward returned."""
+
+    def __init__(self, model: nn.Module, loss_fn):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch):
+        return self.loss_fn(self.model, batch)
+
+
+def default_step(model, batch, optimizers: dict, ctx: StepContext) -> dict[str, torch.Tensor]:
+    """Loss, backward, step: the training step of a family with one loss and one optimiser."""
+    (optimizer,) = optimizers.values()
+    with ctx.autocast():
+        loss = ctx.loss_module(batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return {"loss": loss}
+
+
+# --- the training state --------------------------------------------------------------------------------
+def save_state(path: Path, model, optimizers: dict, loader_generator: torch.Generator, info: dict) -> None:
     """Everything needed to continue bit for bit: tensors in safetensors, the rest as JSON metadata."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    opt = optimizer.state_dict()
-    opt_meta = {"param_groups": opt["param_groups"], "state": {}}
-    for idx, entries in opt["state"].items():
-        for name, value in entries.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.{idx}.{name}"] = value.detach().cpu().contiguous()
-            else:
-                opt_meta["state"].setdefault(str(idx), {})[name] = value
+    opt_meta = {}
+    for name, optimizer in optimizers.items():
+        opt = optimizer.state_dict()
+        opt_meta[name] = {"param_groups": opt["param_groups"], "state": {}}
+        for idx, entries in opt["state"].items():
+            for key, value in entries.items():
+                if torch.is_tensor(value):
+                    tensors[f"optim.{name}.{idx}.{key}"] = value.detach().cpu().contiguous()
+                else:
+                    opt_meta[name]["state"].setdefault(str(idx), {})[key] = value
     if model.training_samples is not None:
         tensors["training_samples"] = model.training_samples
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["rng.loader"] = loader_generator.get_state()
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    meta = {"info": json.dumps(info), "optimizer": json.dumps(opt_meta)}
+    meta = {"info": json.dumps(info), "optimizers": json.dumps(opt_meta)}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
-def load_state(path: Path, model, optimizer, loader_generator: torch.Generator) -> dict:
-    from safetensors import safe_open
-
+def load_state(path: Path, model, optimizers: dict, loader_generator: torch.Generator) -> dict:
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
+    if "optimizers" not in meta:
+        raise SystemExit(f"{path} was written by an older genmodels (one optimiser, no names); it cannot be "
+                         f"resumed by this one. Start again without --resume, or train with the older commit.")
     tensors = load_file(str(path))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
-    opt_meta = json.loads(meta["optimizer"])
-    state: dict = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = value
-    for idx, entries in opt_meta["state"].items():
-        state.setdefault(int(idx), {}).update(entries)
-    optimizer.load_state_dict({"state": state, "param_groups": opt_meta["param_groups"]})
+    opt_meta = json.loads(meta["optimizers"])
+    if set(opt_meta) != set(optimizers):
+        raise SystemExit(f"{path} holds optimisers {sorted(opt_meta)}, this run builds {sorted(optimizers)}: "
+                         f"resume with the same flags that started the run.")
+    for name, optimizer in optimizers.items():
+        state: dict = {}
+        for key, value in tensors.items():
+            if key.startswith(f"optim.{name}."):
+                idx, entry = key[len(f"optim.{name}."):].split(".", 1)
+                state.setdefault(int(idx), {})[entry] = value
+        for idx, entries in opt_meta[name]["state"].items():
+            state.setdefault(int(idx), {}).update(entries)
+        optimizer.load_state_dict({"state": state, "param_groups": opt_meta[name]["param_groups"]})
     model.training_samples = tensors.get("training_samples")
     torch.set_rng_state(tensors["rng.torch"])
     loader_generator.set_state(tensors["rng.loader"])
@@ -147,90 +275,149 @@ def load_state(path: Path, model, optimizer, loader_generator: torch.Generator) 
     return json.loads(meta["info"])
 
 
+# --- torchrun ------------------------------------------------------------------------------------------
+def distributed() -> tuple[int, int]:
+    """(rank, world size); under torchrun, joins the process group (NCCL on GPUs, gloo on CPUs)."""
+    if "WORLD_SIZE" not in os.environ:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict:
+    """The hyperparameters of an optimiser as built (its first parameter group), for metrics.json."""
+    group = optimizer.param_groups[0]
+    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in group.items()
+                if k in ("lr", "betas", "weight_decay", "momentum", "eps")}
+    return {"type": type(optimizer).__name__, **settings}
+
+
+# --- the loop ------------------------------------------------------------------------------------------
 def run(family, args, argv: list[str]) -> Path:
-    """Train ``family`` as ``args`` say; returns the checkpoint folder."""
+    """Train with the recipe module ``family`` as ``args`` say; returns the checkpoint folder."""
+    rank, world_size = distributed()
+    config = train_config(args, world_size)
     torch.manual_seed(args.seed)
     device = pick_device(args.device)
+    if device.type == "cuda" and world_size > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     model, train_set, test_set = family.build(args)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    if config.val_size:
+        train_set, val_set = train_set.split(config.val_size, seed=config.val_seed)
+    else:
+        val_set = test_set  # per-epoch curves on the test set, as the first checkpoints did
+    optimizers = getattr(family, "optimizers", default_optimizers)(model, config)
+    config.optimizers = {name: optimizer_settings(o) for name, o in optimizers.items()}
     loader_generator = torch.Generator().manual_seed(args.seed)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=loader_generator)
+    if world_size > 1 or "WORLD_SIZE" in os.environ:
+        # Each process takes every world_size-th image of one seeded permutation per epoch.
+        sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=args.seed)
+        loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler)
+        for tensor in model.state_dict().values():  # every process starts from rank 0's weights
+            dist.broadcast(tensor, 0)
+        if rank:
+            torch.manual_seed(args.seed + rank)  # independent noise in each process; rank 0 keeps the plain stream
+    else:
+        sampler = None
+        loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=loader_generator)
+    loss_module = LossModule(model, getattr(family, "loss", None))
+    if world_size > 1:
+        loss_module = DistributedDataParallel(loss_module)
     out = Path(args.out)
     state_path = out / STATE_FILE
     commit = git_commit()  # the code this process runs, whatever is edited while it trains
+    main_process = rank == 0
+    log = sys.stderr if main_process else open(os.devnull, "w")  # noqa: SIM115 (lives as long as the run)
 
     info = {"epoch": 0, "step": 0, "wall_time_s": 0.0,
             "curves": {"step": [], "step_loss": [], "epoch": [], "train_loss": []}}
     if args.resume and state_path.exists():
-        info = load_state(state_path, model, optimizer, loader_generator)
-        print(f"resumed from {state_path} after epoch {info['epoch']}", file=sys.stderr)
+        info = load_state(state_path, model, optimizers, loader_generator)
+        print(f"resumed from {state_path} after epoch {info['epoch']}", file=log)
     elif args.resume:
-        print(f"--resume: no {state_path} yet, starting from scratch", file=sys.stderr)
+        print(f"--resume: no {state_path} yet, starting from scratch", file=log)
 
     curves = info["curves"]
+    train_step = getattr(family, "train_step", default_step)
     after_step = getattr(family, "after_step", None)
     snapshot = getattr(family, "snapshot", None)
+    monitor = "val" if config.val_size else "test"
     for epoch in range(info["epoch"], args.epochs):
         started = time.perf_counter()
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         model.train()
-        total, count = 0.0, 0
+        totals: dict[str, float] = {}
+        count = 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, mininterval=1.0,
-                   disable=args.quiet)
+                   disable=args.quiet or not main_process)
         for batch in bar:
             batch = [b.to(device) for b in batch]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
-                loss = family.loss(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            ctx = StepContext(config, device, args, epoch, info["step"], loss_module)
+            numbers = {k: v.item() if torch.is_tensor(v) else float(v)
+                       for k, v in train_step(model, batch, optimizers, ctx).items()}
             info["step"] += 1
             if after_step:
                 after_step(model, info["step"])
-            total += loss.item() * len(batch[0])
+            for name, value in numbers.items():
+                totals[name] = totals.get(name, 0.0) + value * len(batch[0])
             count += len(batch[0])
             if info["step"] % STEP_CURVE_EVERY == 0:
                 curves["step"].append(info["step"])
-                curves["step_loss"].append(round(loss.item(), 4))
-            bar.set_postfix(loss=f"{total / count:.3f}")
+                for name, value in numbers.items():
+                    curves.setdefault("step_loss" if name == "loss" else f"step_{name}", []).append(round(value, 4))
+            bar.set_postfix(loss=f"{totals['loss'] / count:.3f}")
         model.eval()
-        evaluation = family.evaluate(model, test_set, args, final=False)
+        evaluation = family.evaluate(model, val_set, args, final=False) if main_process else {}
         info["epoch"] = epoch + 1
         info["wall_time_s"] += time.perf_counter() - started
         curves["epoch"].append(epoch + 1)
-        curves["train_loss"].append(round(total / count, 4))
+        for name, total in totals.items():
+            curves.setdefault(f"train_{name}", []).append(round(total / count, 4))
         for name, value in evaluation.items():
-            curves.setdefault(name, []).append(round(value, 4))
-        if snapshot:
+            curves.setdefault(f"{monitor}_{name}", []).append(round(value, 4))
+        if snapshot and main_process:
             images = (snapshot(model).detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)[None]
             previous = model.training_samples
             model.training_samples = images if previous is None else torch.cat([previous, images])
-        print(f"epoch {epoch + 1}/{args.epochs}  train loss {total / count:.4f}  "
-              + "  ".join(f"{k} {v:.4f}" for k, v in evaluation.items())
-              + f"  ({info['wall_time_s']:.0f} s)", file=sys.stderr)
-        model.metrics = provenance(args, argv, device, info, commit)
-        save_checkpoint(model, out)
-        save_state(state_path, model, optimizer, loader_generator, info)
+        print(f"epoch {epoch + 1}/{args.epochs}  train loss {totals['loss'] / count:.4f}  "
+              + "  ".join(f"{monitor} {k} {v:.4f}" for k, v in evaluation.items())
+              + f"  ({info['wall_time_s']:.0f} s)", file=log)
+        if main_process:
+            model.metrics = provenance(args, argv, device, info, commit, config)
+            save_checkpoint(model, out)
+            save_state(state_path, model, optimizers, loader_generator, info)
 
     model.eval()
-    model.metrics = provenance(args, argv, device, info, commit)
-    model.metrics["eval"] = family.evaluate(model, test_set, args, final=True)
-    save_checkpoint(model, out)
-    print(f"saved {out}: " + json.dumps(model.metrics["eval"]), file=sys.stderr)
-    if args.push_to_hub:
-        url = model.push_to_hub(args.push_to_hub)
-        print(f"pushed to {url}", file=sys.stderr)
+    if main_process:
+        model.metrics = provenance(args, argv, device, info, commit, config)
+        final = family.evaluate(model, test_set, args, final=True)
+        model.metrics["eval"] = {f"test_{k}": v for k, v in final.items()}
+        save_checkpoint(model, out)
+        print(f"saved {out}: " + json.dumps(model.metrics["eval"]), file=log)
+        if args.push_to_hub:
+            url = model.push_to_hub(args.push_to_hub)
+            print(f"pushed to {url}", file=log)
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
     return out
 
 
-def provenance(args, argv: list[str], device: torch.device, info: dict, commit: str) -> dict:
+def provenance(args, argv: list[str], device: torch.device, info: dict, commit: str, config: TrainConfig) -> dict:
     """What metrics.json records so anyone can reproduce the checkpoint."""
+    launcher = "python -m train "
+    if config.world_size > 1:
+        launcher = f"torchrun --nproc_per_node {config.world_size} -m train "
     return {
-        "command": "python -m train " + shlex.join(argv),
+        "command": launcher + shlex.join(argv),
         "seed": args.seed,
         "commit": commit,
-        "device": describe_device(device),
+        "device": describe_device(device) + (f" x {config.world_size} processes" if config.world_size > 1 else ""),
         "torch": torch.__version__,
+        "training": config.to_json(),
         "epochs": info["epoch"],
         "steps": info["step"],
         "wall_time_s": round(info["wall_time_s"], 1),

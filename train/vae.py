@@ -51,18 +51,18 @@ def loss(model: VAE, batch) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: VAE, test_set, args, final: bool) -> dict[str, float]:
-    """Mean test ELBO, its two terms, and at the end the IWAE estimate of log p(x), in nats."""
+def evaluate(model: VAE, dataset, args, final: bool) -> dict[str, float]:
+    """Mean ELBO, its two terms, and at the end the IWAE estimate of log p(x), in nats."""
     device = next(model.parameters()).device
-    sums = {"test_elbo": 0.0, "test_log_px_given_z": 0.0, "test_kl": 0.0}
+    sums = {"elbo": 0.0, "log_px_given_z": 0.0, "kl": 0.0}
     if final:
-        sums[f"test_iwae_k{args.iwae_k}"] = 0.0
-    for x, y in DataLoader(test_set, batch_size=500):
+        sums[f"iwae_k{args.iwae_k}"] = 0.0
+    for x, y in DataLoader(dataset, batch_size=500):
         x, y = x.to(device), labels(model, [x, y.to(device)])
         log_px_given_z, kl = model.elbo_terms(x, y)
-        sums["test_elbo"] += (log_px_given_z - kl).sum().item()
-        sums["test_log_px_given_z"] += log_px_given_z.sum().item()
-        sums["test_kl"] += kl.sum().item()
+        sums["elbo"] += (log_px_given_z - kl).sum().item()
+        sums["log_px_given_z"] += log_px_given_z.sum().item()
+        sums["kl"] += kl.sum().item()
         if final:
-            sums[f"test_iwae_k{args.iwae_k}"] += model.iwae(x, k=args.iwae_k, y=y).sum().item()
-    return {k: v / len(test_set) for k, v in sums.items()}
+            sums[f"iwae_k{args.iwae_k}"] += model.iwae(x, k=args.iwae_k, y=y).sum().item()
+    return {k: v / len(dataset) for k, v in sums.items()}

@@ -1,0 +1,91 @@
+"""Each family's benchmarks, named in ``genmodels.registry`` (``Family.bench``) and run by ``python -m bench``."""
+
+import statistics
+import time
+
+from bench import table
+
+
+def vae(quick: bool) -> None:
+    """VAE training throughput and the aggregate-posterior figure."""
+    import numpy as np
+    import torch
+
+    from genmodels import figures, latent
+    from genmodels.data import load_dataset
+    from genmodels.vae import VAE, VAEConfig
+
+    data = load_dataset("binarized-mnist", train=True, subset=4096)
+    rows = []
+    for prior, dim in (("gaussian", 32), ("mog", 32), ("vamp", 32), ("gaussian", 2)):
+        torch.manual_seed(0)
+        model = VAE(VAEConfig(prior=prior, latent_dim=dim))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        steps = 8 if quick else 24
+        t = time.perf_counter()
+        for i in range(steps):
+            x = data.images[(i * 128) % 3968: (i * 128) % 3968 + 128]
+            loss = model.loss(x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        rate = steps * 128 / (time.perf_counter() - t)
+        rows.append([f"{prior}, latent {dim}", f"{rate:,.0f}", f"{60000 / rate:.1f}"])
+    table("VAE training throughput (MLP 784-512-512, batch 128, CPU)", ["prior", "images/s", "s per epoch"], rows)
+
+    model = VAE(VAEConfig(prior="mog", latent_dim=32)).eval()
+    x = data.images[:2000]
+    labels = data.labels[:2000].numpy()
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        with torch.no_grad():
+            mu, logvar = model.encode(x)
+            prior_z = model.prior.sample(2000).numpy()
+        proj = latent.fit_projection(mu.numpy())
+        py, qy = proj(prior_z), proj(mu.numpy())
+        xs, ys = latent.grid_around(np.concatenate([py, qy]))
+        density = (xs, ys, latent.prior_density_grid(model.prior, proj, xs, ys))
+        figures.latent_scatter(py, qy, labels, density=density).to_json()
+        times.append(time.perf_counter() - t)
+    table("Aggregate-posterior plot (2,000 points, 32-d MoG prior, projected, with density)",
+          ["what", "median s"], [["encode + project + density grid + figure JSON", f"{statistics.median(times):.2f}"]])
+
+
+def ddpm(quick: bool) -> None:
+    """DDPM training throughput and sampling time for the U-Net the project ships (channels 32/64/64):
+    float32, then channels_last memory with bfloat16 autocast (what ``python -m train ddpm --bf16`` does)."""
+    import torch
+
+    from genmodels.data import load_dataset
+    from genmodels.ddpm import DDPM, DDPMConfig
+
+    torch.manual_seed(0)
+    model = DDPM(DDPMConfig(channels=[32, 64, 64]))
+    opt = torch.optim.Adam(model.unet.parameters(), lr=2e-4)
+    data = load_dataset("mnist", train=True, subset=1024).images
+    steps = 3 if quick else 8
+    rows = []
+    for name, fast in (("float32", False), ("channels_last + bf16 autocast", True)):
+        if fast:
+            model.to(memory_format=torch.channels_last)
+            data = data.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+            model.loss(data[:128]).backward()  # warm-up
+        t = time.perf_counter()
+        for i in range(steps):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+                loss = model.loss(data[(i * 128) % 896: (i * 128) % 896 + 128])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            model.update_ema()
+        step_s = (time.perf_counter() - t) / steps
+        rows.append([f"training step, batch 128, {name}", f"{step_s:.3f}",
+                     f"{128 / step_s:,.0f} images/s, {60000 / 128 * step_s / 60:.1f} min per epoch"])
+    model.eval()
+    for name, steps_arg in (("DDIM, 50 steps", 50), ("DDIM, 10 steps", 10), ("DDPM, all 1000 steps", None)):
+        t = time.perf_counter()
+        model.sample(16, generator=torch.Generator().manual_seed(0), steps=steps_arg)
+        rows.append([f"16 samples, {name}", f"{time.perf_counter() - t:.2f}", ""])
+    table(f"DDPM (U-Net 32/64/64, {model.num_parameters():,} parameters, CPU)", ["what", "s", "rate"], rows)

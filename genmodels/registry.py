@@ -1,0 +1,220 @@
+"""Every model family, named once: its model class, its training recipe, the pages that explain it.
+
+The loader (:func:`load`), the training CLI (``python -m train``), the app's navigation and model zoo,
+``python -m bench`` and the tests all read :data:`FAMILIES`. Adding a family means writing its model
+module (``genmodels/<family>.py``), its training recipe (``train/<family>.py``), its pages, and one
+:class:`Family` entry below; nothing else lists families.
+
+Model classes, recipes and pages are named by strings (``"module:attribute"``, a module, a file
+path), so this module imports none of them: ``genmodels`` never imports ``train`` or the app, and
+loading one family does not import the others.
+"""
+
+import dataclasses
+import hashlib
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from genmodels.checkpoint import CONFIG, WEIGHTS, CheckpointError, HubModel, first_line, read_config, resolve
+
+
+def _always(config: dict) -> bool:
+    return True
+
+
+def _never(config: dict) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the app.
+
+    ``accepts(config)`` says which checkpoints the page can show (its checkpoint box lists only
+    those); ``explains(config)`` which ones it is the best page for (the model zoo links them there;
+    by default the same as ``accepts``). ``default`` is the checkpoint it opens with, if present.
+    """
+
+    path: str  # the page file, relative to the repository root: "app_pages/vae_priors.py"
+    title: str
+    icon: str = ":material/article:"
+    accepts: Callable[[dict], bool] = _always
+    explains: Callable[[dict], bool] | None = None
+    default: str | None = None
+
+    def is_home_of(self, config: dict) -> bool:
+        return (self.explains or self.accepts)(config)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: what ``config.json``'s ``family`` names, and everything built on it."""
+
+    name: str  # the value of "family" in config.json, and the train CLI's subcommand
+    model: str  # "module:Class" of its HubModel subclass
+    recipe: str  # the module of its training recipe (see train/loop.py), run by `python -m train NAME`
+    section: str = ""  # the navigation heading its pages appear under
+    pages: tuple[Page, ...] = ()
+    generative: bool = True  # False for a family that only judges others (the classifier): no samples
+    bench: str | None = None  # "module:function" printing this family's benchmark tables, if any
+
+    def model_class(self) -> type[HubModel]:
+        return _attribute(self.model)
+
+
+def _attribute(path: str):
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# --- the families -------------------------------------------------------------------------------------
+def _unconditional(config: dict) -> bool:
+    return not config.get("n_classes")
+
+
+def _vae_with_2d_latent(config: dict) -> bool:
+    return config.get("latent_dim") == 2 and _unconditional(config)
+
+
+def _in_beta_sweep(config: dict) -> bool:
+    """A Gaussian-prior unconditional VAE: a member of a sweep over beta if others differ only in beta."""
+    return _unconditional(config) and config.get("prior", "gaussian") == "gaussian"
+
+
+def _beta_sweep_member(config: dict) -> bool:
+    return _in_beta_sweep(config) and (config.get("beta", 1.0) != 1.0 or config.get("architecture") == "conv")
+
+
+def _prior_comparison(config: dict) -> bool:
+    return _unconditional(config) and not _beta_sweep_member(config)
+
+
+def _conditional(config: dict) -> bool:
+    return bool(config.get("n_classes"))
+
+
+VAE_SECTION = "Variational autoencoders"
+DIFFUSION_SECTION = "Diffusion models"
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    """Add a family (or replace one of the same name); returns it. Families appear in registration order."""
+    FAMILIES[family.name] = family
+    return family
+
+
+register(Family(
+    name="vae", model="genmodels.vae:VAE", recipe="train.vae", section=VAE_SECTION, bench="bench.families:vae",
+    pages=(
+        Page("app_pages/vae_priors.py", "Prior vs aggregate posterior", ":material/scatter_plot:",
+             accepts=_unconditional, explains=_prior_comparison, default="vae-gaussian-2d"),
+        Page("app_pages/vae_latent.py", "Latent space explorer", ":material/explore:",
+             accepts=_vae_with_2d_latent, explains=_never, default="vae-gaussian-2d"),
+        Page("app_pages/vae_beta.py", "beta-VAE sweep", ":material/tune:",
+             accepts=_in_beta_sweep, explains=_beta_sweep_member),
+        Page("app_pages/vae_conditional.py", "Conditional VAE", ":material/category:",
+             accepts=_conditional, default="cvae-conv-mnist"),
+    ),
+))
+register(Family(
+    name="ddpm", model="genmodels.ddpm:DDPM", recipe="train.ddpm", section=DIFFUSION_SECTION,
+    bench="bench.families:ddpm",
+    pages=(
+        Page("app_pages/ddpm.py", "DDPM step by step", ":material/blur_on:", accepts=_unconditional,
+             default="ddpm-linear"),
+        Page("app_pages/ddpm_training.py", "DDPM training and sample quality", ":material/monitoring:",
+             accepts=_unconditional, explains=_never),
+        Page("app_pages/ddpm_inpainting.py", "Inpainting", ":material/format_paint:", accepts=_unconditional,
+             explains=_never, default="ddpm-linear"),
+    ),
+))
+register(Family(name="classifier", model="genmodels.classifier:Classifier", recipe="train.classifier",
+                generative=False))
+
+
+# --- reading the registry -------------------------------------------------------------------------------
+def family(name: str) -> Family:
+    """The family called ``name``; KeyError names the known ones."""
+    if name not in FAMILIES:
+        raise KeyError(f"unknown model family '{name}'; this genmodels knows {', '.join(sorted(FAMILIES))}")
+    return FAMILIES[name]
+
+
+def pages() -> list[tuple[Family, Page]]:
+    """Every page of every family, in navigation order."""
+    return [(f, p) for f in FAMILIES.values() for p in f.pages]
+
+
+def page(path: str) -> tuple[Family, Page]:
+    """The family and page of a page file."""
+    for f, p in pages():
+        if p.path == path:
+            return f, p
+    raise KeyError(f"no registered page '{path}'")
+
+
+def sections() -> dict[str, list[Page]]:
+    """Navigation heading -> its pages, in registration order."""
+    out: dict[str, list[Page]] = {}
+    for f, p in pages():
+        out.setdefault(f.section, []).append(p)
+    return out
+
+
+def is_generative(config: dict) -> bool:
+    """Whether a checkpoint is a generative model (unknown families count as one: their card says why they fail)."""
+    f = FAMILIES.get(config.get("family", ""))
+    return f is None or f.generative
+
+
+def page_for(config: dict) -> str | None:
+    """The page that explains a checkpoint best (the model zoo links there), or None."""
+    f = FAMILIES.get(config.get("family", ""))
+    if f is None:
+        return None
+    return next((p.path for p in f.pages if p.is_home_of(config)), None)
+
+
+# --- loading ------------------------------------------------------------------------------------------
+def load(source: str | os.PathLike, revision: str | None = None) -> HubModel:
+    """Load any genmodels checkpoint, whatever its family, in eval mode.
+
+    ``source`` is a local folder or a Hub repo id (``owner/name``); ``revision`` a Hub
+    branch, tag or commit. The family is read from ``config.json``.
+    """
+    config = read_config(source, revision)
+    name = config["family"]
+    if name not in FAMILIES:
+        raise CheckpointError(f"{source}: unknown model family '{name}' in {CONFIG}; this genmodels "
+                              f"knows {', '.join(sorted(FAMILIES))}. Upgrade genmodels?")
+    cls = FAMILIES[name].model_class()
+    known = {f.name for f in dataclasses.fields(cls.config_class)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise CheckpointError(f"{source}: {CONFIG} has keys {unknown} that the {name} config does not "
+                              f"know. It was written by another version of genmodels.")
+    try:
+        model = cls.from_pretrained(str(source), revision=revision)
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{source}: {CONFIG} does not describe a valid {name} model "
+                              f"({first_line(err)}). Restore it from the same checkpoint as the weights.") from err
+    model.source = str(source)
+    model.revision = revision
+    model.fingerprint = fingerprint(resolve(source, WEIGHTS, revision=revision))
+    return model
+
+
+def fingerprint(path: str | os.PathLike) -> str:
+    """The first 16 hex digits of the SHA-256 of a file: names one set of weights, wherever it lies."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
