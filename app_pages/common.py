@@ -302,10 +302,12 @@ def model_card(model) -> None:
 
 def training_table(training: dict) -> dict[str, list[str]]:
     """The training config of metrics.json as rows a student can read."""
-    rows = {"optimiser": ", ".join(f"{name}: {o['type']} (lr {o['lr']:g}"
+    optimizers = training.get("optimizers", {})
+    named = len(optimizers) > 1  # a family with several optimisers names each
+    rows = {"optimiser": ", ".join(f"{name + ': ' if named else ''}{o['type']} (lr {o['lr']:g}"
                                    + (f", betas {o['betas'][0]:g}, {o['betas'][1]:g}" if "betas" in o else "")
                                    + (f", weight decay {o['weight_decay']:g}" if o.get("weight_decay") else "") + ")"
-                                   for name, o in training.get("optimizers", {}).items())
+                                   for name, o in optimizers.items())
             or f"{training.get('optimizer', '?')} (lr {training.get('lr', '?')})",
             "batch size": str(training.get("batch_size", "?"))
             + (f" x {training['world_size']} processes = {training['effective_batch_size']}"

@@ -4,6 +4,7 @@ a new family needs its module, its recipe and one entry; no import cycles; two o
 import ast
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -175,12 +176,21 @@ def torchrun(processes: int, *args: str) -> None:
 
 
 @pytest.mark.parametrize("family", ["toy", "toy-pair"])
-def test_two_processes_give_the_weights_of_one_with_the_same_effective_batch(tmp_path, family):
-    """torchrun on gloo: 2 processes x batch 32 against 1 process x batch 64, three steps."""
+def test_two_processes_give_the_weights_of_one_with_the_same_effective_batch(toy_families, tmp_path, monkeypatch,
+                                                                             family):
+    """torchrun on gloo: 2 processes x batch 32 against 1 process x batch 64 (run here, as torchrun would start
+    it: a process group of one), three steps."""
     common = [family, "--epochs", "1", "--subset", "192", "--val-size", "0", "--lr", "0.01", "--quiet",
               "--device", "cpu"]
     torchrun(2, *common, "--batch-size", "32", "--out", str(tmp_path / "two"))
-    torchrun(1, *common, "--batch-size", "64", "--out", str(tmp_path / "one"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name, value in {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                        "MASTER_PORT": str(port)}.items():
+        monkeypatch.setenv(name, value)
+    assert main([*common, "--batch-size", "64", "--out", str(tmp_path / "one")]) == 0
+    assert not torch.distributed.is_initialized()  # the loop leaves the process group
     two, one = load_file(tmp_path / "two" / "model.safetensors"), load_file(tmp_path / "one" / "model.safetensors")
     torch.manual_seed(0)
     start = Toy(ToyConfig(family=family)).state_dict()  # what build() makes from seed 0
