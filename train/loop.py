@@ -19,8 +19,9 @@ and optionally:
 - ``train_step(model, batch, optimizers, ctx) -> {"loss": ..., other numbers}``: one training step,
   for a family that alternates networks, runs k steps of one per step of another, or updates its
   weights without autograd. ``ctx`` (a :class:`StepContext`) gives the step count, the epoch, the
-  config, the command line (``ctx.args``, with the family's flags), ``ctx.autocast()`` and ``ctx.reduce_gradients(module)`` (averages gradients over the
-  processes of a ``torchrun`` run; call it between backward and the optimiser step). Default:
+  config, the command line (``ctx.args``, with the family's flags), ``ctx.autocast()`` and
+  ``ctx.reduce_gradients(module)`` (averages gradients over the processes of a ``torchrun`` run;
+  call it between backward and the optimiser step). Default:
   :func:`default_step`, the loss, backward and step of one optimiser;
 - ``after_step(model, step)``, called after every step (the DDPM's weight average);
 - ``snapshot(model) -> images in [0, 1]``, fixed-seed samples kept after every epoch in the
