@@ -89,3 +89,44 @@ def ddpm(quick: bool) -> None:
         model.sample(16, generator=torch.Generator().manual_seed(0), steps=steps_arg)
         rows.append([f"16 samples, {name}", f"{time.perf_counter() - t:.2f}", ""])
     table(f"DDPM (U-Net 32/64/64, {model.num_parameters():,} parameters, CPU)", ["what", "s", "rate"], rows)
+
+
+def gan(quick: bool) -> None:
+    """GAN training throughput per backbone (one D step and one G step per batch of 128, as `python -m train
+    gan` takes them) and the time to draw a 16-frame latent walk."""
+    import torch
+
+    from genmodels.data import load_dataset
+    from genmodels.gan import GAN, GANConfig, slerp
+    from train import gan as recipe
+    from train.loop import StepContext, TrainConfig
+
+    data = load_dataset("mnist", train=True, subset=2048)
+    steps = 4 if quick else 12
+    rows = []
+    for backbone, spectral in (("mlp", False), ("dcgan", False), ("dcgan", True)):
+        torch.manual_seed(0)
+        model = GAN(GANConfig(backbone=backbone, spectral_norm=spectral))
+        config = TrainConfig(lr=2e-4, betas=(0.5, 0.999), epochs=1)
+        opts = recipe.optimizers(model, config, None)
+        ctx = StepContext(config, torch.device("cpu"))
+        recipe.train_step(model, [data.images[:128], data.labels[:128]], opts, ctx)  # warm-up
+        t = time.perf_counter()
+        for i in range(steps):
+            batch = [data.images[(i * 128) % 1920:(i * 128) % 1920 + 128], data.labels[:128]]
+            recipe.train_step(model, batch, opts, ctx)
+            model.update_ema(i + 1)
+        rate = steps * 128 / (time.perf_counter() - t)
+        rows.append([f"{backbone}{' + spectral norm' if spectral else ''}", f"{model.num_parameters():,}",
+                     f"{rate:,.0f}", f"{60000 / rate:.0f}"])
+    table("GAN training throughput (batch 128, CPU)", ["backbone", "parameters", "images/s", "s per epoch"], rows)
+
+    model = GAN(GANConfig()).eval()
+    z0, z1 = model.sample_noise(2, torch.Generator().manual_seed(0))
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        model.generate(slerp(z0, z1, torch.linspace(0, 1, 16)))
+        times.append(time.perf_counter() - t)
+    table("Latent walk", ["what", "median ms"], [["16 frames, spherical interpolation, DCGAN generator",
+                                                  f"{1000 * statistics.median(times):.1f}"]])

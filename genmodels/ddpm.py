@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from genmodels import diffusion
+from genmodels import diffusion, ema
 from genmodels.checkpoint import HubModel
 from genmodels.schedule import SCHEDULES, NoiseSchedule
 from genmodels.unet import UNet
@@ -72,18 +72,12 @@ class DDPM(HubModel):
         return F.mse_loss(self.unet(self.schedule.q_sample(x0, t, noise), t, y), noise)
 
     def ema_decay_at(self, step: int) -> float:
-        """The decay for the update after optimiser step ``step`` (1, 2, ...): min(decay, (1 + step) / (10 + step)).
+        """The decay for the update after optimiser step ``step``, with the warm-up of :func:`ema.ema_decay_at`."""
+        return ema.ema_decay_at(self.config.ema_decay, step)
 
-        The warm-up (as in TensorFlow's ExponentialMovingAverage) keeps the average from remembering the
-        random initial weights: with a fixed 0.999, 63 % of them would still be in it after 469 steps."""
-        return min(self.config.ema_decay, (1 + step) / (10 + step))
-
-    @torch.no_grad()
     def update_ema(self, decay: float | None = None) -> None:
         """ema <- decay * ema + (1 - decay) * unet, after every optimiser step (decay defaults to the config's)."""
-        decay = self.config.ema_decay if decay is None else decay
-        for e, p in zip(self.ema.parameters(), self.unet.parameters(), strict=True):
-            e.lerp_(p, 1 - decay)
+        ema.update_ema(self.ema, self.unet, self.config.ema_decay if decay is None else decay)
 
     # --- sampling -----------------------------------------------------------------------
     def eps_fn(self, y: torch.Tensor | None = None, guidance: float = 0.0):

@@ -97,6 +97,7 @@ def _conditional(config: dict) -> bool:
 
 VAE_SECTION = "Variational autoencoders"
 DIFFUSION_SECTION = "Diffusion models"
+GAN_SECTION = "Generative adversarial networks"
 
 FAMILIES: dict[str, Family] = {}
 
@@ -131,6 +132,9 @@ register(Family(
         Page("app_pages/ddpm_inpainting.py", "Inpainting", ":material/format_paint:", accepts=_unconditional,
              explains=_never, default="ddpm-linear"),
     ),
+))
+register(Family(
+    name="gan", model="genmodels.gan:GAN", recipe="train.gan", section=GAN_SECTION, bench="bench.families:gan",
 ))
 register(Family(name="classifier", model="genmodels.classifier:Classifier", recipe="train.classifier",
                 generative=False))

@@ -71,7 +71,7 @@ def evaluate(model: Toy, dataset, args, final: bool) -> dict[str, float]:
     return {"mse": model.loss(dataset.images).item()}
 
 
-def optimizers(model: Toy, config) -> dict:
+def optimizers(model: Toy, config, args) -> dict:
     """Two optimisers with their own settings: the decoder's learning rate is half the encoder's."""
     return {"encoder": make_optimizer(model.encoder.parameters(), config),
             "decoder": make_optimizer(model.decoder.parameters(), config, lr=config.lr / 2, betas=(0.5, 0.999))}

@@ -14,7 +14,7 @@ A family's recipe (``train/vae.py`` ..., named in ``genmodels.registry``) provid
 
 and optionally:
 
-- ``optimizers(model, config) -> {name: optimizer}``: any number, each with its own settings; all
+- ``optimizers(model, config, args) -> {name: optimizer}``: any number, each with its own settings; all
   are saved and restored. Default: one optimiser of ``config.optimizer`` over every parameter;
 - ``train_step(model, batch, optimizers, ctx) -> {"loss": ..., other numbers}``: one training step,
   for a family that alternates networks, runs k steps of one per step of another, or updates its
@@ -105,7 +105,7 @@ def make_optimizer(parameters, config: TrainConfig, **overrides) -> torch.optim.
     return OPTIMIZERS[config.optimizer](parameters, **settings)
 
 
-def default_optimizers(model: nn.Module, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+def default_optimizers(model: nn.Module, config: TrainConfig, args=None) -> dict[str, torch.optim.Optimizer]:
     return {"model": make_optimizer(model.parameters(), config)}
 
 
@@ -309,7 +309,7 @@ def run(family, args, argv: list[str]) -> Path:
         train_set, val_set = train_set.split(config.val_size, seed=config.val_seed)
     else:
         val_set = test_set  # per-epoch curves on the test set, as the first checkpoints did
-    optimizers = getattr(family, "optimizers", default_optimizers)(model, config)
+    optimizers = getattr(family, "optimizers", default_optimizers)(model, config, args)
     config.optimizers = {name: optimizer_settings(o) for name, o in optimizers.items()}
     loader_generator = torch.Generator().manual_seed(args.seed)
     if world_size > 1 or "WORLD_SIZE" in os.environ:
@@ -369,7 +369,8 @@ def run(family, args, argv: list[str]) -> Path:
                 curves["step"].append(info["step"])
                 for name, value in numbers.items():
                     curves.setdefault("step_loss" if name == "loss" else f"step_{name}", []).append(round(value, 4))
-            bar.set_postfix(loss=f"{totals['loss'] / count:.3f}")
+            headline = "loss" if "loss" in totals else next(iter(totals))  # a GAN has two losses, no one loss
+            bar.set_postfix({headline: f"{totals[headline] / count:.3f}"})
         model.eval()
         evaluation = family.evaluate(model, val_set, args, final=False) if main_process else {}
         info["epoch"] = epoch + 1
@@ -383,7 +384,8 @@ def run(family, args, argv: list[str]) -> Path:
             images = (snapshot(model).detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)[None]
             previous = model.training_samples
             model.training_samples = images if previous is None else torch.cat([previous, images])
-        print(f"epoch {epoch + 1}/{args.epochs}  train loss {totals['loss'] / count:.4f}  "
+        print(f"epoch {epoch + 1}/{args.epochs}  "
+              + "  ".join(f"train {k} {v / count:.4f}" for k, v in totals.items()) + "  "
               + "  ".join(f"{monitor} {k} {v:.4f}" for k, v in evaluation.items())
               + f"  ({info['wall_time_s']:.0f} s)", file=log)
         if main_process:

@@ -1,0 +1,25 @@
+"""An exponential moving average of a network's weights: the copy that samples, for the DDPM and the GAN.
+
+Averaging the weights over the last steps of training smooths out the step-to-step noise of SGD and gives
+cleaner samples at no training cost (Polyak averaging; Karras et al. 2018 for GAN generators).
+"""
+
+import torch
+from torch import nn
+
+
+def ema_decay_at(decay: float, step: int) -> float:
+    """The decay for the update after optimiser step ``step`` (1, 2, ...): min(decay, (1 + step) / (10 + step)).
+
+    The warm-up (as in TensorFlow's ExponentialMovingAverage) keeps the average from remembering the random
+    initial weights: with a fixed 0.999, 63 % of them would still be in it after 469 steps."""
+    return min(decay, (1 + step) / (10 + step))
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model for every parameter; buffers (batch-norm statistics) are copied."""
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p, 1 - decay)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
