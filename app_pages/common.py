@@ -114,19 +114,24 @@ def this_page(file: str) -> registry.Page:
     return registry.page(Path(file).resolve().relative_to(ROOT).as_posix())[1]
 
 
-def checkpoints_of(family: str, accept=None, what: str | None = None) -> list[tuple[str, dict]]:
+def checkpoints_of(family: str, accept=None, what: str | None = None, required: bool = True) -> list[tuple[str, dict]]:
     """(location, config) of the source's checkpoints of ``family`` that ``accept(config)`` allows.
 
     If there are none, or the source cannot be read, the page shows ``st.error`` saying what to do, and
-    stops. ``what`` names the checkpoints wanted, in the error.
+    stops; with ``required=False`` it gets an empty list instead (for an optional section). ``what`` names
+    the checkpoints wanted, in the error.
     """
     source = current_source()
     try:
         found = [(loc, cfg) for loc, cfg in available_checkpoints(source)
                  if cfg.get("family") == family and (accept is None or accept(cfg))]
     except CheckpointError as err:
+        if not required:
+            return []
         st.error(f"Could not list checkpoints: {err}")
         st.stop()
+    if not found and not required:
+        return []
     if not found:
         st.error(f"The chosen source ({source.location or source.kind}) has no {what or family + ' checkpoint'} "
                  f"that this page can show. Choose the shipped checkpoints in the sidebar, or train one with "
@@ -161,6 +166,21 @@ def show_images(images, nrow: int, height: int, title: str | None = None, where=
     """A static grid of images (N, C, 28, 28), ``nrow`` to a row."""
     where.plotly_chart(figures.image_grid(images, nrow=nrow, height=height, title=title, value_range=value_range),
                        width="stretch", config={"staticPlot": True}, key=key)
+
+
+def find_judge() -> HubModel | None:
+    """The source's classifier (a family that is not generative), else the shipped one; None if neither loads."""
+    source = current_source()
+    try:
+        candidates = [loc for loc, cfg in available_checkpoints(source) if not registry.is_generative(cfg)]
+    except CheckpointError:
+        candidates = []
+    for location in [*candidates, str(SHIPPED / "mnist-classifier")]:
+        try:
+            return load_model(location, source.revision if location in candidates else None)
+        except CheckpointError:
+            continue
+    return None
 
 
 class StoredImages:

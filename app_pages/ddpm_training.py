@@ -5,12 +5,11 @@ import streamlit as st
 import torch
 
 from app_pages.common import (
-    SHIPPED,
-    available_checkpoints,
     checkpoint_label,
     checkpoints_of,
     compute_slow,
     current_source,
+    find_judge,
     load_model,
     model_card,
     model_key,
@@ -19,7 +18,7 @@ from app_pages.common import (
     show_images,
     this_page,
 )
-from genmodels import diffusion, figures, metrics, registry
+from genmodels import diffusion, figures, metrics
 from genmodels.checkpoint import CheckpointError
 from genmodels.data import class_names
 from genmodels.ddpm import DDPM
@@ -147,18 +146,6 @@ def show_progression(runs: dict[str, DDPM]) -> None:
     picked = sorted({round(v) for v in torch.linspace(0, shots.shape[0] - 1, min(8, shots.shape[0])).tolist()})
     show_images(shots[picked, :8].flatten(0, 1).float() / 255, nrow=8, height=60 + 60 * len(picked),
                 title="rows: epochs " + ", ".join(str(p + 1) for p in picked))
-
-
-def find_judge():
-    """The source's classifier, else the shipped one; None if neither loads."""
-    source = current_source()
-    candidates = [loc for loc, cfg in available_checkpoints(source) if not registry.is_generative(cfg)]
-    for location in [*candidates, str(SHIPPED / "mnist-classifier")]:
-        try:
-            return load_model(location, source.revision if location in candidates else None)
-        except CheckpointError:
-            continue
-    return None
 
 
 def quality_controls(runs: dict[str, DDPM]) -> tuple[str, int, int]:

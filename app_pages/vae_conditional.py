@@ -5,7 +5,8 @@ import torch
 
 from app_pages.common import load_test_set, model_card, pick_checkpoint, show_code, show_images
 from genmodels.data import class_names
-from genmodels.vae import VAE, condition_path
+from genmodels.latent import condition_path
+from genmodels.vae import VAE
 
 COLUMNS = 8  # samples per class
 STEPS = 11  # conditions between two classes

@@ -61,13 +61,15 @@ def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 8, title: str | No
 def training_curves(metrics: dict) -> go.Figure:
     """Loss per step (left) and per-epoch numbers (right) from a checkpoint's ``metrics.json``."""
     curves = metrics.get("curves", {})
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss per step", "per epoch"))
-    if curves.get("step"):
-        fig.add_trace(go.Scatter(x=curves["step"], y=curves["step_loss"], mode="lines", name="step loss",
-                                 line=dict(width=1)), row=1, col=1)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("training per step", "per epoch"))
+    per_step = [k for k in curves if k.startswith("step_") and len(curves[k]) == len(curves.get("step", []))]
+    for name in per_step:  # "step_loss"; a GAN records "step_d_loss", "step_g_loss", ...
+        fig.add_trace(go.Scatter(x=curves["step"], y=curves[name], mode="lines", line=dict(width=1),
+                                 name="step loss" if name == "step_loss" else name.removeprefix("step_")),
+                      row=1, col=1)
     epochs = curves.get("epoch", [])
     for name, values in curves.items():
-        if name in ("step", "step_loss", "epoch") or len(values) != len(epochs):
+        if name == "step" or name in per_step or name == "epoch" or len(values) != len(epochs):
             continue
         fig.add_trace(go.Scatter(x=epochs, y=values, mode="lines+markers", name=name), row=1, col=2)
     fig.update_xaxes(title_text="step", row=1, col=1)
@@ -253,4 +255,70 @@ def bound_terms(runs: dict[str, dict]) -> go.Figure:
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_type="log",
                       xaxis_title="timestep t (t = 0 is L_0, the decoder term)", yaxis_title="bits per dimension",
                       legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def image_animation(frames: torch.Tensor | np.ndarray, labels: list[str], height: int = 320,
+                    title: str | None = None) -> go.Figure:
+    """Images (N, 1, H, W) in [0, 1] as an animation with a play button and a slider, one frame per image."""
+    x = np.asarray(frames.detach().cpu() if torch.is_tensor(frames) else frames, dtype=np.float32)[:, 0]
+
+    def heatmap(image):
+        return go.Heatmap(z=image, colorscale="gray", zmin=0, zmax=1, showscale=False,
+                          hovertemplate="pixel (%{x}, %{y}): %{z:.2f}<extra></extra>")
+
+    fig = go.Figure(heatmap(x[0]), frames=[go.Frame(data=[heatmap(im)], name=str(i)) for i, im in enumerate(x)])
+    step = dict(frame=dict(duration=120, redraw=True), transition=dict(duration=0), mode="immediate")
+    fig.update_layout(
+        title=title, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+        updatemenus=[dict(type="buttons", x=0, y=0, xanchor="left", yanchor="top", direction="left",
+                          buttons=[dict(label="Play", method="animate", args=[None, {**step, "fromcurrent": True}]),
+                                   dict(label="Pause", method="animate",
+                                        args=[[None], dict(frame=dict(duration=0), mode="immediate")])])],
+        sliders=[dict(x=0.25, len=0.75, y=0, yanchor="top", currentvalue=dict(prefix=""),
+                      steps=[dict(label=label, method="animate", args=[[str(i)], step])
+                             for i, label in enumerate(labels)])],
+    )
+    return _hide_axes(fig)
+
+
+def lines(x, series: dict[str, list[float]], title: str, x_title: str, y_title: str,
+          height: int = 280) -> go.Figure:
+    """A few named curves over a shared x axis."""
+    fig = go.Figure([go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name) for name, y in series.items()])
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_title=x_title,
+                      yaxis_title=y_title, legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def gan_dynamics(runs: dict[str, dict], window: int = 20) -> go.Figure:
+    """A GAN's training, per step (moving averages), one colour per run: the two losses, D's accuracy on real
+    and on generated images, and D's mean output on each (D(x), D(G(z)))."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("losses: D solid, G dotted", "D's accuracy: real solid, "
+                                                        "fake dotted", "D(x) solid, D(G(z)) dotted"))
+    panels = [(1, "d_loss", "g_loss"), (2, "d_accuracy_real", "d_accuracy_fake"), (3, "d_real", "d_fake")]
+    for i, (name, metrics) in enumerate(runs.items()):
+        curves = metrics.get("curves", {})
+        colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
+        for col, solid, dotted in panels:
+            for key, dash in ((solid, "solid"), (dotted, "dot")):
+                values = curves.get(f"step_{key}")
+                if values:
+                    fig.add_trace(go.Scatter(x=curves["step"], y=moving_average(values, window), mode="lines",
+                                             name=name, legendgroup=name, showlegend=(col == 1 and dash == "solid"),
+                                             line=dict(color=colour, dash=dash, width=1.5)), row=1, col=col)
+    fig.add_hline(y=0.5, line=dict(color="grey", dash="dot", width=1), row=1, col=3)
+    fig.update_xaxes(title_text="step")
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def class_shares(epochs: list[int], shares: list[list[float]], names: list[str], title: str) -> go.Figure:
+    """The share of samples in each class after every epoch, as a heatmap (rows: classes). Mode collapse shows
+    as rows going dark while others glow; a healthy run is an even band near 1 / classes."""
+    z = np.asarray(shares, dtype=np.float32)  # (classes, epochs)
+    fig = go.Figure(go.Heatmap(z=z, x=epochs, y=names, colorscale="Viridis", zmin=0, zmax=max(0.3, float(z.max())),
+                               colorbar=dict(title="share"),
+                               hovertemplate="epoch %{x}, %{y}: %{z:.1%}<extra></extra>"))
+    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="epoch")
     return fig

@@ -139,3 +139,13 @@ def plane_grid(extent: float, steps: int) -> torch.Tensor:
     top (z2 = extent) to the bottom, each row from z1 = -extent to extent, as an image grid shows them."""
     axis = torch.linspace(-extent, extent, steps)
     return torch.stack(torch.meshgrid(axis, axis.flip(0), indexing="xy"), dim=-1).reshape(-1, 2)
+
+
+def condition_path(a: int, b: int, t: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Condition vectors y = (1 - t) e_a + t e_b between the one-hot codes of classes a and b, (len(t), n_classes).
+
+    t = 0 gives e_a and t = 1 gives e_b, the only conditions training shows a conditional model (a cVAE, a
+    cGAN); t between them or outside [0, 1] asks it about a condition it never saw.
+    """
+    e_a, e_b = torch.nn.functional.one_hot(torch.tensor([a, b]), n_classes).float()
+    return (1 - t)[:, None] * e_a + t[:, None] * e_b

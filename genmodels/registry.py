@@ -135,6 +135,15 @@ register(Family(
 ))
 register(Family(
     name="gan", model="genmodels.gan:GAN", recipe="train.gan", section=GAN_SECTION, bench="bench.families:gan",
+    pages=(
+        Page("app_pages/gan_walk.py", "GAN latent walks", ":material/route:", accepts=_unconditional,
+             default="gan-dcgan"),
+        Page("app_pages/gan_training.py", "GAN training dynamics", ":material/swords:", explains=_never),
+        Page("app_pages/gan_backbones.py", "GAN backbones: MLP and DCGAN", ":material/stacks:",
+             accepts=_unconditional, explains=_never),
+        Page("app_pages/gan_conditional.py", "Conditional GAN", ":material/category:", accepts=_conditional,
+             default="cgan-mlp"),
+    ),
 ))
 register(Family(name="classifier", model="genmodels.classifier:Classifier", recipe="train.classifier",
                 generative=False))

@@ -349,12 +349,3 @@ class VAE(HubModel):
         """Bernoulli means of p(x | z = mu(x)): the decoding of the posterior mean."""
         return self.decode_mean(self.encode(x, y)[0], y)
 
-
-def condition_path(a: int, b: int, t: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """Condition vectors y = (1 - t) e_a + t e_b between the one-hot codes of classes a and b, (len(t), n_classes).
-
-    t = 0 gives e_a and t = 1 gives e_b, the only conditions training shows a conditional VAE; t between them
-    or outside [0, 1] asks the decoder about a condition it never saw.
-    """
-    e_a, e_b = F.one_hot(torch.tensor([a, b]), n_classes).float()
-    return (1 - t)[:, None] * e_a + t[:, None] * e_b

@@ -190,6 +190,11 @@ def scratch_models(tmp_path_factory):
     assert main(["vae", "--architecture", "conv", "--hidden-dim", "32", "--latent-dim", "3", "--conditional",
                  "--out", str(root / "cvae"), *small]) == 0
     assert main(["vae", "--hidden-dim", "32", "--latent-dim", "2", "--out", str(root / "plain"), *small]) == 0
+    gan = ["gan", "--g-width", "32", "--d-width", "16", "--epochs", "2", "--subset", "256", "--quiet", "--device",
+           "cpu"]
+    assert main([*gan, "--backbone", "mlp", "--out", str(root / "gan-mlp")]) == 0
+    assert main([*gan, "--backbone", "dcgan", "--spectral-norm", "--out", str(root / "gan-dcgan")]) == 0
+    assert main([*gan, "--backbone", "mlp", "--conditional", "--out", str(root / "cgan-mlp")]) == 0
     for schedule in ("linear", "cosine"):
         assert main(["ddpm", "--schedule", schedule, "--T", "20", "--channels", "8", "16", "16", "--epochs", "2",
                      "--subset", "256", "--quiet", "--device", "cpu", "--out", str(root / f"ddpm-{schedule}")]) == 0
@@ -381,3 +386,34 @@ def test_ddpm_pages_switch_between_checkpoints_with_different_T(tmp_path):
     app.switch_page("app_pages/ddpm_inpainting.py").run()
     app.selectbox(key="checkpoint_inpaint").select("T30").run()
     assert_clean(app)
+
+
+def test_gan_pages_with_fresh_checkpoints(scratch_models):
+    app = start("Local folder", str(scratch_models))
+    app.switch_page("app_pages/gan_walk.py").run()
+    assert_clean(app)
+    assert app.selectbox(key="checkpoint_gan").options == ["gan-dcgan", "gan-mlp"]  # unconditional ones
+    assert app.selectbox(key="checkpoint_gan").value == 0  # the default, gan-dcgan
+    app.radio(key="walk_path").set_value("linear (lerp)").run()
+    app.slider(key="walk_frames").set_value(5).run()
+    app.selectbox(key="walk_target").set_value(3).run()
+    app.selectbox(key="walk_vae").select("plain").run()
+    assert_clean(app)
+    assert any("Grey pixels in numbers" in m.value for m in app.markdown)  # the walk through the VAE "plain"
+    app.switch_page("app_pages/gan_training.py").run()
+    assert_clean(app)
+    assert sorted(app.dataframe[0].value["run"]) == ["cgan-mlp", "gan-dcgan", "gan-mlp"]
+    app.multiselect(key="gan_runs").set_value(["gan-mlp"]).run()
+    app.slider(key="gan_epoch").set_value(1).run()
+    assert_clean(app)
+    app.switch_page("app_pages/gan_backbones.py").run()
+    assert_clean(app)
+    families = app.dataframe[0].value["family"].tolist()
+    assert "gan" in families and "ddpm" not in families  # the scratch DDPMs were never scored
+    app.switch_page("app_pages/gan_conditional.py").run()
+    assert_clean(app)
+    assert app.selectbox(key="checkpoint_cgan").options == ["cgan-mlp"]
+    app.slider(key="cgan_t").set_value((-1.0, 2.0)).run()
+    app.selectbox(key="cgan_b").select_index(3).run()
+    assert_clean(app)
+    assert any("asked-for class" in c.value for c in app.caption)

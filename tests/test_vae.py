@@ -234,7 +234,7 @@ def test_conditional_bounds_against_the_exact_conditional_likelihood(mnist_batch
 
 
 def test_decode_mean_is_the_bernoulli_mean_and_condition_path_mixes_one_hots(tiny_vae):
-    from genmodels.vae import condition_path
+    from genmodels.latent import condition_path
 
     model = tiny_vae()
     z = torch.randn(5, 2)

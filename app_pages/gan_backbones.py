@@ -1,0 +1,149 @@
+"""GAN backbones: an MLP GAN against a DCGAN on samples, size, speed and scores, and GANs against the VAEs
+and DDPMs of this app, with the evidence for each claim."""
+
+import time
+
+import streamlit as st
+import torch
+
+from app_pages.common import (
+    available_checkpoints,
+    checkpoint_label,
+    checkpoints_of,
+    current_source,
+    load_model,
+    load_or_stop,
+    model_card,
+    model_key,
+    show_code,
+    show_images,
+    this_page,
+)
+from genmodels import registry
+from genmodels.checkpoint import CheckpointError
+from genmodels.gan import GAN, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+
+
+def introduction() -> None:
+    st.title("GAN backbones: MLP and DCGAN")
+    st.markdown(
+        "The GAN framework fixes the game, not the networks. The **backbone** is the pair of networks inside: "
+        "here fully connected layers that see an image as 784 unrelated numbers, or the convolutional DCGAN of "
+        "Radford et al. (2016), whose generator paints with transposed convolutions and whose discriminator "
+        "looks at local strokes first. The same loss, the same optimisers, different inductive biases."
+    )
+    st.markdown(
+        "**Questions** (Leuven 4.2.5 and 4.2.6): try the CNN-based backbone and discuss. What are the advantages "
+        "and disadvantages of GANs compared with autoencoders and diffusion models: conceptually, in the quality "
+        "of the results, in training?"
+    )
+
+
+def gan_facts(model: GAN) -> dict[str, str]:
+    m, evaluation = model.metrics, model.metrics.get("eval", {})
+    g = sum(p.numel() for p in model.generator.parameters())
+    d = sum(p.numel() for p in model.discriminator.parameters())
+    epochs = max(1, m.get("epochs", 1))
+    shares = [evaluation.get(f"test_share_{k}") for k in range(10)]
+    return {
+        "generator / discriminator parameters": f"{g:,} / {d:,}",
+        "training time per epoch": f"{m.get('wall_time_s', 0) / epochs:.0f} s on {m.get('device', '?')}",
+        "epochs": str(m.get("epochs", "?")),
+        "FID-MNIST (10,000 samples)": f"{evaluation['test_fid_mnist']:.1f}" if "test_fid_mnist" in evaluation else "",
+        "confident > 0.9": f"{evaluation['test_confident_rate']:.1%}" if "test_confident_rate" in evaluation else "",
+        "rarest / commonest digit": f"{min(shares):.1%} / {max(shares):.1%}" if None not in shares else "",
+    }
+
+
+def show_side_by_side(runs: dict[str, GAN]) -> None:
+    st.subheader("Side by side")
+    by_backbone: dict[str, str] = {}
+    for name, model in runs.items():
+        by_backbone.setdefault(model.config.backbone, name)
+    names = list(by_backbone.values())
+    if len(names) < 2:
+        st.info("The chosen source has GANs of one backbone only; the shipped checkpoints have both.")
+    for column, name in zip(st.columns(len(names)), names, strict=True):
+        model = runs[name]
+        column.markdown(f"**{name}** ({model.config.backbone})")
+        show_images(model.sample(32, generator=torch.Generator().manual_seed(0)), nrow=8, height=180, where=column,
+                    key=f"backbone_{name}")
+        facts = gan_facts(model)
+        column.table({"": list(facts), "value": list(facts.values())})
+    st.markdown(
+        "The MLP must learn every stroke at every position separately; the DCGAN's convolutions share one "
+        "stroke detector (or painter) across the image, so with fewer parameters it draws cleaner, more "
+        "connected digits, at a higher cost per image on a CPU (convolutions on 28x28 maps against a few matrix "
+        "products). The MLP's samples show its weakness as speckle and broken strokes."
+    )
+
+
+@st.cache_data(show_spinner="Timing the samplers...", max_entries=16, ttl=3600)
+def sampling_time(location: str, revision: str | None, key: str) -> float:
+    """Milliseconds per image when drawing 8 (the fast sampler of each family), measured once per model."""
+    model = load_model(location, revision)
+    model.sample(1, generator=torch.Generator().manual_seed(0))  # warm-up
+    start = time.perf_counter()
+    model.sample(8, generator=torch.Generator().manual_seed(0))
+    return 1000 * (time.perf_counter() - start) / 8
+
+
+def family_table() -> dict[str, list[str]]:
+    """Every scored generative model of the source: family, FID-MNIST, confident rate, time for 16 samples."""
+    source = current_source()
+    rows = {"model": [], "family": [], "FID-MNIST": [], "confident > 0.9": [], "ms per sample (here)": []}
+    try:
+        found = [(loc, cfg) for loc, cfg in available_checkpoints(source) if registry.is_generative(cfg)]
+    except CheckpointError:
+        return rows
+    for location, config in found:
+        try:
+            model = load_model(location, source.revision)
+        except CheckpointError:
+            continue
+        scores = list(model.metrics.get("sample_quality", {}).values())
+        evaluation = model.metrics.get("eval", {})
+        if scores:
+            best = max(scores, key=lambda q: q["n"])
+            fid, confident = best["fid_mnist"], best["confident_rate"]
+        elif "test_fid_mnist" in evaluation:
+            fid, confident = evaluation["test_fid_mnist"], evaluation["test_confident_rate"]
+        else:
+            continue
+        rows["model"].append(checkpoint_label(location))
+        rows["family"].append(config["family"])
+        rows["FID-MNIST"].append(f"{fid:.1f}")
+        rows["confident > 0.9"].append(f"{confident:.1%}")
+        rows["ms per sample (here)"].append(f"{sampling_time(location, source.revision, model_key(model)):.1f}")
+    return rows
+
+
+def show_against_other_families() -> None:
+    st.subheader("GANs against VAEs and diffusion models")
+    st.dataframe(family_table(), hide_index=True)
+    st.caption("FID-MNIST and the confident rate on 10,000 samples each (`python -m train.sample_quality` for the "
+               "VAEs and DDPMs, the final evaluation of `python -m train gan` for the GANs); the times are measured "
+               "now, on this server (DDPM: DDIM with 50 steps).")
+    st.markdown(
+        "- **Sampling speed**: a GAN draws an image in one pass of its generator, like a VAE's decoder; a DDPM "
+        "needs tens (DDIM) to a thousand network passes. The table's last column is the evidence.\n"
+        "- **Sharpness**: a GAN's discriminator punishes blur, so its samples are sharp; a VAE's decoder outputs "
+        "the mean of $p(x\\mid z)$, blurry where it is unsure. Compare the walks on the latent-walk page.\n"
+        "- **Likelihood and coverage**: a GAN has no likelihood and no encoder, so there is no test log-likelihood "
+        "to report and no way to find the code of a real digit; nothing in its loss makes it cover every digit, "
+        "so mode dropping must be checked (the class shares in the table above and on the training page). A VAE "
+        "gives a bound on log p(x) and an encoder; a DDPM gives a bound too, and covers the data best.\n"
+        "- **Training**: a VAE or a DDPM minimises one loss and is stable; a GAN plays a game whose loss says "
+        "little about quality, is sensitive to the balance of the two networks and their learning rates, and "
+        "needs the tricks of the training page. The best samples here come from the DDPM, at the highest cost "
+        "per sample."
+    )
+
+
+introduction()
+runs = {checkpoint_label(loc): load_or_stop(loc)
+        for loc, _ in checkpoints_of("gan", this_page(__file__).accepts, what="unconditional GAN checkpoint")}
+show_side_by_side(runs)
+show_against_other_families()
+show_code(MLPGenerator.__init__, MLPDiscriminator.__init__, DCGANGenerator.__init__, DCGANDiscriminator.__init__)
+model_card(next(iter(runs.values())))
