@@ -25,6 +25,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from genmodels import ema
 from genmodels.checkpoint import HubModel
+from genmodels.latent import as_condition
 
 BACKBONES = ("mlp", "dcgan")
 NOISES = ("gaussian", "uniform")
@@ -222,19 +223,8 @@ class GAN(HubModel):
         return sum(p.numel() for m in (self.generator, self.discriminator) for p in m.parameters())
 
     def condition(self, y: torch.Tensor | None, batch: int) -> torch.Tensor | None:
-        """Labels as (B, n_classes) vectors; integer classes become one-hot. None for an unconditional GAN."""
-        if not self.config.n_classes:
-            if y is not None:
-                raise ValueError("this GAN is not conditional: call it without y")
-            return None
-        if y is None:
-            raise ValueError(f"this GAN is conditional: pass y, integer classes or (B, {self.config.n_classes}) "
-                             f"vectors")
-        if not torch.is_floating_point(y):
-            y = F.one_hot(y.long(), self.config.n_classes).float()
-        if y.shape != (batch, self.config.n_classes):
-            raise ValueError(f"y must have shape ({batch}, {self.config.n_classes}), not {tuple(y.shape)}")
-        return y
+        """G's and D's label input: one-hot for integer classes, any vector as given (``as_condition``)."""
+        return as_condition(y, batch, self.config.n_classes, "GAN")
 
     def sample_noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n codes from p(z), (n, latent_dim)."""

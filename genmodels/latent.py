@@ -149,3 +149,20 @@ def condition_path(a: int, b: int, t: torch.Tensor, n_classes: int) -> torch.Ten
     """
     e_a, e_b = torch.nn.functional.one_hot(torch.tensor([a, b]), n_classes).float()
     return (1 - t)[:, None] * e_a + t[:, None] * e_b
+
+
+def as_condition(y: torch.Tensor | None, batch: int, n_classes: int, model: str = "model") -> torch.Tensor | None:
+    """A conditional model's label input: (batch, n_classes) vectors, one-hot for integer classes, any vector
+    (a point between classes) as given; None for an unconditional model (n_classes = 0). Raises ValueError with
+    what to pass when y does not fit."""
+    if not n_classes:
+        if y is not None:
+            raise ValueError(f"this {model} is not conditional: call it without y")
+        return None
+    if y is None:
+        raise ValueError(f"this {model} is conditional: pass y, integer classes or (B, {n_classes}) vectors")
+    if not torch.is_floating_point(y):
+        y = torch.nn.functional.one_hot(y.long(), n_classes).float()
+    if y.shape != (batch, n_classes):
+        raise ValueError(f"y must have shape ({batch}, {n_classes}), not {tuple(y.shape)}")
+    return y

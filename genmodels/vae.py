@@ -19,6 +19,7 @@ from torch import nn
 
 from genmodels.checkpoint import HubModel
 from genmodels.gaussian import gaussian_log_prob, kl_to_standard_normal
+from genmodels.latent import as_condition
 
 IMAGE_SHAPE = (1, 28, 28)
 IMAGE_SIZE = 784
@@ -245,19 +246,8 @@ class VAE(HubModel):
         return f"{nets} Prior: {prior}. Trained on {c.dataset} with KL weight beta = {c.beta:g}."
 
     def condition(self, y: torch.Tensor | None, batch: int) -> torch.Tensor | None:
-        """The decoder's and encoder's label input: one-hot for integer classes, else y as given."""
-        if not self.config.n_classes:
-            if y is not None:
-                raise ValueError("this VAE is not conditional: call it without y")
-            return None
-        if y is None:
-            raise ValueError(f"this VAE is conditional: pass y, integer classes or (B, {self.config.n_classes}) "
-                             f"vectors")
-        if not torch.is_floating_point(y):
-            y = F.one_hot(y.long(), self.config.n_classes).float()
-        if y.shape != (batch, self.config.n_classes):
-            raise ValueError(f"y must have shape ({batch}, {self.config.n_classes}), not {tuple(y.shape)}")
-        return y
+        """The networks' label input: one-hot for integer classes, any vector as given (``as_condition``)."""
+        return as_condition(y, batch, self.config.n_classes, "VAE")
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of the posterior q(z|x) (q(z|x,y) if conditional), each (B, latent_dim)."""
