@@ -19,7 +19,7 @@ DDPM_PAGES = [page.path for page in registry.family("ddpm").pages]
 PAGES = ["app_pages/home.py", *(page.path for _, page in registry.pages())]  # every page the registry lists
 
 
-def start(kind: str | None = None, value: str = "", revision: str = "") -> AppTest:
+def start(kind: str | None = None, value: str = "", revision: str = "", page: str | None = None) -> AppTest:
     """Run the app from its entry point, with the sidebar's checkpoint source chosen up front.
 
     The source goes into session state before the first run: AppTest (streamlit 1.67) drops the
@@ -32,6 +32,8 @@ def start(kind: str | None = None, value: str = "", revision: str = "") -> AppTe
         at.session_state["source_kind"] = kind
         at.session_state["source_folder" if kind == "Local folder" else "source_repo"] = value
         at.session_state["source_revision"] = revision
+    if page:  # straight to that page, as a deep link does, without rendering the model zoo first
+        at.switch_page(page)
     return at.run()
 
 
@@ -70,8 +72,8 @@ def test_home_shows_every_shipped_model_with_samples(app):
 
 
 @pytest.mark.parametrize("page", PAGES[1:])
-def test_each_page_renders_from_the_entry_point(app, page):
-    app.switch_page(page).run()
+def test_each_page_renders_from_the_entry_point(page):
+    app = start(page=page)
     assert_clean(app)
     assert app.title and app.get("plotly_chart")
     labels = [e.label for e in app.expander]
@@ -203,9 +205,7 @@ def scratch_models(tmp_path_factory):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_with_a_folder_of_fresh_checkpoints(scratch_models, page):
-    app = start("Local folder", str(scratch_models))
-    if page != PAGES[0]:
-        app.switch_page(page).run()
+    app = start("Local folder", str(scratch_models), page=page)
     assert_clean(app)
 
 

@@ -46,3 +46,22 @@ def test_latent_scatter_has_one_trace_per_class_and_the_extras():
     assert names[0].startswith("prior log p(z)") and names[1] == "prior samples"
     assert sum(n.startswith("q(z|x), digit") for n in names) == 3
     assert "component means" in names and sum("picked digit" in n for n in names) == 3
+
+
+def test_gan_figures():
+    import numpy as np
+    import torch
+
+    from genmodels import figures
+
+    curves = {"step": [10, 20, 30], "epoch": [1, 2], "val_fid_mnist": [300.0, 200.0],
+              **{f"step_{k}": [0.1, 0.2, 0.3] for k in ("d_loss", "g_loss", "d_accuracy_real", "d_accuracy_fake",
+                                                        "d_real", "d_fake")}}
+    fig = figures.training_curves({"curves": curves})  # a GAN records no "step_loss"
+    assert {t.name for t in fig.data} >= {"d_loss", "g_loss", "val_fid_mnist"}
+    fig = figures.gan_dynamics({"a": {"curves": curves}, "b": {"curves": curves}}, window=2)
+    assert len(fig.data) == 12 and sum(t.showlegend for t in fig.data) == 2
+    fig = figures.image_animation(torch.rand(5, 1, 28, 28), [f"t{i}" for i in range(5)])
+    assert len(fig.frames) == 5 and len(fig.layout.sliders[0].steps) == 5
+    fig = figures.class_shares([1, 2, 3], np.full((10, 3), 0.1).tolist(), [str(d) for d in range(10)], "x")
+    assert np.asarray(fig.data[0].z).shape == (10, 3)

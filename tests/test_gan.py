@@ -155,3 +155,21 @@ def test_dcgan_and_conditional_gan_train(tmp_path):
     assert main(["gan", *SMALL, "--conditional", "--epochs", "1", "--out", str(tmp_path / "cgan")]) == 0
     model = genmodels.load(tmp_path / "cgan")
     assert model.config.n_classes == 10 and "val_class_match" in model.metrics["curves"]
+
+
+def test_attribute_direction_raises_the_judges_log_probability():
+    from genmodels.gan import attribute_direction
+
+    judge = genmodels.load("checkpoints/mnist-classifier")
+    torch.manual_seed(0)
+    model = GAN(GANConfig(backbone="mlp", g_width=32, d_width=16))
+    z = model.sample_noise(1, torch.Generator().manual_seed(1))[0]
+    d = attribute_direction(model, judge, z, target=3)
+    assert torch.isclose(d.norm(), torch.tensor(1.0))
+
+    def log_p(code):
+        return torch.log(judge.predict_proba(model.generate(code[None]))[0, 3])
+
+    assert log_p(z + 0.05 * d) > log_p(z) > log_p(z - 0.05 * d)  # uphill along d, downhill against it
+    u = torch.randn(64, generator=torch.Generator().manual_seed(2))
+    assert log_p(z + 0.05 * d) - log_p(z) > log_p(z + 0.05 * u / u.norm()) - log_p(z)  # steeper than a random one
