@@ -70,7 +70,9 @@ def settings_table(runs: dict[str, GAN]) -> dict[str, list[str]]:
 def show_curves(runs: dict[str, GAN]) -> list[str]:
     """The per-step dynamics of the chosen runs; returns their names."""
     st.subheader("The game, step by step")
-    chosen = st.multiselect("Runs", list(runs), default=list(runs)[:3], key="gan_runs")
+    preferred = [n for n in ("gan-dcgan", "gan-dcgan-plain", "gan-mlp-unbalanced") if n in runs]
+    chosen = st.multiselect("Runs", list(runs), default=preferred or list(runs)[:3], key="gan_runs",
+                            help="By default the healthy DCGAN, the one without tricks and the unbalanced run.")
     if not chosen:
         st.info("Choose at least one run.")
         return []

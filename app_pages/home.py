@@ -31,6 +31,8 @@ def facts(model, config: dict) -> str:
     if scored:
         best = max(scored, key=lambda q: q["n"])
         found.append(f"FID-MNIST {best['fid_mnist']:.1f}")
+    elif "test_fid_mnist" in evaluation:  # a GAN scores its samples at the end of training
+        found.append(f"FID-MNIST {evaluation['test_fid_mnist']:.1f}")
     return " | ".join(f for f in found if f)
 
 

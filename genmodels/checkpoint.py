@@ -62,6 +62,7 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="genmodels", licens
 
     config_class: type = None  # the family's config dataclass
     store_fp16: bool = True  # store float32 weights as float16 in model.safetensors
+    sampler_name: str = "model.sample"  # how ``sample`` draws, in words (scores are recorded under it)
 
     def __init__(self, config):
         super().__init__()

@@ -192,6 +192,10 @@ class GAN(HubModel):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
+    @property
+    def sampler_name(self) -> str:
+        return f"generator{' (moving average)' if self.config.ema_decay else ''} of prior draws"
+
     def describe(self) -> str:
         c = self.config
         g = sum(p.numel() for p in self.generator.parameters())

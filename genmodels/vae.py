@@ -202,6 +202,7 @@ class VAE(HubModel):
     """
 
     config_class = VAEConfig
+    sampler_name = "decoder means of prior draws"
 
     def __init__(self, config: VAEConfig):
         super().__init__(config)

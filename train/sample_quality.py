@@ -15,6 +15,7 @@ judge's ``metrics.json`` under ``fid_floor``, each with the command that made it
 """
 
 import argparse
+import inspect
 import json
 import math
 import sys
@@ -29,11 +30,16 @@ from genmodels.metrics import class_report, frechet_distance
 from train.loop import atomic_write, describe_device, pick_device
 
 
+def has_steps(model) -> bool:
+    """Whether the model samples iteratively, with a number of steps to choose (a diffusion model)."""
+    return "steps" in inspect.signature(model.sample).parameters
+
+
 def sample_images(model, n: int, seed: int, steps: str, batch_size: int = 500) -> tuple[torch.Tensor, str]:
     """n samples in [0, 1] from a fixed seed, and the name of the sampler used."""
     generator = torch.Generator().manual_seed(seed)
-    kwargs, name = {}, "decoder means of prior draws"
-    if model.config.family == "ddpm":
+    kwargs, name = {}, model.sampler_name
+    if has_steps(model):  # a diffusion model: DDIM with that many steps, or all T
         kwargs["steps"] = None if steps == "ddpm" else int(steps)
         name = f"DDPM, {model.config.T} steps" if steps == "ddpm" else f"DDIM, {int(steps)} steps, eta 0"
     out = []
@@ -125,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.write and judge.metrics.get("fid_floor", {}).get("n", 0) <= args.n:  # keep the floor on most images
             update_metrics(args.judge, "fid_floor", {**result, "n": args.n, "command": command})
     for location, model in models:
-        if model.config.family == "ddpm":  # the other families sample on the CPU (they are fast there)
+        if has_steps(model):  # an iterative sampler runs where the network is; the others are fast on the CPU
             model.to(device)
         started = time.perf_counter()
         images, sampler = sample_images(model, args.n, args.seed, args.steps)
@@ -134,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                       device=describe_device(next(model.parameters()).device), command=command)
         if args.floor:
             result["floor_fid_mnist"] = floor  # real test images at the same n: FID is biased upwards at small n
-        bpd = bits_per_dim(model, args.bpd, args.seed) if args.bpd and model.config.family == "ddpm" else None
+        bpd = bits_per_dim(model, args.bpd, args.seed) if args.bpd and hasattr(model, "bits_per_dim") else None
         rows.append((location, sampler, result, bpd))
         if args.write:
             update_metrics(location, "sample_quality", {sampler: result})
