@@ -294,6 +294,16 @@ def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict:
     return {"type": type(optimizer).__name__, **settings}
 
 
+def data_loader(train_set, batch_size: int, seed: int, generator: torch.Generator, rank: int, world_size: int):
+    """(loader, distributed sampler or None). Under torchrun each process takes every world_size-th image of
+    one seeded permutation per epoch, so N processes see in each step the images one process would see with
+    N times the batch; otherwise a plain shuffle drawn from ``generator`` (saved with the training state)."""
+    if "WORLD_SIZE" not in os.environ:
+        return DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=generator), None
+    sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+    return DataLoader(train_set, batch_size=batch_size, sampler=sampler), sampler
+
+
 # --- the loop ------------------------------------------------------------------------------------------
 def run(family, args, argv: list[str]) -> Path:
     """Train with the recipe module ``family`` as ``args`` say; returns the checkpoint folder."""
@@ -312,17 +322,12 @@ def run(family, args, argv: list[str]) -> Path:
     optimizers = getattr(family, "optimizers", default_optimizers)(model, config, args)
     config.optimizers = {name: optimizer_settings(o) for name, o in optimizers.items()}
     loader_generator = torch.Generator().manual_seed(args.seed)
-    if world_size > 1 or "WORLD_SIZE" in os.environ:
-        # Each process takes every world_size-th image of one seeded permutation per epoch.
-        sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=args.seed)
-        loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler)
+    loader, sampler = data_loader(train_set, args.batch_size, args.seed, loader_generator, rank, world_size)
+    if sampler is not None:
         for tensor in model.state_dict().values():  # every process starts from rank 0's weights
             dist.broadcast(tensor, 0)
         if rank:
             torch.manual_seed(args.seed + rank)  # independent noise in each process; rank 0 keeps the plain stream
-    else:
-        sampler = None
-        loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=loader_generator)
     loss_module = LossModule(model, getattr(family, "loss", None))
     if world_size > 1:
         loss_module = DistributedDataParallel(loss_module)
