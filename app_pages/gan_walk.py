@@ -16,7 +16,7 @@ from app_pages.common import (
     show_images,
 )
 from genmodels import figures
-from genmodels.gan import GAN, attribute_direction, expected_norm, lerp, slerp
+from genmodels.gan import GAN, attribute_direction, attribute_walk, expected_norm, lerp, slerp
 from genmodels.vae import VAE
 
 PATHS = {"spherical (slerp)": slerp, "linear (lerp)": lerp}
@@ -96,11 +96,13 @@ def direction_controls(n_classes: int) -> tuple[int, float, int]:
 def show_directions(model: GAN, seed_a: int, frames: int) -> None:
     st.subheader("Along a direction")
     st.markdown(
-        "From the first code, walk in a straight line: along a random direction, and along the direction in "
-        "which the judge's (the shipped MNIST classifier's) log-probability of one digit rises fastest, the "
-        "gradient of $\\log p(\\text{digit} \\mid G(z))$ with respect to $z$. A random direction changes several "
-        "things at once (class, slant, thickness); the gradient direction is the one that changes the chosen "
-        "attribute most, to first order, and the judge's curve below shows how far that first order carries."
+        "From the first code, walk along a random direction (a straight line), and along the direction in which "
+        "the judge's (the shipped MNIST classifier's) log-probability of one digit rises fastest, the gradient "
+        "of $\\log p(\\text{digit} \\mid G(z))$ with respect to $z$. A random direction changes several things "
+        "at once (class, slant, thickness). The gradient is the direction that changes the chosen attribute most, "
+        "but only near where it was taken: the generator and the judge are far from linear, so the attribute "
+        "walk takes small steps and follows the gradient afresh at each (steepest ascent), a curved path. The "
+        "judge's curve below shows how the attribute grows along it."
     )
     judge = find_judge()
     seed, reach, target = direction_controls(10)
@@ -114,10 +116,9 @@ def show_directions(model: GAN, seed_a: int, frames: int) -> None:
         st.warning("No classifier checkpoint could be loaded, so the attribute direction cannot be computed. Train "
                    "one with `python -m train classifier --out checkpoints/mnist-classifier`.")
         return
-    direction = attribute_direction(model, judge, z0, target)
     ahead = torch.linspace(0, reach, frames)
-    images = model.generate(z0 + ahead[:, None] * direction)
-    show_images(images, nrow=frames, height=110, title=f"towards 'digit {target}', from 0 to {reach:g}")
+    images = model.generate(attribute_walk(model, judge, z0, target, reach, frames))
+    show_images(images, nrow=frames, height=110, title=f"towards 'digit {target}', a path {reach:g} long")
     probability = judge.predict_proba(images)[:, target]
     st.plotly_chart(figures.lines(ahead.tolist(), {f"p(digit {target} | image)": probability.tolist()},
                                   "the judge along the attribute walk", "distance walked", "probability"),
@@ -158,5 +159,5 @@ seed_a, seed_b, path, frames = walk_controls()
 show_walk(model, seed_a, seed_b, path, frames)
 show_directions(model, seed_a, frames)
 show_vae_beside(model, seed_a, seed_b, path, frames)
-show_code(slerp, attribute_direction, GAN.generate)
+show_code(slerp, attribute_direction, attribute_walk, GAN.generate)
 model_card(model)

@@ -285,16 +285,32 @@ class GAN(HubModel):
 
 def attribute_direction(model: GAN, judge, z: torch.Tensor, target: int, y: torch.Tensor | None = None) -> torch.Tensor:
     """The unit direction in which the judge's log-probability of class ``target`` rises fastest at code z:
-    the gradient of log p(target | G(z)) with respect to z, normalised. Walking along it changes that one
-    attribute (how much the image looks like the target digit) most, to first order."""
+    the gradient of log p(target | G(z)) with respect to z, normalised."""
     net = model.generator_ema if model.config.ema_decay else model.generator
     net.eval()
-    z = z.detach().clone().requires_grad_(True)
+    device = next(net.parameters()).device
+    z = z.detach().to(device).clone().requires_grad_(True)
     with torch.enable_grad():
-        images = (net(z[None], model.condition(y, 1)) + 1) / 2
-        log_p = F.log_softmax(judge(images), -1)[0, target]
+        images = ((net(z[None], model.condition(y, 1)) + 1) / 2).clamp(0, 1)
+        log_p = F.log_softmax(judge(images.cpu()), -1)[0, target]
         (grad,) = torch.autograd.grad(log_p, z)
-    return grad / grad.norm().clamp_min(1e-12)
+    return (grad / grad.norm().clamp_min(1e-12)).cpu()
+
+
+def attribute_walk(model: GAN, judge, z: torch.Tensor, target: int, distance: float, frames: int,
+                   substeps: int = 8) -> torch.Tensor:
+    """Codes (frames, D) along the path of steepest ascent of log p(target | G(z)) from z, ``distance`` long:
+    between frames, ``substeps`` small steps each along the current :func:`attribute_direction`. The gradient
+    is a good guide only over a short way (G and the judge are far from linear), so the path follows it
+    afresh at every small step instead of going straight."""
+    step = distance / max(1, frames - 1) / substeps
+    codes = [z.detach().clone()]
+    for _ in range(frames - 1):
+        current = codes[-1]
+        for _ in range(substeps):
+            current = current + step * attribute_direction(model, judge, current, target)
+        codes.append(current)
+    return torch.stack(codes)
 
 
 def expected_norm(latent_dim: int, noise: str) -> float:

@@ -173,3 +173,18 @@ def test_attribute_direction_raises_the_judges_log_probability():
     assert log_p(z + 0.05 * d) > log_p(z) > log_p(z - 0.05 * d)  # uphill along d, downhill against it
     u = torch.randn(64, generator=torch.Generator().manual_seed(2))
     assert log_p(z + 0.05 * d) - log_p(z) > log_p(z + 0.05 * u / u.norm()) - log_p(z)  # steeper than a random one
+
+
+def test_attribute_walk_follows_the_gradient_uphill():
+    from genmodels.gan import attribute_walk
+
+    judge = genmodels.load("checkpoints/mnist-classifier")
+    torch.manual_seed(0)
+    model = GAN(GANConfig(backbone="mlp", g_width=32, d_width=16))
+    z = model.sample_noise(1, torch.Generator().manual_seed(1))[0]
+    codes = attribute_walk(model, judge, z, target=3, distance=2.0, frames=5, substeps=4)
+    assert codes.shape == (5, 64) and torch.equal(codes[0], z)
+    steps = (codes[1:] - codes[:-1]).norm(dim=1)
+    assert torch.all(steps <= 0.5 + 1e-5)  # each frame is at most distance / (frames - 1) away
+    p = judge.predict_proba(model.generate(codes))[:, 3]
+    assert p[-1] > p[0]
