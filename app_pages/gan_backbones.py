@@ -71,10 +71,11 @@ def show_side_by_side(runs: dict[str, GAN]) -> None:
         facts = gan_facts(model)
         column.table({"": list(facts), "value": list(facts.values())})
     st.markdown(
-        "The MLP must learn every stroke at every position separately; the DCGAN's convolutions share one "
-        "stroke detector (or painter) across the image, so with fewer parameters it draws cleaner, more "
-        "connected digits, at a higher cost per image on a CPU (convolutions on 28x28 maps against a few matrix "
-        "products). The MLP's samples show its weakness as speckle and broken strokes."
+        "What to compare: the MLP must learn every stroke at every position separately, while the DCGAN's "
+        "convolutions share one stroke detector (and one painter) across the image. That prior usually shows as "
+        "cleaner, more connected strokes from fewer generator parameters, and MLP samples as speckle and broken "
+        "strokes; the price is time, since convolutions over 28x28 maps cost a CPU more than a few matrix "
+        "products (the time per epoch above). The FID-MNIST and the confident rate say which won here."
     )
 
 
