@@ -287,6 +287,22 @@ def compute_slow(key: tuple, compute, text: str):
     return result
 
 
+def recorded_quality(model) -> tuple[str | None, dict | None]:
+    """(sampler, scores) of the model's sample quality as recorded in metrics.json: the run of
+    ``python -m train.sample_quality`` with the most samples, else the final evaluation of a family that scores
+    its own samples (a GAN: ``test_fid_mnist``, ``test_confident_rate``, ``test_share_k``); (None, None) if
+    neither. Scores have ``fid_mnist``, ``confident_rate``, ``n`` and, where known, ``histogram``."""
+    scored = model.metrics.get("sample_quality", {})
+    if scored:
+        sampler = max(scored, key=lambda s: scored[s]["n"])
+        return sampler, scored[sampler]
+    evaluation = model.metrics.get("eval", {})
+    if "test_fid_mnist" in evaluation:
+        return "final evaluation", {"fid_mnist": evaluation["test_fid_mnist"],
+                                    "confident_rate": evaluation["test_confident_rate"], "n": 10_000}
+    return None, None
+
+
 def model_card(model) -> None:
     """The model's card: architecture in words, size, hyperparameters, data, curves, provenance."""
     with st.expander("Model card: architecture, hyperparameters, training curves", expanded=False):

@@ -13,6 +13,7 @@ from app_pages.common import (
     load_model,
     model_card,
     model_key,
+    recorded_quality,
     saved_samples,
     show_code,
     show_images,
@@ -57,15 +58,6 @@ def load_runs() -> dict[str, DDPM]:
     return runs
 
 
-def best_quality(model) -> tuple[str, dict] | tuple[None, None]:
-    """The sampler with the most samples scored by ``python -m train.sample_quality``."""
-    scored = model.metrics.get("sample_quality", {})
-    if not scored:
-        return None, None
-    sampler = max(scored, key=lambda s: scored[s]["n"])
-    return sampler, scored[sampler]
-
-
 def settings_table(runs: dict[str, DDPM]) -> dict[str, list[str]]:
     """One row per run: its settings (metrics.json's training config) and its scores."""
     table = {"checkpoint": [], "schedule": [], "U-Net widths": [], "learning rate": [], "batch": [], "epochs": [],
@@ -74,7 +66,7 @@ def settings_table(runs: dict[str, DDPM]) -> dict[str, list[str]]:
     for name, model in runs.items():
         m = model.metrics
         training = m.get("training", {})
-        sampler, quality = best_quality(model)
+        sampler, quality = recorded_quality(model)
         bpd = m.get("bits_per_dim")
         table["checkpoint"].append(name)
         table["schedule"].append(f"{model.config.schedule}, T = {model.config.T}")

@@ -8,6 +8,7 @@ from app_pages.common import (
     checkpoints_of,
     load_or_stop,
     model_card,
+    recorded_quality,
     show_code,
     show_images,
     this_page,
@@ -59,10 +60,9 @@ def settings_table(runs: dict[str, GAN]) -> dict[str, list[str]]:
         rows["tricks"].append(", ".join(tricks) or "none")
         rows["epochs"].append(str(m.get("epochs", "?")))
         rows["time"].append(f"{m.get('wall_time_s', 0) / 60:.0f} min on {m.get('device', '?').split(' (')[0]}")
-        rows["FID-MNIST (10,000)"].append(f"{evaluation['test_fid_mnist']:.1f}" if "test_fid_mnist" in evaluation
-                                          else "")
-        rows["confident > 0.9"].append(f"{evaluation['test_confident_rate']:.1%}"
-                                       if "test_confident_rate" in evaluation else "")
+        _, quality = recorded_quality(model)
+        rows["FID-MNIST (10,000)"].append(f"{quality['fid_mnist']:.1f}" if quality else "")
+        rows["confident > 0.9"].append(f"{quality['confident_rate']:.1%}" if quality else "")
         rows["rarest / commonest digit"].append(f"{min(shares):.1%} / {max(shares):.1%}" if None not in shares else "")
     return rows
 

@@ -2,7 +2,15 @@
 
 import streamlit as st
 
-from app_pages.common import available_checkpoints, checkpoint_label, current_source, load_model, samples, show_images
+from app_pages.common import (
+    available_checkpoints,
+    checkpoint_label,
+    current_source,
+    load_model,
+    recorded_quality,
+    samples,
+    show_images,
+)
 from genmodels import registry
 from genmodels.checkpoint import CheckpointError
 
@@ -27,12 +35,9 @@ def facts(model, config: dict) -> str:
     found = [config["family"], f"{model.num_parameters():,} parameters", config.get("dataset", "")]
     if "test_elbo" in evaluation:
         found.append(f"test ELBO {evaluation['test_elbo']:.1f} nats")
-    scored = list(model.metrics.get("sample_quality", {}).values())
-    if scored:
-        best = max(scored, key=lambda q: q["n"])
-        found.append(f"FID-MNIST {best['fid_mnist']:.1f}")
-    elif "test_fid_mnist" in evaluation:  # a GAN scores its samples at the end of training
-        found.append(f"FID-MNIST {evaluation['test_fid_mnist']:.1f}")
+    _, quality = recorded_quality(model)
+    if quality:
+        found.append(f"FID-MNIST {quality['fid_mnist']:.1f}")
     return " | ".join(f for f in found if f)
 
 

@@ -54,7 +54,7 @@ class Family:
 
     name: str  # the value of "family" in config.json, and the train CLI's subcommand
     model: str  # "module:Class" of its HubModel subclass
-    recipe: str  # the module of its training recipe (see train/loop.py), run by `python -m train NAME`
+    recipe: str  # its training recipe (see train/loop.py): a module, or "module:object"; `python -m train NAME`
     section: str = ""  # the navigation heading its pages appear under
     pages: tuple[Page, ...] = ()
     generative: bool = True  # False for a family that only judges others (the classifier): no samples

@@ -122,7 +122,8 @@ def judge():
 
 @torch.no_grad()
 def evaluate(model: GAN, dataset, args, final: bool) -> dict[str, float]:
-    """FID-MNIST of fixed-seed samples against ``dataset`` (1,000 after each epoch, 10,000 at the end), the share
+    """FID-MNIST of fixed-seed samples against ``dataset`` (1,000 after each epoch, 10,000 at the end; the number
+    comparable across families is `python -m train.sample_quality`'s, against training images), the share
     the judge calls a digit with confidence over 0.9, each class's share (mode collapse shows here first), and
     for a conditional GAN the share drawn as the asked-for class."""
     n = min(10_000 if final else EVAL_SAMPLES, len(dataset))
