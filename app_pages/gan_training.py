@@ -48,16 +48,13 @@ def settings_table(runs: dict[str, GAN]) -> dict[str, list[str]]:
         c, m = model.config, model.metrics
         optimizers = m.get("training", {}).get("optimizers", {})
         lr = [optimizers.get(net, {}).get("lr") for net in ("discriminator", "generator")]
-        tricks = [t for t, on in (("spectral norm", c.spectral_norm), (f"smoothing {c.label_smoothing:g}",
-                                  c.label_smoothing), (f"instance noise {c.instance_noise:g}", c.instance_noise),
-                                  (f"{c.loss} loss", c.loss != "non-saturating")) if on]
         evaluation = m.get("eval", {})
         shares = [evaluation.get(f"test_share_{d}") for d in range(10)]
         rows["run"].append(name)
         rows["backbone"].append(c.backbone + (", conditional" if c.n_classes else ""))
         rows["D lr / G lr"].append(" / ".join(f"{v:g}" if v else "?" for v in lr))
         rows["D steps"].append(str(c.d_steps))
-        rows["tricks"].append(", ".join(tricks) or "none")
+        rows["tricks"].append(", ".join(tricks(model)) or "none")
         rows["epochs"].append(str(m.get("epochs", "?")))
         rows["time"].append(f"{m.get('wall_time_s', 0) / 60:.0f} min on {m.get('device', '?').split(' (')[0]}")
         _, quality = recorded_quality(model)
@@ -93,8 +90,10 @@ def show_epochs(runs: dict[str, GAN], chosen: list[str]) -> None:
     if not with_samples:
         st.info("These checkpoints hold no per-epoch samples (they are saved by `python -m train gan`).")
         return
-    last = max(runs[name].training_samples.shape[0] for name in with_samples)
-    epoch = st.slider("Epoch", 1, last, last, key="gan_epoch") if last > 1 else 1
+    lengths = [runs[name].training_samples.shape[0] for name in with_samples]
+    last = max(lengths)
+    epoch = st.slider("Epoch", 1, last, min(lengths), key="gan_epoch",
+                      help="Starts at the last epoch every chosen run reached.") if last > 1 else 1
     for column, name in zip(st.columns(len(with_samples)), with_samples, strict=True):
         shots = runs[name].training_samples
         if epoch <= shots.shape[0]:

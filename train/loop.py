@@ -428,6 +428,6 @@ def provenance(args, argv: list[str], device: torch.device, info: dict, commit: 
         "training": config.to_json(),
         "epochs": info["epoch"],
         "steps": info["step"],
-        "wall_time_s": round(info["wall_time_s"], 1),
+        "wall_time_s": round(info["wall_time_s"], 3),
         "curves": info["curves"],
     }
