@@ -109,9 +109,13 @@ def checkpoint_label(location: str) -> str:
     return Path(location).name if Path(location).exists() else location
 
 
+def registered(file: str) -> tuple[registry.Family, registry.Page]:
+    """The registry's family and entry for a page file (a page passes its ``__file__``)."""
+    return registry.page(Path(file).resolve().relative_to(ROOT).as_posix())
+
+
 def this_page(file: str) -> registry.Page:
-    """The registry's entry for a page file (a page passes its ``__file__``)."""
-    return registry.page(Path(file).resolve().relative_to(ROOT).as_posix())[1]
+    return registered(file)[1]
 
 
 def checkpoints_of(family: str, accept=None, what: str | None = None, required: bool = True) -> list[tuple[str, dict]]:
@@ -152,7 +156,7 @@ def load_or_stop(location: str) -> HubModel:
 def pick_checkpoint(page_file: str, where=st, key: str | None = None) -> HubModel:
     """A select box of the source's checkpoints that this page accepts (as the registry says); returns the
     loaded model. On any problem the page shows ``st.error`` with what to do, and stops."""
-    family, page = registry.page(Path(page_file).resolve().relative_to(ROOT).as_posix())
+    family, page = registered(page_file)
     options = checkpoints_of(family.name, page.accepts)
     labels = [checkpoint_label(loc) for loc, _ in options]
     index = labels.index(page.default) if page.default in labels else 0

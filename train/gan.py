@@ -5,6 +5,7 @@ discriminator's learning rate can differ (``--lr-d``). Each training step takes 
 steps, each on a fresh real batch slice and fresh noise, then one generator step.
 """
 
+import functools
 from pathlib import Path
 
 import torch
@@ -108,16 +109,12 @@ def snapshot(model: GAN) -> torch.Tensor:
     return model.sample(16, generator=torch.Generator().manual_seed(0), y=y)
 
 
-_judges: dict = {}
-
-
+@functools.cache
 def judge():
     """The shipped MNIST classifier that scores samples (loaded once, without touching the training's random
     stream: building a model draws initial weights, and a resumed run must draw what an unbroken one draws)."""
-    if "judge" not in _judges:
-        with torch.random.fork_rng(devices=[]):
-            _judges["judge"] = registry.load(JUDGE)
-    return _judges["judge"]
+    with torch.random.fork_rng(devices=[]):
+        return registry.load(JUDGE)
 
 
 @torch.no_grad()
