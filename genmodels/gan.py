@@ -42,6 +42,7 @@ class GANConfig:
     latent_dim: int = 64
     noise: str = "gaussian"  # p(z): standard Gaussian, or uniform on [-1, 1] (the CMI report's, with 200 dims)
     g_width: int = 128  # DCGAN: channels at 7x7 (then half at 14x14); MLP: first hidden layer (then 2x)
+    g_refine: bool = False  # DCGAN: upsample to w/4 channels at 28x28, then a 3x3 convolution to the image
     d_width: int = 64  # DCGAN: channels at 14x14 (then 2x at 7x7); MLP: last hidden layer (2x before it)
     n_classes: int = 0  # > 0: a conditional GAN; the one-hot label (or any vector) enters both networks
     spectral_norm: bool = False  # spectral normalisation of every layer of D (Miyato et al. 2018)
@@ -131,17 +132,24 @@ class MLPDiscriminator(nn.Module):
 
 class DCGANGenerator(nn.Module):
     """Radford et al. 2016: z (+ y) -> linear to w x 7 x 7 -> transposed convolutions to 14x14 (w/2) and
-    28x28 (1), with batch norm and ReLU, tanh at the end."""
+    28x28 (1), with batch norm and ReLU, tanh at the end.
 
-    def __init__(self, latent_dim: int, width: int, n_classes: int):
+    With ``refine`` the last transposed convolution makes w/4 feature maps at 28x28 (batch norm, ReLU) and a
+    3x3 convolution draws the image from them: the plain net must paint every stroke from 14x14 features in
+    one linear step, the refined one has a nonlinear layer at full resolution (twice the generator's work)."""
+
+    def __init__(self, latent_dim: int, width: int, n_classes: int, refine: bool = False):
         super().__init__()
         self.project = nn.Sequential(nn.Linear(latent_dim + n_classes, width * 49, bias=False),
                                      nn.Unflatten(1, (width, 7, 7)), nn.BatchNorm2d(width), nn.ReLU())
-        self.body = nn.Sequential(
-            nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(width // 2), nn.ReLU(),
-            nn.ConvTranspose2d(width // 2, 1, 4, stride=2, padding=1), nn.Tanh(),
-        )
+        up = [nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1, bias=False),
+              nn.BatchNorm2d(width // 2), nn.ReLU()]
+        if refine:
+            up += [nn.ConvTranspose2d(width // 2, width // 4, 4, stride=2, padding=1, bias=False),
+                   nn.BatchNorm2d(width // 4), nn.ReLU(), nn.Conv2d(width // 4, 1, 3, padding=1)]
+        else:
+            up += [nn.ConvTranspose2d(width // 2, 1, 4, stride=2, padding=1)]
+        self.body = nn.Sequential(*up, nn.Tanh())
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.body(self.project(z if y is None else torch.cat([z, y], 1)))
@@ -184,7 +192,7 @@ class GAN(HubModel):
             self.generator = MLPGenerator(config.latent_dim, config.g_width, config.n_classes)
             self.discriminator = MLPDiscriminator(config.d_width, config.n_classes, norm)
         else:
-            self.generator = DCGANGenerator(config.latent_dim, config.g_width, config.n_classes)
+            self.generator = DCGANGenerator(config.latent_dim, config.g_width, config.n_classes, config.g_refine)
             self.discriminator = DCGANDiscriminator(config.d_width, config.n_classes, norm)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
 
@@ -204,8 +212,9 @@ class GAN(HubModel):
             nets = (f"MLP generator {c.latent_dim}-{c.g_width}-{2 * c.g_width}-784 (LeakyReLU, tanh; {g:,} "
                     f"parameters) and MLP discriminator 784-{2 * c.d_width}-{c.d_width}-1 (LeakyReLU; {d:,}).")
         else:
+            last = (f"{c.g_width // 4}x28x28, a 3x3 convolution to 1x28x28" if c.g_refine else "1x28x28")
             nets = (f"DCGAN generator: linear to {c.g_width}x7x7, transposed convolutions to {c.g_width // 2}x14x14 "
-                    f"and 1x28x28, batch norm and ReLU, tanh ({g:,} parameters); discriminator: strided "
+                    f"and {last}, batch norm and ReLU, tanh ({g:,} parameters); discriminator: strided "
                     f"convolutions to {c.d_width}x14x14 and {2 * c.d_width}x7x7, LeakyReLU 0.2, a linear logit "
                     f"({d:,}).")
         noise = "N(0, I)" if c.noise == "gaussian" else "uniform on [-1, 1]"

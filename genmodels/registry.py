@@ -98,6 +98,7 @@ def _conditional(config: dict) -> bool:
 VAE_SECTION = "Variational autoencoders"
 DIFFUSION_SECTION = "Diffusion models"
 GAN_SECTION = "Generative adversarial networks"
+EBM_SECTION = "Energy-based models"
 
 FAMILIES: dict[str, Family] = {}
 
@@ -144,6 +145,20 @@ register(Family(
         Page("app_pages/gan_conditional.py", "Conditional GAN", ":material/category:", accepts=_conditional,
              default="cgan-mlp"),
     ),
+))
+register(Family(
+    name="rbm", model="genmodels.rbm:RBM", recipe="train.rbm", section=EBM_SECTION, bench="bench.families:rbm",
+    pages=(
+        Page("app_pages/rbm_missing_rows.py", "Reconstruct missing rows", ":material/format_paint:",
+             default="rbm-256"),
+        Page("app_pages/rbm_gibbs.py", "Gibbs sampling", ":material/cycle:", explains=_never, default="rbm-256"),
+        Page("app_pages/rbm_hyperparameters.py", "RBM hyperparameters", ":material/tune:", explains=_never),
+    ),
+))
+register(Family(
+    name="dbm", model="genmodels.rbm:DBM", recipe="train.dbm", section=EBM_SECTION,
+    pages=(Page("app_pages/rbm_filters.py", "Filters and samples: RBM and DBM", ":material/grid_view:",
+                default="dbm"),),
 ))
 register(Family(name="classifier", model="genmodels.classifier:Classifier", recipe="train.classifier",
                 generative=False))

@@ -148,10 +148,12 @@ def test_gan_trains_records_its_dynamics_and_resumes_bit_for_bit(tmp_path):
 
 def test_dcgan_and_conditional_gan_train(tmp_path):
     assert main(["gan", "--backbone", "dcgan", "--g-width", "32", "--d-width", "16", "--spectral-norm", "--bf16",
-                 "--subset", "256", "--batch-size", "64", "--epochs", "1", "--quiet", "--device", "cpu",
+                 "--g-refine", "--subset", "256", "--batch-size", "64", "--epochs", "1", "--quiet", "--device", "cpu",
                  "--out", str(tmp_path / "dcgan")]) == 0
     model = genmodels.load(tmp_path / "dcgan")
     assert model.config.spectral_norm and model.sample(2).shape == (2, 1, 28, 28)
+    assert model.config.g_refine and model.generator.body[-2].kernel_size == (3, 3)  # the 28x28 refinement
+    assert "8x28x28, a 3x3 convolution" in model.describe()
     assert main(["gan", *SMALL, "--conditional", "--epochs", "1", "--out", str(tmp_path / "cgan")]) == 0
     model = genmodels.load(tmp_path / "cgan")
     assert model.config.n_classes == 10 and "val_class_match" in model.metrics["curves"]

@@ -27,6 +27,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--noise", choices=NOISES, default="gaussian", help="p(z); the CMI report: uniform, 200-d")
     parser.add_argument("--g-width", type=int, default=128)
     parser.add_argument("--d-width", type=int, default=64)
+    parser.add_argument("--g-refine", action="store_true",
+                        help="DCGAN: w/4 feature maps at 28x28 and a 3x3 convolution to the image")
     parser.add_argument("--conditional", action="store_true", help="a conditional GAN: the label enters G and D")
     parser.add_argument("--loss", choices=LOSSES, default="non-saturating", help="the generator's loss")
     parser.add_argument("--d-steps", type=int, default=1, help="discriminator steps per generator step")
@@ -40,7 +42,7 @@ def add_arguments(parser) -> None:
 
 def build(args):
     config = GANConfig(backbone=args.backbone, latent_dim=args.latent_dim, noise=args.noise, g_width=args.g_width,
-                       d_width=args.d_width, n_classes=10 if args.conditional else 0,
+                       d_width=args.d_width, g_refine=args.g_refine, n_classes=10 if args.conditional else 0,
                        spectral_norm=args.spectral_norm, loss=args.loss, d_steps=args.d_steps,
                        label_smoothing=args.label_smoothing, instance_noise=args.instance_noise,
                        ema_decay=args.ema_decay)

@@ -56,7 +56,7 @@ from tqdm import tqdm
 STATE_FILE = ".train_state.safetensors"
 STEP_CURVE_EVERY = 10  # keep one training loss per this many steps in metrics.json
 VAL_SIZE = 5000  # training images held out for validation, unless --val-size says otherwise
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
 @dataclass
@@ -102,6 +102,8 @@ def train_config(args, world_size: int = 1) -> TrainConfig:
 def make_optimizer(parameters, config: TrainConfig, **overrides) -> torch.optim.Optimizer:
     """An optimiser of ``config.optimizer`` with the config's settings, any of them overridden."""
     settings = {"lr": config.lr, "betas": config.betas, "weight_decay": config.weight_decay, **overrides}
+    if config.optimizer == "sgd":
+        settings.pop("betas")  # plain SGD (with momentum if asked) has no moment estimates
     return OPTIMIZERS[config.optimizer](parameters, **settings)
 
 
@@ -356,7 +358,7 @@ def run(family, args, argv: list[str]) -> Path:
             sampler.set_epoch(epoch)
         model.train()
         totals: dict[str, float] = {}
-        count = 0
+        counts: dict[str, int] = {}  # images behind each number: a step may report a number only sometimes
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, mininterval=1.0,
                    disable=args.quiet or not main_process)
         for batch in bar:
@@ -369,20 +371,21 @@ def run(family, args, argv: list[str]) -> Path:
                 after_step(model, info["step"])
             for name, value in numbers.items():
                 totals[name] = totals.get(name, 0.0) + value * len(batch[0])
-            count += len(batch[0])
-            if info["step"] % STEP_CURVE_EVERY == 0:
+                counts[name] = counts.get(name, 0) + len(batch[0])
+            if info["step"] % STEP_CURVE_EVERY == 0 and numbers:
                 curves["step"].append(info["step"])
                 for name, value in numbers.items():
                     curves.setdefault("step_loss" if name == "loss" else f"step_{name}", []).append(round(value, 4))
-            headline = "loss" if "loss" in totals else next(iter(totals))  # a GAN has two losses, no one loss
-            bar.set_postfix({headline: f"{totals[headline] / count:.3f}"})
+            if totals:
+                headline = "loss" if "loss" in totals else next(iter(totals))  # a GAN has two losses, no one loss
+                bar.set_postfix({headline: f"{totals[headline] / counts[headline]:.3f}"})
         model.eval()
         evaluation = family.evaluate(model, val_set, args, final=False) if main_process else {}
         info["epoch"] = epoch + 1
         info["wall_time_s"] += time.perf_counter() - started
         curves["epoch"].append(epoch + 1)
         for name, total in totals.items():
-            curves.setdefault(f"train_{name}", []).append(round(total / count, 4))
+            curves.setdefault(f"train_{name}", []).append(round(total / counts[name], 4))
         for name, value in evaluation.items():
             curves.setdefault(f"{monitor}_{name}", []).append(round(value, 4))
         if snapshot and main_process:
@@ -390,7 +393,7 @@ def run(family, args, argv: list[str]) -> Path:
             previous = model.training_samples
             model.training_samples = images if previous is None else torch.cat([previous, images])
         print(f"epoch {epoch + 1}/{args.epochs}  "
-              + "  ".join(f"train {k} {v / count:.4f}" for k, v in totals.items()) + "  "
+              + "  ".join(f"train {k} {v / counts[k]:.4f}" for k, v in totals.items()) + "  "
               + "  ".join(f"{monitor} {k} {v:.4f}" for k, v in evaluation.items())
               + f"  ({info['wall_time_s']:.0f} s)", file=log)
         if main_process:
