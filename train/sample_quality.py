@@ -31,8 +31,8 @@ from train.loop import atomic_write, describe_device, pick_device
 
 
 def has_steps(model) -> bool:
-    """Whether the model samples iteratively, with a number of steps to choose (a diffusion model)."""
-    return "steps" in inspect.signature(model.sample).parameters
+    """Whether the model is a diffusion model, whose sampler ``--steps`` picks (DDIM steps, or all T)."""
+    return "eta" in inspect.signature(model.sample).parameters
 
 
 def sample_images(model, n: int, seed: int, steps: str, batch_size: int = 500) -> tuple[torch.Tensor, str]:
@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.write and judge.metrics.get("fid_floor", {}).get("n", 0) <= args.n:  # keep the floor on most images
             update_metrics(args.judge, "fid_floor", {**result, "n": args.n, "command": command})
     for location, model in models:
-        if has_steps(model):  # an iterative sampler runs where the network is; the others are fast on the CPU
+        if has_steps(model) or "steps" in inspect.signature(model.sample).parameters:
+            # an iterative sampler (diffusion, Gibbs chains) runs where the network is; the others are fast on the CPU
             model.to(device)
         started = time.perf_counter()
         images, sampler = sample_images(model, args.n, args.seed, args.steps)
