@@ -165,6 +165,20 @@ def pick_checkpoint(page_file: str, where=st, key: str | None = None) -> HubMode
     return load_or_stop(options[choice][0])
 
 
+def pick_other(family: str, accept, default: str, label: str, key: str, where=st) -> tuple[HubModel, str] | None:
+    """A select box of the source's ``family`` checkpoints that ``accept(config)`` allows, for a page that sets
+    another family beside its own; (the loaded model, its name), or None (with a note) if the source has none."""
+    options = checkpoints_of(family, accept, required=False)
+    if not options:
+        where.info(f"The chosen source has no {label} to compare with (the shipped checkpoints have one).")
+        return None
+    labels = [checkpoint_label(loc) for loc, _ in options]
+    choice = where.selectbox(label[0].upper() + label[1:], range(len(options)),
+                             index=labels.index(default) if default in labels else 0,
+                             format_func=labels.__getitem__, key=key)
+    return load_or_stop(options[choice][0]), labels[choice]
+
+
 def show_images(images, nrow: int, height: int, title: str | None = None, where=st,
                 value_range: tuple[float, float] = (0.0, 1.0), key: str | None = None) -> None:
     """A static grid of images (N, C, 28, 28), ``nrow`` to a row."""

@@ -6,18 +6,15 @@ import streamlit as st
 import torch
 
 from app_pages.common import (
-    checkpoint_label,
-    checkpoints_of,
     find_judge,
-    load_or_stop,
     model_card,
     pick_checkpoint,
+    pick_other,
     show_code,
     show_images,
 )
 from genmodels import figures
 from genmodels.gan import GAN, attribute_direction, attribute_walk, expected_norm, lerp, slerp
-from genmodels.vae import VAE
 
 PATHS = {"spherical (slerp)": slerp, "linear (lerp)": lerp}
 
@@ -127,19 +124,15 @@ def show_directions(model: GAN, seed_a: int, frames: int) -> None:
 
 def show_vae_beside(model: GAN, seed_a: int, seed_b: int, path: str, frames: int) -> None:
     st.subheader("The same walk through a VAE")
-    vaes = checkpoints_of("vae", lambda c: not c.get("n_classes"), required=False)
-    if not vaes:
-        st.info("The chosen source has no unconditional VAE to compare with (the shipped checkpoints have several).")
+    picked = pick_other("vae", lambda c: not c.get("n_classes"), "vae-vamp-32d", "unconditional VAE", "walk_vae")
+    if picked is None:
         return
-    labels = [checkpoint_label(loc) for loc, _ in vaes]
-    default = labels.index("vae-vamp-32d") if "vae-vamp-32d" in labels else 0
-    choice = st.selectbox("VAE", range(len(vaes)), index=default, format_func=labels.__getitem__, key="walk_vae")
-    vae: VAE = load_or_stop(vaes[choice][0])
+    vae, name = picked
     t = torch.linspace(0, 1, frames)
     gan_row = model.generate(PATHS[path](codes(model, seed_a), codes(model, seed_b), t))
     vae_row = vae.decode_mean(PATHS[path](codes(vae, seed_a), codes(vae, seed_b), t))
     show_images(torch.cat([gan_row, vae_row]), nrow=frames, height=190,
-                title=f"top: the GAN, bottom: {labels[choice]} ({path}, codes from each model's prior, same seeds)")
+                title=f"top: the GAN, bottom: {name} ({path}, codes from each model's prior, same seeds)")
     sharpness = {name: float(np.mean(np.minimum(row.numpy(), 1 - row.numpy()))) for name, row in
                  (("GAN", gan_row), ("VAE", vae_row))}
     st.markdown(

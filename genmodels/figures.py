@@ -283,11 +283,13 @@ def image_animation(frames: torch.Tensor | np.ndarray, labels: list[str], height
 
 
 def lines(x, series: dict[str, list[float]], title: str, x_title: str, y_title: str,
-          height: int = 280) -> go.Figure:
-    """A few named curves over a shared x axis."""
+          height: int = 280, log_x: bool = False) -> go.Figure:
+    """A few named curves over a shared x axis (logarithmic with ``log_x``)."""
     fig = go.Figure([go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name) for name, y in series.items()])
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_title=x_title,
                       yaxis_title=y_title, legend=dict(orientation="h", y=-0.3))
+    if log_x:
+        fig.update_xaxes(type="log")
     return fig
 
 
@@ -321,4 +323,37 @@ def class_shares(epochs: list[int], shares: list[list[float]], names: list[str],
                                colorbar=dict(title="share"),
                                hovertemplate="epoch %{x}, %{y}: %{z:.1%}<extra></extra>"))
     fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="epoch")
+    return fig
+
+
+def fill_error_chart(curves: dict[str, dict[str, list[float]]], rows: dict[str, list[int]]) -> go.Figure:
+    """Error of filled-in pixels against rows removed: ``curves[model][place]`` over ``rows[place]``, one colour
+    per place and one line style per model."""
+    dashes = ["solid", "dash", "dot", "dashdot"]
+    fig = go.Figure()
+    for m, (model, by_place) in enumerate(curves.items()):
+        for p, (place, errors) in enumerate(by_place.items()):
+            fig.add_trace(go.Scatter(x=rows[place], y=errors, mode="lines+markers", name=f"{model}, {place}",
+                                     legendgroup=model,
+                                     line=dict(color=CLASS_COLOURS[p % len(CLASS_COLOURS)], dash=dashes[m % 4])))
+    fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="rows removed",
+                      yaxis_title="mean absolute error per removed pixel", legend=dict(orientation="v"),
+                      title="colour: where the rows were removed; line style: the model")
+    return fig
+
+
+def epoch_curves(runs: dict[str, dict], panels: dict[str, str], height: int = 340) -> go.Figure:
+    """Per-epoch curves of several runs side by side: one panel per ``panels`` entry (title -> curve name in
+    metrics.json, such as ``val_pseudo_likelihood``), one colour per run, each over its own epochs."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels))
+    for i, (name, metrics) in enumerate(runs.items()):
+        curves = metrics.get("curves", {})
+        colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
+        for col, key in enumerate(panels.values(), start=1):
+            if curves.get(key):
+                fig.add_trace(go.Scatter(x=curves["epoch"], y=curves[key], mode="lines+markers", name=name,
+                                         legendgroup=name, showlegend=col == 1, line=dict(color=colour)),
+                              row=1, col=col)
+        fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
     return fig

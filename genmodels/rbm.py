@@ -143,6 +143,20 @@ class RBM(HubModel):
         return out
 
     @torch.no_grad()
+    def trace(self, v: torch.Tensor, steps: int, generator: torch.Generator | None = None,
+              record: tuple[int, ...] = (), energies: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A free-running chain from ``v``, watched: (p(v | h) at the steps in ``record``, as (R, B, 1, 28, 28);
+        with ``energies``, the free energy F(v_t) of the chain's state after every step, (steps, B))."""
+        frames, free = [], []
+        for step, (state, probs) in enumerate(self.gibbs_chain(v, steps, generator), start=1):
+            if energies:
+                free.append(self.free_energy(state))
+            if step in record:
+                frames.append(as_images(probs))
+        empty = torch.empty(0, len(v), 1, 28, 28)
+        return (torch.stack(frames) if frames else empty), (torch.stack(free) if energies else None)
+
+    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, steps: int | None = None) -> torch.Tensor:
         """``n`` images (n, 1, 28, 28): p(v | h) at the end of Gibbs chains started at uniform noise."""
         v = bernoulli(torch.full((n, self.config.n_visible), 0.5, device=self.weight.device), generator)
@@ -492,3 +506,9 @@ class DBM(HubModel):
         v = flat(v)
         mu1, _ = self.mean_field(v)
         return (self.visible_probs(mu1) - v).pow(2).mean(-1)
+
+
+def layer2_filters(model: DBM) -> torch.Tensor:
+    """The second hidden layer's units drawn in pixel space, (H2, D): W2 W1, each unit's weights over the first
+    layer's filters, summed (a linear picture of a nonlinear unit, the usual one)."""
+    return model.weight2 @ model.weight1

@@ -197,6 +197,11 @@ def scratch_models(tmp_path_factory):
     assert main([*gan, "--backbone", "mlp", "--out", str(root / "gan-mlp")]) == 0
     assert main([*gan, "--backbone", "dcgan", "--spectral-norm", "--out", str(root / "gan-dcgan")]) == 0
     assert main([*gan, "--backbone", "mlp", "--conditional", "--out", str(root / "cgan-mlp")]) == 0
+    ebm = ["--epochs", "2", "--subset", "500", "--quiet", "--device", "cpu"]
+    assert main(["rbm", "--hidden", "16", "--ais-betas", "50", "--ais-chains", "10", *ebm,
+                 "--out", str(root / "rbm-16")]) == 0
+    assert main(["dbm", "--hidden1", "16", "--hidden2", "8", "--pretrain-epochs", "1", "--chains", "10", *ebm,
+                 "--out", str(root / "dbm")]) == 0
     for schedule in ("linear", "cosine"):
         assert main(["ddpm", "--schedule", schedule, "--T", "20", "--channels", "8", "16", "16", "--epochs", "2",
                      "--subset", "256", "--quiet", "--device", "cpu", "--out", str(root / f"ddpm-{schedule}")]) == 0

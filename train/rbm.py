@@ -11,7 +11,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from genmodels.data import load_dataset
-from genmodels.rbm import RBM, RBMConfig, flat, row_mask
+from genmodels.missing import fill_error as missing_error
+from genmodels.missing import start_noise
+from genmodels.rbm import RBM, RBMConfig, as_images, flat, row_mask
 from train.loop import STEP_CURVE_EVERY
 
 FILL_STEPS = 50  # clamped Gibbs steps when the final evaluation fills in the bottom half of test digits
@@ -70,17 +72,15 @@ def snapshot(model: RBM) -> torch.Tensor:
 
 def fill_error(model, images: torch.Tensor, rows: int = 14, place: str = "bottom", steps: int = FILL_STEPS,
                seed: int = 0) -> tuple[float, float]:
-    """Remove ``rows`` rows, run ``steps`` clamped Gibbs steps from noise in them, and return the per-pixel error
-    on the removed pixels of (the final binary sample, the final p(v | h))."""
-    v = flat(images)
-    observed = row_mask(rows, place).reshape(1, -1).to(v.device)
-    generator = torch.Generator(v.device).manual_seed(seed)
-    start = torch.where(observed, v, torch.bernoulli(torch.full_like(v, 0.5), generator=generator))
-    sample, probs = start, start
-    for sample, probs in model.gibbs_chain(start, steps, generator, observed):  # noqa: B007
+    """Remove ``rows`` rows, run ``steps`` clamped Gibbs steps from coin flips in them, and return the per-pixel
+    error on the removed pixels of (the final binary sample, the final p(v | h))."""
+    observed = row_mask(rows, place).reshape(1, 1, 28, 28).to(images.device)
+    generator = torch.Generator(images.device).manual_seed(seed)
+    start = flat(start_noise(images, observed, generator))
+    sample = probs = start
+    for sample, probs in model.gibbs_chain(start, steps, generator, flat(observed)):  # noqa: B007
         pass
-    missing = ~observed.expand_as(v)
-    return ((sample - v).abs()[missing].mean().item(), (probs - v).abs()[missing].mean().item())
+    return (missing_error(as_images(sample), images, observed), missing_error(as_images(probs), images, observed))
 
 
 @torch.no_grad()

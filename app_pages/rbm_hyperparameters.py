@@ -1,0 +1,141 @@
+"""RBM hyperparameters: hidden units, learning rate and epochs against pseudo-likelihood, reconstruction of unseen
+test digits and an AIS estimate of the likelihood (Leuven 4.1, RBM questions 1 and 2)."""
+
+import streamlit as st
+import torch
+
+from app_pages.common import (
+    checkpoint_label,
+    checkpoints_of,
+    load_or_stop,
+    load_test_set,
+    model_card,
+    show_code,
+    show_images,
+)
+from genmodels import figures
+from genmodels.rbm import RBM
+
+EXACT_LIMIT = 20  # hidden units up to which log Z is enumerated exactly (2^20 states)
+
+
+def introduction() -> None:
+    st.title("RBM hyperparameters")
+    st.markdown(
+        "The log-likelihood of an RBM, $\\log p(v) = -F(v) - \\log Z$, needs the partition function "
+        "$Z = \\sum_v e^{-F(v)}$: a sum over $2^{784}$ images. Training never computes it: the gradient of "
+        "$\\log Z$ is an expectation under the model, estimated from Gibbs chains (contrastive divergence). "
+        "What training can report instead is the **pseudo-likelihood**, the product of every pixel's "
+        "probability given all the others, in which $Z$ cancels:"
+    )
+    st.latex(r"\log \mathrm{PL}(v) = \sum_{i=1}^{784} \log p(v_i \mid v_{-i}) = "
+             r"\sum_i \log \sigma\big(F(\tilde v^{(i)}) - F(v)\big), \qquad "
+             r"\tilde v^{(i)} = v \text{ with pixel } i \text{ flipped}")
+    st.markdown(
+        "scikit-learn (and the course notebook) estimates it with one random pixel per image, times 784. "
+        "**What follows** (Leuven question 1): the number that training reports is a proxy. It rewards a model "
+        "for predicting each pixel from its neighbours, which a model can do well while its samples are poor "
+        "(it never asks whether the whole image is likely), and it is noisy. Neither it nor the gradient tells "
+        "you when the Gibbs chains behind the gradient have stopped mixing. The likelihood itself can only be "
+        "estimated, after training, by **annealed importance sampling** (Salakhutdinov and Murray 2008): "
+        "chains that walk from a model with known $Z$ to the RBM through 10,000 intermediate temperatures. "
+        "For the 16-unit RBM, $Z$ is a sum over $2^{16}$ hidden states and is computed exactly below, a check "
+        "of the estimate.\n\n"
+        "**Question 2**: what do the number of hidden units, the learning rate and the number of iterations do?"
+    )
+
+
+@st.cache_data(show_spinner="Computing log Z exactly...", max_entries=8)
+def _exact_log_z(_model: RBM, location: str) -> float:
+    return _model.log_partition_exact()
+
+
+def show_table(models: dict[str, RBM]) -> None:
+    st.subheader("Every RBM of the source, on the 10,000 test digits")
+    rows = []
+    for name, model in models.items():
+        c, e = model.config, model.metrics.get("eval", {})
+        optimiser = model.metrics.get("training", {}).get("optimizers", {}).get("rbm", {})
+        exact = ""
+        if c.n_hidden <= EXACT_LIMIT and "test_free_energy" in e:
+            exact = f"{-e['test_free_energy'] - _exact_log_z(model, name):.1f}"
+        rows.append({
+            "checkpoint": name, "hidden units": c.n_hidden, "learning rate": optimiser.get("lr", ""),
+            "epochs": model.metrics.get("epochs", ""),
+            "negative phase": f"PCD-{c.cd_k}" if c.persistent else f"CD-{c.cd_k}",
+            "pseudo-likelihood": round(e["test_pseudo_likelihood"], 1) if "test_pseudo_likelihood" in e else None,
+            "reconstruction error (MSE)": round(e["test_reconstruction_error"], 4)
+            if "test_reconstruction_error" in e else None,
+            "log-likelihood, AIS estimate": (f"{e['test_ais_log_likelihood']:.1f} ± {e['test_ais_log_z_spread']:.1f}"
+                                             if "test_ais_log_likelihood" in e else ""),
+            "log-likelihood, exact": exact,
+            "fill error, bottom half": round(e["test_fill_error_bottom_half"], 3)
+            if "test_fill_error_bottom_half" in e else None,
+            "training time (s)": round(model.metrics.get("wall_time_s", 0)),
+        })
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.caption(
+        "In nats per test digit. Pseudo-likelihood: scikit-learn's one-pixel estimate with a fixed seed. "
+        "Reconstruction error: mean squared error per pixel of p(v | p(h | v)), one mean-field step. AIS: 100 "
+        "runs, 10,000 temperatures, from the pixels' independent model; ± is the standard error of log Z over "
+        "runs (AIS tends to underestimate log Z, so to overestimate the likelihood). Fill error: mean absolute "
+        "error on the 14 bottom rows after 50 clamped Gibbs steps (the Reconstruct missing rows page)."
+    )
+
+
+def show_curves(models: dict[str, RBM]) -> None:
+    st.subheader("Over training")
+    runs = {name: m.metrics for name, m in models.items() if m.metrics.get("curves", {}).get("epoch")}
+    st.plotly_chart(figures.epoch_curves(runs, {"pseudo-likelihood (validation)": "val_pseudo_likelihood",
+                                                "reconstruction error (validation)": "val_reconstruction_error",
+                                                "mean free energy of validation digits": "val_free_energy"}),
+                    width="stretch")
+    st.markdown(
+        "More hidden units: higher pseudo-likelihood and likelihood and lower reconstruction error, each unit a "
+        "feature detector the model can spend on a stroke; 16 units can only sketch digits. The learning rate "
+        "trades speed for noise: 0.01 is still climbing after 20 epochs, 0.2 gets there fast and wobbles. More "
+        "epochs keep improving the held-out numbers slowly, while the free energy of the data keeps falling: the "
+        "valleys deepen, which (on the Gibbs page) is what makes the chains mix slowly. The reconstruction error "
+        "falls almost monotonically for every run: it is the least informative of the three, since a model that "
+        "copies its input would score perfectly."
+    )
+
+
+def show_reconstructions(models: dict[str, RBM]) -> None:
+    st.subheader("Reconstructing unseen test digits")
+    c1, c2 = st.columns(2)
+    first = int(c1.number_input("First test digit", 0, 9990, 0, key="hyper_first"))
+    steps = int(c2.select_slider("Gibbs steps before reading p(v | h)", options=[1, 10, 100, 1000], value=1,
+                                 key="hyper_steps", help="1: one up-and-down pass (what the reconstruction "
+                                                         "error measures); more: the chain drifts from the digit"))
+    images, _ = load_test_set("mnist")
+    x = (images[first:first + 10] > 0.5).float().reshape(10, -1)
+    rows = [x]
+    for model in models.values():
+        generator = torch.Generator().manual_seed(0)
+        probs = x
+        for _, probs in model.gibbs_chain(x, steps, generator):  # noqa: B007
+            pass
+        rows.append(probs)
+    show_images(torch.cat(rows).reshape(-1, 1, 28, 28), nrow=10, height=70 * len(rows) + 40,
+                title="rows: the test digits, then " + ", ".join(models))
+
+
+def pick_models() -> dict[str, RBM]:
+    options = checkpoints_of("rbm", what="RBM checkpoint")
+    labels = [checkpoint_label(loc) for loc, _ in options]
+    default = [name for name in labels if name.startswith("rbm-")] or labels
+    chosen = st.multiselect("RBMs", labels, default=default, key="hyper_models")
+    if not chosen:
+        st.info("Choose at least one RBM.")
+        st.stop()
+    return {name: load_or_stop(options[labels.index(name)][0]) for name in chosen}
+
+
+introduction()
+models = pick_models()
+show_table(models)
+show_curves(models)
+show_reconstructions(models)
+show_code(RBM.pseudo_likelihood, RBM.ais_log_partition)
+model_card(next(iter(models.values())))
