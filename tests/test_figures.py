@@ -65,3 +65,19 @@ def test_gan_figures():
     assert len(fig.frames) == 5 and len(fig.layout.sliders[0].steps) == 5
     fig = figures.class_shares([1, 2, 3], np.full((10, 3), 0.1).tolist(), [str(d) for d in range(10)], "x")
     assert np.asarray(fig.data[0].z).shape == (10, 3)
+
+
+def test_fill_error_chart_one_trace_per_model_and_place():
+    curves = {"RBM": {"top": [0.1, 0.2], "every other": [0.05]}, "VAE": {"top": [0.15, 0.25], "every other": [0.1]}}
+    fig = figures.fill_error_chart(curves, {"top": [4, 8], "every other": [4]})
+    assert [t.name for t in fig.data] == ["RBM, top", "RBM, every other", "VAE, top", "VAE, every other"]
+    assert list(fig.data[0].x) == [4, 8] and list(fig.data[2].y) == [0.15, 0.25]
+    assert fig.data[0].line.color == fig.data[2].line.color and fig.data[0].line.dash != fig.data[2].line.dash
+
+
+def test_epoch_curves_one_panel_per_curve_each_run_on_its_own_epochs():
+    runs = {"a": {"curves": {"epoch": [1, 2, 3], "val_x": [1, 2, 3], "val_y": [3, 2, 1]}},
+            "b": {"curves": {"epoch": [1, 2], "val_x": [5, 6]}}}
+    fig = figures.epoch_curves(runs, {"x": "val_x", "y": "val_y"})
+    assert [(t.name, t.xaxis) for t in fig.data] == [("a", "x"), ("a", "x2"), ("b", "x")]
+    assert list(fig.data[2].x) == [1, 2] and [t.showlegend for t in fig.data] == [True, False, True]

@@ -206,3 +206,42 @@ def test_dbm_trains_in_stages(tmp_path):
     assert torch.equal(a, b) and a.shape == (3, 1, 28, 28)
     with pytest.raises(SystemExit, match="no room"):
         main(["dbm", *SMALL, "--epochs", "3", "--pretrain-epochs", "2", "--out", str(tmp_path / "x")])
+
+
+def test_three_families_fill_only_the_missing_pixels(tiny_vae):
+    from genmodels import missing
+    from genmodels.ddpm import DDPM, DDPMConfig
+
+    x = torch.bernoulli(torch.full((4, 1, 28, 28), 0.3), generator=torch.Generator().manual_seed(0))
+    observed = row_mask(10, "bottom").reshape(1, 1, 28, 28)
+    rbm = tiny_rbm(784, 16, scale=0.05).float()
+    filled, frames = missing.gibbs_fill(rbm, x, observed, 20, torch.Generator().manual_seed(0), record=(1, 5, 20))
+    assert frames.shape == (3, 4, 1, 28, 28) and torch.equal(frames[-1], filled)
+    torch.manual_seed(0)
+    ddpm = DDPM(DDPMConfig(T=10, channels=(8, 16, 16))).eval()
+    outputs = [filled, missing.vae_fill(tiny_vae(), x, observed, 5, torch.Generator().manual_seed(0)),
+               missing.ddpm_fill(ddpm, x, observed, steps=5, generator=torch.Generator().manual_seed(0))]
+    mask = observed.expand_as(x)
+    for out in outputs:
+        assert out.shape == x.shape and torch.equal(out[mask], x[mask])
+        assert 0 <= out.min() and out.max() <= 1 and not torch.equal(out, x)
+    # the error counts the missing pixels only: 0 for the truth, the ink share for an all-black guess
+    assert missing.fill_error(x, x, observed) == 0
+    assert missing.fill_error(torch.zeros_like(x), x, observed) == pytest.approx(x[~mask].mean().item())
+
+
+def test_trace_records_frames_and_free_energies_and_layer2_filters():
+    from genmodels.rbm import layer2_filters
+
+    model = tiny_rbm(784, 8, scale=0.05).float()
+    v = torch.bernoulli(torch.full((3, 784), 0.5))
+    frames, energies = model.trace(v, 12, torch.Generator().manual_seed(0), record=(1, 10))
+    assert frames.shape == (2, 3, 1, 28, 28) and energies.shape == (12, 3)
+    chain = list(model.gibbs_chain(v, 12, torch.Generator().manual_seed(0)))
+    torch.testing.assert_close(energies[-1], model.free_energy(chain[-1][0]))
+    torch.testing.assert_close(frames[1].reshape(3, -1), chain[9][1])
+    assert model.trace(v, 3, record=(1,), energies=False)[1] is None
+    dbm = DBM(DBMConfig(n_hidden1=6, n_hidden2=4, n_chains=2))
+    filters = layer2_filters(dbm)
+    assert filters.shape == (4, 784)
+    torch.testing.assert_close(filters[2], (dbm.weight2[2][:, None] * dbm.weight1).sum(0))
