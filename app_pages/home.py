@@ -35,6 +35,9 @@ def facts(model, config: dict) -> str:
     found = [config["family"], f"{model.num_parameters():,} parameters", config.get("dataset", "")]
     if "test_elbo" in evaluation:
         found.append(f"test ELBO {evaluation['test_elbo']:.1f} nats")
+    if "test_ais_log_likelihood" in evaluation:  # an RBM: an estimate of log p(x), and the proxy it trains on
+        found.append(f"test log p(x) about {evaluation['test_ais_log_likelihood']:.1f} nats (AIS estimate), "
+                     f"pseudo-likelihood {evaluation['test_pseudo_likelihood']:.1f} (proxy)")
     _, quality = recorded_quality(model)
     if quality:
         found.append(f"FID-MNIST {quality['fid_mnist']:.1f}")

@@ -190,6 +190,10 @@ def test_rbm_trains_reports_its_numbers_and_resumes_bit_for_bit(tmp_path):
     assert -784 * np.log(2) < e["test_ais_log_likelihood"] < 0 and e["test_pseudo_likelihood"] < 0
     assert 0 < e["test_fill_error_bottom_half"] < 0.5
     assert model.training_samples.shape == (2, 16, 1, 28, 28)
+    from app_pages.common import saved_samples  # the model zoo shows the saved samples instead of sampling seed 0
+
+    drawn = model.sample(16, generator=torch.Generator().manual_seed(0))
+    assert (drawn - saved_samples(model, 16, seed=0)).abs().max() <= 0.5 / 255 + 1e-6
     images = model.sample(4, generator=torch.Generator().manual_seed(0), steps=10)
     assert images.shape == (4, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
 
