@@ -48,7 +48,7 @@ def introduction() -> None:
 
 def trajectory(model: DDPM, steps: int | None, seed: int) -> diffusion.Trajectory:
     """A sampling run of N_SAMPLES images from ``seed``, computed once per server (1000 steps thinned to 100)."""
-    name = f"DDPM, {model.config.T} steps" if steps is None else f"DDIM, {steps} steps"
+    name = f"DDPM, {model.config.T} steps" if steps is None else f"DDIM, {steps} step{'s' * (steps != 1)}"
     return compute_slow(
         ("trajectory", model_key(model), steps, seed),
         lambda callback: model.sample(N_SAMPLES, generator=torch.Generator().manual_seed(seed), steps=steps,
@@ -156,9 +156,9 @@ def show_ddpm_against_ddim(model: DDPM, seed: int) -> None:
     ddim = compute_slow(("ddim", model_key(model), steps, eta, compare_seed),
                         lambda callback: model.sample(N_SAMPLES, generator=torch.Generator().manual_seed(compare_seed),
                                                       steps=steps, eta=eta, callback=callback),
-                        f"DDIM, {steps} steps...")
+                        f"DDIM, {steps} step{'s' * (steps != 1)}...")
     left, right = st.columns(2)
-    show_images(ddim, nrow=4, height=230, where=left, title=f"DDIM, {steps} steps, eta = {eta:g}")
+    show_images(ddim, nrow=4, height=230, where=left, title=f"DDIM, {steps} step{'s' * (steps != 1)}, eta = {eta:g}")
     exact_run = slow_result(("trajectory", model_key(model), None, compare_seed))
     if exact_run is None and right.button(f"Run DDPM with all {T} steps from seed {compare_seed}",
                                           key="run_ddpm_compare"):

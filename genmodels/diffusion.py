@@ -95,10 +95,11 @@ def ddpm_sample(eps_fn: EpsFn, schedule: NoiseSchedule, shape: tuple, generator:
 
 
 def ddim_timesteps(T: int, steps: int) -> list[int]:
-    """``steps`` timesteps evenly spread over 0 .. T-1, descending (the DDIM sub-sequence tau)."""
+    """``steps`` timesteps evenly spread over T-1 .. 0, descending (the DDIM sub-sequence tau). Always starts at
+    T - 1, where x_T is pure noise: one step goes from there straight to the network's estimate of x_0."""
     if not 1 <= steps <= T:
         raise ValueError(f"steps must be between 1 and T = {T}, not {steps}")
-    return sorted({round(v) for v in torch.linspace(0, T - 1, steps).tolist()}, reverse=True)
+    return sorted({round(v) for v in torch.linspace(T - 1, 0, steps).tolist()}, reverse=True)
 
 
 def ddim_sample(eps_fn: EpsFn, schedule: NoiseSchedule, shape: tuple, steps: int = 50, eta: float = 0.0,

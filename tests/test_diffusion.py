@@ -75,6 +75,11 @@ def test_trajectories_hold_every_state():
 def test_ddim_timesteps():
     assert ddim_timesteps(1000, 5) == [999, 749, 500, 250, 0]
     assert ddim_timesteps(10, 10) == list(range(9, -1, -1))
+    assert ddim_timesteps(1000, 1) == [999]  # one step: from pure noise straight to the estimate of x_0
+    for steps in range(1, 60):
+        ts = ddim_timesteps(1000, steps)
+        assert ts[0] == 999 and len(ts) == steps and (steps == 1 or ts[-1] == 0)
+    assert ddim_timesteps(1000, 50) == sorted({round(999 * k / 49) for k in range(50)}, reverse=True)
     with pytest.raises(ValueError):
         ddim_timesteps(10, 11)
 
