@@ -14,6 +14,7 @@ COPY train/ train/
 COPY app_pages/ app_pages/
 COPY checkpoints/ checkpoints/
 COPY streamlit_app.py .
+COPY .streamlit/ .streamlit/
 
 # The pages that need test images download MNIST into $GENMODELS_DATA on first use;
 # mount a folder with MNIST/raw there to run offline: -v /path/to/data:/app/data
