@@ -8,8 +8,9 @@ import ctypes
 import sys
 
 import streamlit as st
+import torch
 
-from app_pages.common import source_sidebar
+from app_pages.common import source_sidebar, torch_threads
 from genmodels import registry
 
 
@@ -32,7 +33,16 @@ def return_freed_memory_to_the_os() -> None:
     libc.mallopt(m_arena_max, 2)
 
 
+@st.cache_resource
+def set_thread_policy() -> int:
+    """Once per server: torch's intra-op threads as ``app_pages.common.torch_threads`` says (1 by default)."""
+    threads = torch_threads()
+    torch.set_num_threads(threads)
+    return threads
+
+
 return_freed_memory_to_the_os()
+set_thread_policy()
 
 st.set_page_config(page_title="genmodels: a zoo of generative models", page_icon=":material/blur_on:",
                    layout="wide")

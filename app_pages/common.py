@@ -5,6 +5,7 @@ Streamlit only: the math and the figures live in ``genmodels``.
 
 import dataclasses
 import inspect
+import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,20 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "checkpoints"
 
 SOURCE_KINDS = ("Shipped checkpoints", "Local folder", "Hugging Face Hub")
+THREADS_VARIABLE = "GENMODELS_TORCH_THREADS"
+
+
+def torch_threads(environ=os.environ) -> int:
+    """The app's intra-op torch threads: ``$GENMODELS_TORCH_THREADS`` if it is a positive number, else 1.
+
+    Streamlit runs every visitor's script in a thread of one process; torch's default (a thread per core for
+    each operation) makes two visitors, or a visitor and any other job on the host, fight over the same
+    cores, and a small network's operations spend more time synchronising threads than computing. One
+    thread per operation lets concurrent script runs use the cores side by side (``python -m bench --only
+    threads`` measures both, idle and beside a CPU hog). A single user on an idle many-core machine may
+    prefer more."""
+    value = environ.get(THREADS_VARIABLE, "1").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
 @dataclass(frozen=True)

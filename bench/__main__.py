@@ -125,11 +125,48 @@ def bench_memory() -> None:
     ])
 
 
+def bench_threads(repeats: int) -> None:
+    """The app's thread policy (streamlit_app.set_thread_policy): DDIM with 50 steps for 8 samples of the shipped
+    DDPM, and two of them at once (two visitors), with 1 and with 2 intra-op torch threads, on an idle machine
+    and beside a CPU hog (one busy process per core)."""
+    code = """
+        import sys, threading, time, statistics, torch, genmodels
+        torch.set_num_threads(int(sys.argv[1]))
+        model = genmodels.load("checkpoints/ddpm-linear")
+        draw = lambda: model.sample(8, generator=torch.Generator().manual_seed(0), steps=50)
+        draw()
+        one, two = [], []
+        for _ in range(int(sys.argv[2])):
+            t = time.perf_counter(); draw(); one.append(time.perf_counter() - t)
+            workers = [threading.Thread(target=draw) for _ in range(2)]
+            t = time.perf_counter(); [w.start() for w in workers]; [w.join() for w in workers]
+            two.append(time.perf_counter() - t)
+        print(statistics.median(one), statistics.median(two))
+    """
+    rows = []
+    for load in ("idle", "beside a CPU hog"):
+        hogs = []
+        if load != "idle":
+            hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+        try:
+            for threads in (1, 2):
+                out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(threads), str(repeats)],
+                                     cwd=ROOT, capture_output=True, text=True, check=True,
+                                     env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)})
+                one, two = (float(v) for v in out.stdout.split())
+                rows.append([load, str(threads), f"{one:.1f}", f"{two:.1f}"])
+        finally:
+            for hog in hogs:
+                hog.kill()
+    table("Thread policy: DDIM-50, 8 samples of ddpm-linear (the app uses 1 thread; GENMODELS_TORCH_THREADS)",
+          ["machine", "torch threads", "one visitor, s", "two visitors at once, s"], rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="fewer repeats")
     families = {name: f.bench for name, f in registry.FAMILIES.items() if f.bench}
-    sections = ["imports", "loading", "pages", "memory", *families]
+    sections = ["imports", "loading", "pages", "memory", "threads", *families]
     p.add_argument("--only", choices=sections, nargs="*", help="sections to run: the app's, then one per family")
     args = p.parse_args()
     repeats = 3 if args.quick else 5
@@ -143,6 +180,8 @@ def main() -> None:
         bench_pages()
     if "memory" in only:
         bench_memory()
+    if "threads" in only:
+        bench_threads(2 if args.quick else 3)
     for name, entry in families.items():  # each family's own benchmarks, as the registry names them
         if name in only:
             module, _, function = entry.partition(":")

@@ -422,3 +422,12 @@ def test_gan_pages_with_fresh_checkpoints(scratch_models):
     app.selectbox(key="cgan_b").select_index(3).run()
     assert_clean(app)
     assert any("asked-for class" in c.value for c in app.caption)
+
+
+def test_thread_policy_is_one_thread_unless_configured():
+    from app_pages.common import THREADS_VARIABLE, torch_threads
+
+    assert torch_threads({}) == 1
+    assert torch_threads({THREADS_VARIABLE: "4"}) == 4 and torch_threads({THREADS_VARIABLE: " 2 "}) == 2
+    for bad in ("0", "-3", "two", "", "1.5"):
+        assert torch_threads({THREADS_VARIABLE: bad}) == 1
