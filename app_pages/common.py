@@ -24,6 +24,7 @@ SHIPPED = ROOT / "checkpoints"
 
 SOURCE_KINDS = ("Shipped checkpoints", "Local folder", "Hugging Face Hub")
 THREADS_VARIABLE = "GENMODELS_TORCH_THREADS"
+URL_CHECKPOINT = "checkpoint"  # the query parameter that names a page's model
 
 
 def torch_threads(environ=os.environ) -> int:
@@ -175,8 +176,17 @@ def pick_checkpoint(page_file: str, where=st, key: str | None = None) -> HubMode
     options = checkpoints_of(family.name, page.accepts)
     labels = [checkpoint_label(loc) for loc, _ in options]
     index = labels.index(page.default) if page.default in labels else 0
+    key = key or f"checkpoint_{family.name}"
+    # The URL's ?checkpoint=NAME (the model zoo's links, a shared address) picks the model when it changes;
+    # the choice is written back, so the address always names the model on the page.
+    wanted = st.query_params.get(URL_CHECKPOINT)
+    if wanted in labels and wanted != st.session_state.get(f"{key}_url"):
+        st.session_state.pop(key, None)  # the box starts afresh, at the address's model
+        index = labels.index(wanted)
     choice = where.selectbox("Checkpoint", range(len(options)), index=index, format_func=labels.__getitem__,
-                             key=key or f"checkpoint_{family.name}")
+                             key=key)
+    st.session_state[f"{key}_url"] = labels[choice]
+    st.query_params[URL_CHECKPOINT] = labels[choice]
     return load_or_stop(options[choice][0])
 
 

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app_pages.common import (
+    URL_CHECKPOINT,
     available_checkpoints,
     checkpoint_label,
     current_source,
@@ -60,7 +61,8 @@ def show_generative(models: list[tuple[str, dict]], source) -> None:
             show_images(samples(location, source.revision, 16, 0), nrow=8, height=130, key=f"home_samples_{i}")
             page = registry.page_for(config)
             if page:
-                st.page_link(page, label="Open its page", icon=":material/arrow_forward:")
+                st.page_link(page, label="Open its page", icon=":material/arrow_forward:",
+                             query_params={URL_CHECKPOINT: checkpoint_label(location)})
 
 
 def show_judges(judges: list[tuple[str, dict]], source) -> None:

@@ -431,3 +431,20 @@ def test_thread_policy_is_one_thread_unless_configured():
     assert torch_threads({THREADS_VARIABLE: "4"}) == 4 and torch_threads({THREADS_VARIABLE: " 2 "}) == 2
     for bad in ("0", "-3", "two", "", "1.5"):
         assert torch_threads({THREADS_VARIABLE: bad}) == 1
+
+
+def test_zoo_links_carry_the_checkpoint_and_the_page_opens_it():
+    app = start()
+    sent = {link.proto.query_string: link.proto.page for link in app.get("page_link")}
+    assert sent["checkpoint=ddpm-cosine"] == "ddpm" and sent["checkpoint=vae-vamp-32d"] == "vae_priors"
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["checkpoint"] = "ddpm-cosine"
+    at.switch_page("app_pages/ddpm.py")
+    at.run()
+    assert_clean(at)
+    box = at.selectbox(key="checkpoint_ddpm")
+    names = list(box.options)
+    assert names[box.index] == "ddpm-cosine"
+    box.select_index(names.index("ddpm-linear")).run()
+    assert at.selectbox(key="checkpoint_ddpm").index == names.index("ddpm-linear")  # the old address did not win
+    assert at.query_params["checkpoint"] == "ddpm-linear"  # the address names the model shown
