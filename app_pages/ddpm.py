@@ -107,7 +107,7 @@ def show_forward_beside_reverse(model: DDPM, traj: diffusion.Trajectory) -> None
         "signal; at large $t$ neither shows which digit it is, which is why the sampler can start from noise."
     )
     images, _ = load_test_set(model.config.dataset)
-    index = int(st.number_input(f"Test digit (0 to {len(images) - 1})", 0, len(images) - 1, 0, key="ddpm_digit"))
+    index = int(st.number_input(f"Test image number (0 to {len(images) - 1})", 0, len(images) - 1, 0, key="ddpm_digit"))
     shown = [traj.timesteps[j] for j in traj.spread(COLUMNS)][::-1]  # increasing t, left to right
     x0 = 2 * images[index: index + 1] - 1
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(index))

@@ -19,6 +19,9 @@ from genmodels.data import class_names
 from genmodels.ddpm import DDPM
 
 COLUMNS = 10  # states in a film strip
+MASK_LABELS = {"left half": "the left half", "right half": "the right half", "top rows": "the top rows",
+               "bottom rows": "the bottom rows", "centre square": "all but the centre square",
+               "random pixels": "random pixels"}
 
 
 def introduction() -> None:
@@ -60,9 +63,10 @@ class Task:
 
 def task_controls(n_images: int, T: int) -> Task:
     c1, c2, c3 = st.columns(3)
-    index = int(c1.number_input(f"Test digit (0 to {n_images - 1})", 0, n_images - 1, 7, key="inpaint_digit"))
+    index = int(c1.number_input(f"Test image number (0 to {n_images - 1})", 0, n_images - 1, 7, key="inpaint_digit"))
     kind = c2.selectbox("Observed pixels", diffusion.MASKS, index=diffusion.MASKS.index("top rows"),
-                        key="inpaint_mask")
+                        key="inpaint_mask", format_func=MASK_LABELS.get,
+                        help="What the model is shown; it fills in the rest.")
     n = int(c3.slider("Completions", 1, 8, 6, key="inpaint_n"))
     c1, c2, c3 = st.columns(3)
     rows = fraction = None

@@ -104,7 +104,7 @@ def show_curves(models: dict[str, RBM]) -> None:
 def show_reconstructions(models: dict[str, RBM]) -> None:
     st.subheader("Reconstructing unseen test digits")
     c1, c2 = st.columns(2)
-    first = int(c1.number_input("First test digit", 0, 9990, 0, key="hyper_first"))
+    first = int(c1.number_input("First test image number", 0, 9990, 0, key="hyper_first"))
     steps = int(c2.select_slider("Gibbs steps before reading p(v | h)", options=[1, 10, 100, 1000], value=1,
                                  key="hyper_steps", help="1: one up-and-down pass (what the reconstruction "
                                                          "error measures); more: the chain drifts from the digit"))

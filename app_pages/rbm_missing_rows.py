@@ -62,7 +62,7 @@ class Task:
 
 def task_controls(n_images: int) -> Task:
     c1, c2, c3 = st.columns(3)
-    first = int(c1.number_input(f"First test digit (0 to {n_images - 8})", 0, n_images - 8, 0, key="rows_first"))
+    first = int(c1.number_input(f"First test image number (0 to {n_images - 8})", 0, n_images - 8, 0, key="rows_first"))
     n = int(c1.slider("Digits", 1, 8, 8, key="rows_n"))
     place = c2.selectbox("Rows removed at", PLACES, index=PLACES.index("bottom"), key="rows_place",
                          help="every other: every second row from the top; band: a band starting at a row you pick")

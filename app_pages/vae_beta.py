@@ -90,7 +90,7 @@ def show_traversals(model: VAE, images, kl: np.ndarray) -> None:
     st.markdown("Each row changes one latent dimension of a test digit's code from -3 to 3, keeping the others; "
                 "rows are sorted by KL, most informative first. Collapsed dimensions change nothing.")
     c1, c2 = st.columns([1, 3])
-    digit = int(c1.number_input(f"Test digit (0 to {len(images) - 1})", 0, len(images) - 1, 0,
+    digit = int(c1.number_input(f"Test image number (0 to {len(images) - 1})", 0, len(images) - 1, 0,
                                 key="traverse_digit"))
     with torch.no_grad():
         z0 = model.encode(images[digit: digit + 1])[0][0]

@@ -72,7 +72,7 @@ def show_analogies(model: VAE, names: list[str]) -> None:
     st.markdown("Encode a test digit with its own label, keep its code $z$, and decode it with every label: an "
                 "analogy machine.")
     images, labels = load_test_set(model.config.dataset)
-    index = int(st.number_input(f"Test digit (0 to {len(images) - 1})", 0, len(images) - 1, 0, key="cvae_digit"))
+    index = int(st.number_input(f"Test image number (0 to {len(images) - 1})", 0, len(images) - 1, 0, key="cvae_digit"))
     x = images[index: index + 1]
     n_classes = model.config.n_classes
     with torch.no_grad():

@@ -44,7 +44,7 @@ def plot_controls(n_test: int) -> tuple[int, bool, int]:
     n = c1.slider("Points (test images and prior samples)", 200, 5000, 2000, step=200, key="n_points")
     representation = c2.radio("Aggregate posterior drawn as", ["posterior means", "one sample per image"],
                               horizontal=True, key="representation")
-    picked = c3.number_input(f"Test digit to inspect (0 to {n_test - 1})", 0, n_test - 1, 0, step=1,
+    picked = c3.number_input(f"Test image number to inspect (0 to {n_test - 1})", 0, n_test - 1, 0, step=1,
                               key="picked_digit")
     return n, representation == "posterior means", int(picked)
 
@@ -80,7 +80,8 @@ def show_prior_against_posterior(model: VAE, images, labels, n: int, use_means: 
                        f"density in that plane (a linear projection of a Gaussian mixture is a Gaussian mixture).")
     with right:
         x = images[picked: picked + 1]
-        st.markdown(f"**Test digit {picked}** (label {labels[picked]}) and its reconstruction")
+        st.markdown(f"**Test image number {picked}** (class: {class_names(model.config.dataset)[int(labels[picked])]}) "
+                    f"and its reconstruction")
         show_images(torch.cat([x, model.reconstruct(x)]), nrow=2, height=150)
         sigma = np.exp(0.5 * logvar[picked])
         st.caption(f"Red circle and ellipses: the mean and the 1 and 2 standard deviation contours of its "

@@ -110,7 +110,7 @@ def test_picked_digit_and_controls(app):
     app.radio(key="representation").set_value("one sample per image").run()
     app.select_slider(key="iwae_k").set_value(10).run()
     assert_clean(app)
-    assert any("Test digit 9999" in m.value for m in app.markdown)
+    assert any("Test image number 9999" in m.value and "class: digit" in m.value for m in app.markdown)
     assert "IWAE bound, k = 10, on 500 test images" in app.table[0].value["quantity"].tolist()
 
 
@@ -448,3 +448,9 @@ def test_zoo_links_carry_the_checkpoint_and_the_page_opens_it():
     box.select_index(names.index("ddpm-linear")).run()
     assert at.selectbox(key="checkpoint_ddpm").index == names.index("ddpm-linear")  # the old address did not win
     assert at.query_params["checkpoint"] == "ddpm-linear"  # the address names the model shown
+
+
+def test_inpainting_mask_names_say_what_is_observed(scratch_models):
+    app = start("Local folder", str(scratch_models), page="app_pages/ddpm_inpainting.py")
+    box = app.selectbox(key="inpaint_mask")
+    assert "all but the centre square" in box.options and "centre square" not in box.options
