@@ -376,7 +376,13 @@ def model_card(model) -> None:
         if m.get("command"):
             st.markdown(f"Reproduce (seed {m.get('seed')}, commit `{m.get('commit', '?')[:12]}`, "
                         f"{m.get('device', '?')}):")
-            st.code(m["command"], language="bash")
+            st.code(reproduce_command(m["command"]), language="bash", wrap_lines=True)
+
+
+def reproduce_command(command: str) -> str:
+    """The recorded command without ``--resume``: an interrupted run records the flag it was continued with, but
+    the same run from scratch is what reproduces the checkpoint (resuming is bit-exact)."""
+    return " ".join(part for part in command.split(" ") if part != "--resume")
 
 
 def training_table(training: dict) -> dict[str, list[str]]:

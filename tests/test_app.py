@@ -454,3 +454,10 @@ def test_inpainting_mask_names_say_what_is_observed(scratch_models):
     app = start("Local folder", str(scratch_models), page="app_pages/ddpm_inpainting.py")
     box = app.selectbox(key="inpaint_mask")
     assert "all but the centre square" in box.options and "centre square" not in box.options
+
+
+def test_reproduce_command_drops_resume():
+    from app_pages.common import reproduce_command
+
+    assert reproduce_command("python -m train gan --resume --quiet --out checkpoints/gan-dcgan") == \
+        "python -m train gan --quiet --out checkpoints/gan-dcgan"
