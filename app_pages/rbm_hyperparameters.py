@@ -16,6 +16,7 @@ from app_pages.common import (
 from genmodels import figures
 from genmodels.rbm import RBM
 
+ORDER = ("rbm-16", "rbm-64", "rbm-256", "rbm-500", "rbm-256-lr0.01", "rbm-256-lr0.2", "rbm-256-2ep", "rbm-256-cd1")
 EXACT_LIMIT = 20  # hidden units up to which log Z is enumerated exactly (2^20 states)
 
 
@@ -60,23 +61,25 @@ def show_table(models: dict[str, RBM]) -> None:
         if c.n_hidden <= EXACT_LIMIT and "test_free_energy" in e:
             exact = f"{-e['test_free_energy'] - _exact_log_z(model, name):.1f}"
         rows.append({
-            "checkpoint": name, "hidden units": c.n_hidden, "learning rate": optimiser.get("lr", ""),
+            "checkpoint": name, "hidden": c.n_hidden, "lr": optimiser.get("lr", ""),
             "epochs": model.metrics.get("epochs", ""),
-            "negative phase": f"PCD-{c.cd_k}" if c.persistent else f"CD-{c.cd_k}",
-            "pseudo-likelihood": round(e["test_pseudo_likelihood"], 1) if "test_pseudo_likelihood" in e else None,
-            "reconstruction error (MSE)": round(e["test_reconstruction_error"], 4)
+            "chains": f"PCD-{c.cd_k}" if c.persistent else f"CD-{c.cd_k}",
+            "pseudo-LL": round(e["test_pseudo_likelihood"], 1) if "test_pseudo_likelihood" in e else None,
+            "recon. MSE": round(e["test_reconstruction_error"], 4)
             if "test_reconstruction_error" in e else None,
-            "log-likelihood, AIS estimate": (f"{e['test_ais_log_likelihood']:.1f} ± {e['test_ais_log_z_spread']:.1f}"
+            "log p, AIS": (f"{e['test_ais_log_likelihood']:.1f} ± {e['test_ais_log_z_spread']:.1f}"
                                              if "test_ais_log_likelihood" in e else ""),
-            "log-likelihood, exact": exact,
-            "fill error, bottom half": round(e["test_fill_error_bottom_half"], 3)
+            "log p, exact": exact,
+            "fill error": round(e["test_fill_error_bottom_half"], 3)
             if "test_fill_error_bottom_half" in e else None,
-            "training time (s)": round(model.metrics.get("wall_time_s", 0)),
+            "time (s)": round(model.metrics.get("wall_time_s", 0)),
         })
     st.dataframe(rows, hide_index=True, width="stretch")
     st.caption(
-        "In nats per test digit. Pseudo-likelihood: scikit-learn's one-pixel estimate with a fixed seed. "
-        "Reconstruction error: mean squared error per pixel of p(v | p(h | v)), one mean-field step. AIS: 100 "
+        "In nats per test digit. lr: learning rate; chains: how the negative phase was drawn (persistent or "
+        "restarted at the data, k Gibbs steps). Pseudo-LL: the pseudo-likelihood, scikit-learn's one-pixel "
+        "estimate with a fixed seed. Recon. MSE: mean squared error per pixel of p(v | p(h | v)), one "
+        "mean-field step. log p: the log-likelihood, estimated by AIS (100 "
         "runs, 10,000 temperatures, from the pixels' independent model; ± is the standard error of log Z over "
         "runs (AIS tends to underestimate log Z, so to overestimate the likelihood). Fill error: mean absolute "
         "error on the 14 bottom rows after 50 clamped Gibbs steps (the Reconstruct missing rows page)."
@@ -132,8 +135,10 @@ def show_reconstructions(models: dict[str, RBM]) -> None:
 def pick_models() -> dict[str, RBM]:
     options = checkpoints_of("rbm", what="RBM checkpoint")
     labels = [checkpoint_label(loc) for loc, _ in options]
-    default = [name for name in labels if name.startswith("rbm-")] or labels
-    chosen = st.multiselect("RBMs", labels, default=default, key="hyper_models")
+    order = {name: i for i, name in enumerate(ORDER)}
+    labels_sorted = sorted(labels, key=lambda name: (order.get(name, len(order)), name))
+    default = [name for name in labels_sorted if name.startswith("rbm-")] or labels_sorted
+    chosen = st.multiselect("RBMs", labels_sorted, default=default, key="hyper_models")
     if not chosen:
         st.info("Choose at least one RBM.")
         st.stop()

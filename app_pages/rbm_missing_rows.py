@@ -177,8 +177,9 @@ def show_chart(model: RBM, images) -> None:
     curves = _cheap_curves(model, model_key(model), vae, model_key(vae) if vae else None, x, n, steps, 0)
     if picked_ddpm is not None:
         ddpm = picked_ddpm[0]
-        cost = f"{n * len(CONFIGS) * DDPM_STEPS:,} image-steps of the U-Net, about {n * DDPM_SECONDS_PER_DIGIT} s"
-        if c3.toggle(f"Add the DDPM ({cost} on a 2-core CPU)", key=f"chart_ddpm_on_{n}"):
+        cost = (f"{n * len(CONFIGS) * DDPM_STEPS:,} passes of the U-Net, about {n * DDPM_SECONDS_PER_DIGIT} s on "
+                f"a 2-core CPU; computed once and kept for every visitor")
+        if c3.toggle(f"Add the DDPM (about {n * DDPM_SECONDS_PER_DIGIT} s)", key=f"chart_ddpm_on_{n}", help=cost):
             curves["DDPM"] = ddpm_curves(ddpm, x, grey, 0)
     st.plotly_chart(figures.fill_error_chart(curves, {p: chart_rows(p) for p in CHART_PLACES}), width="stretch")
     st.markdown(

@@ -284,8 +284,9 @@ def image_animation(frames: torch.Tensor | np.ndarray, labels: list[str], height
 
 def lines(x, series: dict[str, list[float]], title: str, x_title: str, y_title: str,
           height: int = 280, log_x: bool = False) -> go.Figure:
-    """A few named curves over a shared x axis (logarithmic with ``log_x``)."""
-    fig = go.Figure([go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name) for name, y in series.items()])
+    """A few named curves over a shared x axis (logarithmic with ``log_x``); markers only where they are few."""
+    mode = "lines+markers" if len(x) <= 60 else "lines"
+    fig = go.Figure([go.Scatter(x=list(x), y=list(y), mode=mode, name=name) for name, y in series.items()])
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_title=x_title,
                       yaxis_title=y_title, legend=dict(orientation="h", y=-0.3))
     if log_x:
