@@ -146,22 +146,22 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
 
 
 def _torchvision(cls_name: str, folder: Path, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images and labels through torchvision, which downloads them when asked."""
+    """Images and labels through torchvision, which downloads them when asked. A failed download leaves no
+    empty folders behind (they would hide the message on the next try)."""
     from torchvision import datasets
 
     cls = getattr(datasets, cls_name)
+    existed = {d for d in (folder, folder / cls_name, folder / cls_name / "raw") if d.exists()}
+    where = f"Put the files {cls_name}/raw/*-ubyte under '{folder.resolve()}', or point {DATA_ENV} at a folder " \
+            f"that has them"
     try:
         raw = cls(str(folder), train=train, download=download)
-    except RuntimeError as err:  # torchvision: "Dataset not found. You can use download=True ..."
-        raise DatasetNotFoundError(
-            f"{cls_name} files not found under '{folder.resolve()}' "
-            f"(expected {folder / cls_name / 'raw'}/*-ubyte). Set the environment variable "
-            f"{DATA_ENV} to the folder that holds {cls_name}/raw/, "
-            f"or pass download=True (--download on the CLI) on a machine with internet."
-        ) from err
-    except OSError as err:  # download attempted without a network
-        raise DatasetNotFoundError(
-            f"could not download {cls_name} into '{folder.resolve()}': {err}. "
-            f"Put the raw files there or point {DATA_ENV} at a folder that has them."
-        ) from err
+    except (RuntimeError, OSError) as err:  # not found (download off), or no network (download on)
+        for d in (folder / cls_name / "raw", folder / cls_name, folder):
+            if d not in existed and d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+        if download:
+            raise DatasetNotFoundError(f"could not download {cls_name} ({err}). {where}.") from err
+        raise DatasetNotFoundError(f"{cls_name} files not found under '{folder.resolve()}'. {where}, or download "
+                                   f"them on a machine with internet (--download on the command line).") from err
     return raw.data, raw.targets

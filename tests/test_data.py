@@ -86,3 +86,20 @@ def test_corrupt_idx_files_are_reported(tmp_path):
     (raw / "t10k-images-idx3-ubyte").write_bytes(b"PK\x03\x04 a zip, not idx")
     with pytest.raises(DatasetNotFoundError, match="not an uncompressed IDX"):
         load_dataset("mnist", train=False, root=tmp_path)
+
+
+def test_failed_download_says_where_to_put_the_files_and_leaves_no_empty_folders(tmp_path, monkeypatch):
+    import torchvision.datasets.mnist as tv
+
+    def offline(*args, **kwargs):
+        raise OSError("no network (a fake download)")
+
+    monkeypatch.setattr(tv, "download_and_extract_archive", offline)
+    monkeypatch.setattr(tv, "download_url", offline, raising=False)
+    root = tmp_path / "data"
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_dataset("mnist", train=False, root=root, download=True)
+    message = str(err.value)
+    assert "could not download MNIST" in message and "MNIST/raw/*-ubyte" in message and DATA_ENV in message
+    assert "download=True" not in message
+    assert not root.exists()  # no empty data/MNIST/raw left to confuse the next try
