@@ -17,12 +17,21 @@ if "GENMODELS_DATA" not in os.environ and SHARED_DATA.is_dir():
 
 
 def pytest_configure(config):
+    """The datasets the tests read: from $GENMODELS_DATA (default ./data), downloaded there on first use when
+    missing and the machine has internet; otherwise the run stops and says where to put them."""
+    from genmodels.data import DatasetNotFoundError, load_dataset
+
     root = Path(os.environ.get("GENMODELS_DATA", "data"))
-    if not (root / "MNIST" / "raw").is_dir():
+    try:
+        for name in ("mnist", "fashion-mnist"):
+            for train in (True, False):
+                load_dataset(name, train=train, root=root, download=True, subset=1)
+    except DatasetNotFoundError as err:
         raise pytest.UsageError(
-            f"The tests need MNIST and Fashion-MNIST under {root.resolve()} (MNIST/raw, FashionMNIST/raw). "
-            f"Set GENMODELS_DATA to that folder (for example ../shared/data)."
-        )
+            f"The tests need MNIST and Fashion-MNIST under {root.resolve()} (MNIST/raw, FashionMNIST/raw), and "
+            f"could not download them ({err}). Set GENMODELS_DATA to a folder that has them (for example "
+            f"../shared/data)."
+        ) from err
 
 
 @pytest.fixture
