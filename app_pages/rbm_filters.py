@@ -7,6 +7,7 @@ import torch
 from app_pages.common import (
     checkpoint_label,
     find_judge,
+    load_test_set,
     model_card,
     model_key,
     pick_checkpoint,
@@ -16,9 +17,11 @@ from app_pages.common import (
     show_images,
 )
 from genmodels.metrics import class_report
-from genmodels.rbm import DBM, RBM, layer2_filters
+from genmodels.rbm import DBM, RBM, layer2_filters, preferred_inputs
 
-FILTERS = 48  # filters shown per layer
+FILTERS = 24  # filters shown per layer
+N_IMAGES = 2000  # test digits that measure what excites each unit
+ACTIVE_VARIANCE = 0.01
 SAMPLES = 32
 
 
@@ -37,37 +40,62 @@ def introduction() -> None:
         "no longer factorises, and persistent Gibbs chains for the model statistics. A filter of the first "
         "layer is a row of $W^1$: the pixel pattern that turns its unit on. A unit of the second layer sees no "
         "pixels; its filter is drawn as $W^2_k W^1$, the first-layer filters weighted by how much it listens to "
-        "each.\n\n"
+        "each; a more telling picture of any unit is the average of the digits that excite it.\n\n"
         "**Questions** (Leuven 4.1, DBM questions 1 and 2): how do the RBM's filters differ from the DBM's, and "
         "the DBM's first layer from its second? Are the DBM's samples better than the RBM's?"
     )
 
 
-def strongest(filters: torch.Tensor, n: int) -> torch.Tensor:
-    """The n filters (rows) with the largest norm, each scaled to [0, 1] for display."""
-    order = filters.norm(dim=1).argsort(descending=True)[:n]
-    f = filters[order]
-    low, high = f.min(1, keepdim=True).values, f.max(1, keepdim=True).values
-    return ((f - low) / (high - low).clamp(min=1e-8)).reshape(-1, 1, 28, 28)
+def scaled(rows: torch.Tensor) -> torch.Tensor:
+    """Each row scaled to [0, 1] on its own, as (n, 1, 28, 28)."""
+    low, high = rows.min(1, keepdim=True).values, rows.max(1, keepdim=True).values
+    return ((rows - low) / (high - low).clamp(min=1e-8)).reshape(-1, 1, 28, 28)
+
+
+@st.cache_data(show_spinner="Running the test digits through both machines...", max_entries=8)
+def _layers(_rbm, rbm_key: str | None, _dbm, dbm_key: str) -> dict[str, tuple[torch.Tensor, torch.Tensor, int]]:
+    """Per layer: (weights in pixel space, preferred inputs, active units), for the FILTERS most variable units."""
+    images, _ = load_test_set("mnist")
+    x = (images[:N_IMAGES] > 0.5).float().reshape(N_IMAGES, -1)
+    mu1, mu2 = _dbm.mean_field(x)
+    layers = {}
+    if _rbm is not None:
+        layers["rbm"] = (_rbm.weight.detach(), _rbm.hidden_probs(x))
+    layers["dbm 1"] = (_dbm.weight1.detach(), mu1)
+    layers["dbm 2"] = (layer2_filters(_dbm).detach(), mu2)
+    out = {}
+    for name, (weights, activity) in layers.items():
+        spread = activity.var(0)
+        units = spread.argsort(descending=True)[:FILTERS]
+        out[name] = (scaled(weights[units]), scaled(preferred_inputs(activity[:, units], x)),
+                     int((spread > ACTIVE_VARIANCE).sum()))
+    return out
 
 
 def show_filters(rbm: RBM | None, rbm_name: str, dbm: DBM) -> None:
     st.subheader("Filters")
-    columns = st.columns(3 if rbm is not None else 2)
-    panels = [("DBM, first layer (rows of W1)", dbm.weight1.detach()),
-              ("DBM, second layer (W2 W1)", layer2_filters(dbm).detach())]
-    if rbm is not None:
-        panels.insert(0, (f"{rbm_name} (rows of W)", rbm.weight.detach()))
-    for column, (title, filters) in zip(columns, panels, strict=True):
-        show_images(strongest(filters, FILTERS), nrow=6, height=480, title=title, where=column)
-    st.caption(f"The {FILTERS} filters of largest norm in each layer, each scaled to its own range: white pushes "
-               f"the unit on, black off.")
+    layers = _layers(rbm, model_key(rbm) if rbm is not None else None, dbm, model_key(dbm))
+    titles = {"rbm": f"{rbm_name}", "dbm 1": "DBM, first layer", "dbm 2": "DBM, second layer"}
+    weights_of = {"rbm": "rows of W", "dbm 1": "rows of W1", "dbm 2": "W2 W1: its weights through layer 1"}
+    columns = st.columns(len(layers))
+    for column, (name, (weights, preferred, active)) in zip(columns, layers.items(), strict=True):
+        units = rbm.config.n_hidden if name == "rbm" else getattr(dbm.config, f"n_hidden{name[-1]}")
+        column.markdown(f"**{titles[name]}**: {active} of {units} units active")
+        show_images(weights, nrow=6, height=330, title=weights_of[name], where=column)
+        show_images(preferred, nrow=6, height=330, title="what excites it (weighted mean test digit)", where=column)
+    st.caption(f"The {FILTERS} units whose activity varies most over {N_IMAGES:,} test digits (a unit is counted "
+               f"active if its variance there exceeds {ACTIVE_VARIANCE}). Top: the weights, each scaled to its own "
+               f"range, white pushing the unit on and black off. Bottom: the test digits averaged with the unit's "
+               f"mean activity as weights, minus the plain average digit: what the unit responds to.")
     st.markdown(
-        "The RBM's and the DBM's first-layer filters are alike: localised strokes and blobs with an "
-        "inhibitory surround, pieces of digits at particular places. The second layer's are larger and more "
-        "global: each is a combination of many first-layer pieces, closer to whole digits or digit parts "
-        "(a loop, a slanted bar with its context), since a second-layer unit models which strokes occur "
-        "together."
+        "The RBM's filters and the DBM's first layer are alike: localised strokes and blobs with an inhibitory "
+        "surround, pieces of digits at particular places; what excites each is a blurry digit that has that "
+        "stroke. The second layer cannot be read off its weights: it reaches the pixels only through the first "
+        "layer's nonlinear units, and the linear picture W2 W1 is mostly a few spots. What excites a second-layer "
+        "unit is clearer and more global than for the first layer: whole digit shapes, a 0, a 2, a 9, since a "
+        "second-layer unit models which strokes occur together. Many second-layer units are unused (their "
+        "activity hardly varies): the pretraining gave the second layer more units than the first layer's "
+        "500 features need."
     )
 
 
@@ -109,5 +137,5 @@ picked = pick_other("rbm", None, "rbm-500", "RBM", "filters_rbm")
 rbm, rbm_name = picked if picked else (None, "")
 show_filters(rbm, rbm_name, dbm)
 show_samples(rbm, rbm_name, dbm, dbm_name)
-show_code(DBM.mean_field, DBM.joint_gradients, layer2_filters)
+show_code(DBM.mean_field, DBM.joint_gradients, layer2_filters, preferred_inputs)
 model_card(dbm)
