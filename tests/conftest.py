@@ -34,6 +34,15 @@ def pytest_configure(config):
         ) from err
 
 
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """A test that runs the app (AppTest) applies its thread policy (one torch thread) to this whole process:
+    put the count back, so the rest of the suite is not slowed down by it."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def tiny_vae():
     """A small untrained VAE (any prior) with fixed weights."""
