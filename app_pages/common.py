@@ -4,8 +4,11 @@ Streamlit only: the math and the figures live in ``genmodels``.
 """
 
 import dataclasses
+import hashlib
 import inspect
 import os
+import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +19,22 @@ import torch
 
 import genmodels
 from genmodels import figures, registry
-from genmodels.checkpoint import CONFIG, WEIGHTS, CheckpointError, HubModel, list_checkpoints, read_config
+from genmodels.checkpoint import (
+    CONFIG,
+    WEIGHTS,
+    CheckpointError,
+    HubModel,
+    first_line,
+    list_checkpoints,
+    read_config,
+)
 from genmodels.data import DatasetNotFoundError, load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "checkpoints"
 
 SOURCE_KINDS = ("Shipped checkpoints", "Local folder", "Hugging Face Hub")
+_JOBS_LOCK = threading.Lock()
 THREADS_VARIABLE = "GENMODELS_TORCH_THREADS"
 URL_CHECKPOINT = "checkpoint"  # the query parameter that names a page's model
 
@@ -293,9 +305,24 @@ def samples(location: str, revision: str | None, n: int, seed: int) -> np.ndarra
     return (saved if saved is not None else model.sample(n, generator=torch.Generator().manual_seed(seed))).numpy()
 
 
-@st.cache_resource(max_entries=1)
+# Server-wide stores of long computations: plain module state (this module is imported once per server process),
+# not st.cache_resource, because the threads that fill them run outside any script run.
+_SLOW_RESULTS: OrderedDict = OrderedDict()
+_JOBS: dict = {}
+_TIMINGS: dict[tuple, float] = {}
+
+
 def _slow_results() -> OrderedDict:
-    return OrderedDict()
+    return _SLOW_RESULTS
+
+
+def clear_long_results() -> None:
+    """Forget every kept result, measured time and finished job (tests start from a fresh server this way)."""
+    with _JOBS_LOCK:
+        _SLOW_RESULTS.clear()
+        _TIMINGS.clear()
+        for key in [k for k, job in _JOBS.items() if job.error is not None]:
+            del _JOBS[key]
 
 
 SLOW_RESULTS_KEPT = 12  # a thinned 1000-step trajectory of 8 images is about 7 MB
@@ -321,13 +348,105 @@ def compute_slow(key: tuple, compute, text: str):
     if found is not None:
         return found
     bar = st.progress(0.0, text=text)
+    started = time.perf_counter()
     result = compute(lambda i, n: bar.progress(i / n, text=f"{text} step {i} of {n}"))
+    _timings()[key] = time.perf_counter() - started
     bar.empty()
+    _keep(key, result)
+    return result
+
+
+def _timings() -> dict[tuple, float]:
+    return _TIMINGS
+
+
+def measured_seconds(key: tuple) -> float | None:
+    """How long ``compute_slow`` took for ``key`` on this server, if it computed it: the basis of the time
+    estimates on the buttons of longer runs."""
+    return _timings().get(key)
+
+
+def _keep(key: tuple, result) -> None:
     store = _slow_results()
     store[key] = result
     while len(store) > SLOW_RESULTS_KEPT:
         store.popitem(last=False)
-    return result
+
+
+@dataclass
+class Job:
+    """A long computation running in a thread of the server: its progress, or how it failed."""
+
+    done: int = 0
+    total: int = 1
+    started: float = 0.0
+    error: str | None = None
+
+
+def _jobs() -> dict[tuple, Job]:
+    return _JOBS
+
+
+def start_job(key: tuple, compute) -> Job:
+    """Run ``compute(callback)`` in a thread of the server, unless a run for ``key`` is under way (then that one
+    is returned: every visitor asking for the same thing shares one run). The result goes where
+    ``slow_result(key)`` finds it; a failure is kept on the job, with its first line."""
+    with _JOBS_LOCK:
+        jobs = _jobs()
+        if key in jobs and jobs[key].error is None:
+            return jobs[key]
+        job = jobs[key] = Job(started=time.perf_counter())
+
+    def progress(i: int, n: int) -> None:
+        job.done, job.total = i, max(1, n)
+
+    def work() -> None:
+        try:
+            _keep(key, compute(progress))
+        except Exception as err:  # noqa: BLE001 (any failure is shown on the page, not lost in a thread)
+            job.error = first_line(err)
+            return
+        with _JOBS_LOCK:
+            jobs.pop(key, None)
+
+    threading.Thread(target=work, name="genmodels-job", daemon=True).start()
+    return job
+
+
+def long_computation(key: tuple, compute, text: str, button: str, where=st, place: str = ""):
+    """The result of a computation too long for a script run (minutes of sampling), or None until it is there.
+
+    It starts only from a button (whose label should say how long it takes) and runs in a thread of the server,
+    so other clicks on the page neither interrupt nor restart it; its result is kept for every visitor, and a
+    visitor who asks for what is already running joins that run. While it runs, the page shows its progress.
+    ``place`` tells apart two buttons of one page that start the same computation."""
+    found = slow_result(key)
+    if found is not None:
+        return found
+    job = _jobs().get(key)
+    if job is not None and job.error is not None:
+        where.error(f"The last run failed: {job.error}. Try again, or change the settings.")
+        job = None
+    if job is None:
+        if not where.button(button, key=f"start_{place}_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12]):
+            return None
+        job = start_job(key, compute)
+    with where:
+        _show_progress(key, text)
+    return slow_result(key)
+
+
+@st.fragment(run_every=1.0)
+def _show_progress(key: tuple, text: str) -> None:
+    """A progress bar that refreshes itself every second; the whole page reruns when the result is there."""
+    job = _jobs().get(key)
+    if slow_result(key) is not None:
+        st.rerun()
+    if job is None or job.error is not None:
+        return
+    elapsed = time.perf_counter() - job.started
+    st.progress(job.done / job.total, text=f"{text} step {job.done} of {job.total} ({elapsed:.0f} s; it keeps "
+                                           f"running if you change other settings)")
 
 
 def recorded_quality(model) -> tuple[str | None, dict | None]:

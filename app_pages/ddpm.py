@@ -7,12 +7,13 @@ import torch
 from app_pages.common import (
     compute_slow,
     load_test_set,
+    long_computation,
+    measured_seconds,
     model_card,
     model_key,
     pick_checkpoint,
     show_code,
     show_images,
-    slow_result,
 )
 from genmodels import diffusion, figures
 from genmodels.ddpm import DDPM
@@ -46,24 +47,38 @@ def introduction() -> None:
     )
 
 
-def trajectory(model: DDPM, steps: int | None, seed: int) -> diffusion.Trajectory:
-    """A sampling run of N_SAMPLES images from ``seed``, computed once per server (1000 steps thinned to 100)."""
+def _sampling(model: DDPM, steps: int | None, seed: int):
+    """(key, compute, progress text) of a sampling run of N_SAMPLES images from ``seed`` (thinned to 100 steps)."""
     name = f"DDPM, {model.config.T} steps" if steps is None else f"DDIM, {steps} step{'s' * (steps != 1)}"
-    return compute_slow(
-        ("trajectory", model_key(model), steps, seed),
-        lambda callback: model.sample(N_SAMPLES, generator=torch.Generator().manual_seed(seed), steps=steps,
-                                      return_trajectory=True, callback=callback).thinned(100),
-        f"Sampling {N_SAMPLES} digits with {name}...")
+    return (("trajectory", model_key(model), steps, seed),
+            lambda callback: model.sample(N_SAMPLES, generator=torch.Generator().manual_seed(seed), steps=steps,
+                                          return_trajectory=True, callback=callback).thinned(100),
+            f"Sampling {N_SAMPLES} digits with {name}...")
+
+
+def trajectory(model: DDPM, steps: int, seed: int) -> diffusion.Trajectory:
+    """A DDIM run, computed once per server within the script run (seconds)."""
+    return compute_slow(*_sampling(model, steps, seed))
+
+
+def exact_trajectory(model: DDPM, seed: int, where=st, place: str = "top") -> diffusion.Trajectory | None:
+    """The exact sampler's run from ``seed``: None until a visitor starts it with the button and it is done."""
+    key, compute, text = _sampling(model, None, seed)
+    fast = measured_seconds(_sampling(model, min(50, model.config.T), 0)[0])
+    estimate = f", about {fast * model.config.T / min(50, model.config.T) / 60:.0f} min here" if fast else ""
+    return long_computation(key, compute, text, where=where, place=place,
+                            button=f"Run the exact sampler from seed {seed} ({model.config.T} steps{estimate})")
 
 
 def sampler_controls() -> tuple[bool, int]:
     """(the exact sampler?, seed)."""
     c1, c2 = st.columns([2, 1])
     sampler = c1.radio("Sampler",
-                       ["DDIM, 50 steps (fast)", "DDPM, every one of the T steps (exact; about half a minute)"],
+                       ["DDIM, 50 steps (fast)", "DDPM, every one of the T steps (exact; starts from a button)"],
                        horizontal=True, key="ddpm_sampler",
                        help="DDIM (Song et al., 2021) skips steps deterministically; the DDPM ancestral sampler is "
-                            "the algorithm the model was derived for. The exact run is computed once per server.")
+                            "the algorithm the model was derived for. The exact run is computed once per server, "
+                            "in the background: other clicks do not interrupt it.")
     seed = int(c2.number_input("Seed", 0, 100_000, 0, key="ddpm_seed"))
     return sampler.startswith("DDPM"), seed
 
@@ -159,23 +174,23 @@ def show_ddpm_against_ddim(model: DDPM, seed: int) -> None:
                         f"DDIM, {steps} step{'s' * (steps != 1)}...")
     left, right = st.columns(2)
     show_images(ddim, nrow=4, height=230, where=left, title=f"DDIM, {steps} step{'s' * (steps != 1)}, eta = {eta:g}")
-    exact_run = slow_result(("trajectory", model_key(model), None, compare_seed))
-    if exact_run is None and right.button(f"Run DDPM with all {T} steps from seed {compare_seed}",
-                                          key="run_ddpm_compare"):
-        with right:
-            exact_run = trajectory(model, None, compare_seed)
+    exact_run = exact_trajectory(model, compare_seed, where=right, place="comparison")
     if exact_run is not None:
         show_images(exact_run.xs[-1].clamp(0, 1), nrow=4, height=230, where=right, title=f"DDPM, all {T} steps")
     else:
-        right.info(f"The exact sampler takes {T} network evaluations (about half a minute on a CPU); the button "
-                   "above runs it once and keeps the result for everyone.")
+        right.info(f"The exact sampler takes {T} network evaluations; the button runs it once, in the background, "
+                   "and keeps the result for everyone.")
 
 
 introduction()
 model: DDPM = pick_checkpoint(__file__)
 st.subheader("Watching noise become digits")
 exact, seed = sampler_controls()
-traj = trajectory(model, None if exact else min(50, model.config.T), seed)
+traj = exact_trajectory(model, seed) if exact else None
+if traj is None:
+    if exact:
+        st.info("Until the exact run is there, the page shows DDIM with 50 steps from the same seed.")
+    traj = trajectory(model, min(50, model.config.T), seed)
 t = show_reverse_process(model, traj)
 show_forward_beside_reverse(model, traj)
 show_schedule(model, t)

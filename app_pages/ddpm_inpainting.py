@@ -1,5 +1,6 @@
 """Inpainting with an unconditional DDPM: fill in the hidden pixels of a test digit, several ways."""
 
+import dataclasses
 from dataclasses import dataclass
 
 import streamlit as st
@@ -8,6 +9,8 @@ import torch
 from app_pages.common import (
     compute_slow,
     load_test_set,
+    long_computation,
+    measured_seconds,
     model_card,
     model_key,
     pick_checkpoint,
@@ -82,18 +85,33 @@ def task_controls(n_images: int, T: int) -> Task:
     return Task(index, kind, rows, fraction, n, None if sampler.startswith("DDPM") else min(50, T), resample, seed)
 
 
-def inpaint(model: DDPM, images, task: Task) -> tuple[torch.Tensor, torch.Tensor, diffusion.Trajectory]:
-    """(the digit repeated n times, the mask, the completions' trajectory), computed once per server."""
+def inpaint(model: DDPM, images, task: Task) -> tuple[torch.Tensor, torch.Tensor, diffusion.Trajectory | None]:
+    """(the digit repeated n times, the mask, the completions' trajectory), computed once per server; a long run
+    (the exact sampler, resampling) only from a button, in the background: None until it is done."""
     x = images[task.index: task.index + 1].repeat(task.n, 1, 1, 1)
     mask = diffusion.make_mask(task.kind, 1, rows=task.rows or 14, fraction=task.fraction or 0.5,
                                generator=torch.Generator().manual_seed(task.seed)).repeat(task.n, 1, 1, 1)
     cost = (model.config.T if task.steps is None else task.steps) * task.resample
-    result = compute_slow(
-        ("inpaint", model_key(model), task),
-        lambda callback: model.inpaint(x, mask, generator=torch.Generator().manual_seed(task.seed), steps=task.steps,
-                                       resample=task.resample, return_trajectory=True,
-                                       callback=callback).thinned(100),
-        f"Inpainting {task.n} completions ({cost} network evaluations)...")
+    # plain values: this script's Task class is defined anew on every run, and an instance of an earlier run's
+    # class never equals one of this run's, so a Task in the key would never find a kept result
+    key = ("inpaint", model_key(model), dataclasses.astuple(task))
+    text = f"Inpainting {task.n} completions ({cost} network evaluations)..."
+
+    def compute(callback):
+        return model.inpaint(x, mask, generator=torch.Generator().manual_seed(task.seed), steps=task.steps,
+                             resample=task.resample, return_trajectory=True, callback=callback).thinned(100)
+
+    fast = min(50, model.config.T)
+    if cost <= fast:  # DDIM-50 without resampling: seconds, within the script run
+        return x, mask, compute_slow(key, compute, text)
+    measured = measured_seconds(("inpaint", model_key(model),
+                                 dataclasses.astuple(dataclasses.replace(task, steps=fast, resample=1))))
+    estimate = f", about {measured / fast * cost:.0f} s here" if measured else ""
+    result = long_computation(key, compute, text, button=f"Run it: {cost} network evaluations{estimate}")
+    if result is None:
+        st.info(f"The exact sampler and RePaint resampling cost {cost} network evaluations ({cost // fast} times the "
+                f"default). The button runs them once, in the background, and keeps the result for everyone; "
+                f"other settings can be changed meanwhile.")
     return x, mask, result
 
 
@@ -132,7 +150,8 @@ model: DDPM = pick_checkpoint(__file__, key="checkpoint_inpaint")
 images, labels = load_test_set(model.config.dataset)
 task = task_controls(len(images), model.config.T)
 x, mask, result = inpaint(model, images, task)
-show_completions(x, mask, result, class_names(model.config.dataset)[int(labels[task.index])])
-show_trajectory(result, task.n)
+if result is not None:
+    show_completions(x, mask, result, class_names(model.config.dataset)[int(labels[task.index])])
+    show_trajectory(result, task.n)
 show_code(DDPM.inpaint, diffusion.ddpm_sample, diffusion.make_mask)
 model_card(model)

@@ -39,11 +39,15 @@ def start(kind: str | None = None, value: str = "", revision: str = "", page: st
 
 @pytest.fixture(autouse=True)
 def fresh_caches():
+    from app_pages.common import clear_long_results
+
     st.cache_data.clear()
     st.cache_resource.clear()
+    clear_long_results()
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+    clear_long_results()
 
 
 @pytest.fixture
@@ -271,17 +275,41 @@ def test_ddpm_page_samplers_and_the_step_slider(scratch_models):
     assert any("t = 19" in c.value for c in app.caption)
     app.radio(key="ddpm_sampler").set_value(app.radio(key="ddpm_sampler").options[1]).run()  # the exact sampler
     assert_clean(app)
-    assert len(app.select_slider(key="ddpm_step_20").options) == 20  # all T = 20 steps
+    # it starts only from a button, runs in the background, and the page shows DDIM meanwhile
+    buttons = [b for b in app.button if b.label.startswith("Run the exact sampler from seed 0 (20 steps")]
+    assert len(buttons) == 2 and len(app.select_slider(key="ddpm_step_20").options) == 20  # DDIM-20 meanwhile
+    assert any("Until the exact run" in i.value for i in app.info)
+    buttons[0].click().run()
+    wait_for_jobs()
+    app.run()
+    assert_clean(app)
+    assert len(app.select_slider(key="ddpm_step_20").options) == 20  # all T = 20 steps now
+    assert not any("Until the exact run" in i.value for i in app.info)  # the exact run, not DDIM meanwhile
     # the comparison: the exact run above used seed 0, so it is shown without a button
     assert not app.button
     app.number_input(key="compare_seed").set_value(3).run()
     app.select_slider(key="ddim_steps_20").set_value(5).run()
     app.slider(key="ddim_eta").set_value(1.0).run()
-    assert any("Run DDPM with all 20 steps from seed 3" in b.label for b in app.button)
-    app.button(key="run_ddpm_compare").click().run()
-    assert_clean(app)
+    buttons = [b for b in app.button if b.label.startswith("Run the exact sampler from seed 3")]
+    assert len(buttons) == 1
+    buttons[0].click().run()
+    app.slider(key="ddim_eta").set_value(0.5).run()  # another click while it runs: the run goes on
+    wait_for_jobs()
     app.run()
+    assert_clean(app)
     assert not app.button  # computed once and kept for every session
+
+
+def wait_for_jobs(timeout: float = 120) -> None:
+    """Wait until the background computations of app_pages.common are done (they run in server threads)."""
+    import time
+
+    from app_pages.common import _jobs
+
+    deadline = time.monotonic() + timeout
+    while _jobs() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _jobs(), "a background computation did not finish"
 
 
 def test_ddpm_training_page_compares_both_settings(scratch_models):
@@ -322,9 +350,19 @@ def test_inpainting_page_masks_and_samplers(scratch_models, mask):
     app = start("Local folder", str(scratch_models))
     app.switch_page("app_pages/ddpm_inpainting.py").run()
     app.selectbox(key="inpaint_mask").set_value(mask).run()
+    assert any(h.value.startswith("Completions of a") for h in app.subheader)  # DDIM: at once
     app.slider(key="inpaint_resample").set_value(2).run()
     app.radio(key="inpaint_sampler").set_value(app.radio(key="inpaint_sampler").options[1]).run()
     assert_clean(app)
+    # resampling with the exact sampler: twice the network evaluations, so only from a button
+    assert not any(h.value.startswith("Completions of a") for h in app.subheader)
+    run = [b for b in app.button if b.label.startswith("Run it: 40 network evaluations")]
+    assert len(run) == 1
+    run[0].click().run()
+    wait_for_jobs()
+    app.run()
+    assert_clean(app)
+    assert any(h.value.startswith("Completions of a") for h in app.subheader), [b.label for b in app.button]
 
 
 @pytest.mark.parametrize("page", DDPM_PAGES)
