@@ -11,6 +11,7 @@ from app_pages.common import (
     current_source,
     find_judge,
     load_model,
+    long_computation,
     model_card,
     model_key,
     recorded_quality,
@@ -23,6 +24,9 @@ from genmodels import diffusion, figures, metrics
 from genmodels.checkpoint import CheckpointError
 from genmodels.data import class_names
 from genmodels.ddpm import DDPM
+
+INLINE_SAMPLES = 64  # fresh samples drawn within the script run; more only from a button, in the background
+SECONDS_PER_SAMPLE = 0.2  # DDIM-50 on a 2-core CPU, one thread (python -m bench --only threads: 8 in 1.6 s)
 
 
 def introduction() -> None:
@@ -168,10 +172,20 @@ def show_good_and_bad(runs: dict[str, DDPM]) -> None:
     model = runs[name]
     images = saved_samples(model, n, seed)
     if images is None:
-        images = compute_slow(("quality", model_key(model), n, seed),
-                              lambda callback: model.sample(n, generator=torch.Generator().manual_seed(seed),
-                                                            steps=min(50, model.config.T), callback=callback),
-                              f"Sampling {n} digits (DDIM, 50 steps)...")
+        key = ("quality", model_key(model), n, seed)
+        text = f"Sampling {n} digits (DDIM, 50 steps)..."
+
+        def compute(callback):
+            return model.sample(n, generator=torch.Generator().manual_seed(seed), steps=min(50, model.config.T),
+                                callback=callback)
+
+        if n <= INLINE_SAMPLES:
+            images = compute_slow(key, compute, text)
+        else:
+            images = long_computation(key, compute, text, button=f"Draw {n} fresh samples (DDIM, 50 steps: "
+                                                                 f"about {n * SECONDS_PER_SAMPLE:.0f} s)")
+            if images is None:
+                return
     probabilities = judge.predict_proba(images)
     confidence, predicted = probabilities.max(-1)
     order = confidence.argsort(descending=True)

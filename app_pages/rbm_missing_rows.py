@@ -8,8 +8,8 @@ import streamlit as st
 import torch
 
 from app_pages.common import (
-    compute_slow,
     load_test_set,
+    long_computation,
     model_card,
     model_key,
     pick_checkpoint,
@@ -147,18 +147,21 @@ def _cheap_curves(_rbm, rbm_key: str, _vae, vae_key: str | None, _x: torch.Tenso
     return curves
 
 
-def ddpm_curves(ddpm, x: torch.Tensor, grey: torch.Tensor, seed: int) -> dict[str, list[float]]:
-    """The DDPM's errors on the chart's rows (DDIM, DDPM_STEPS steps), once per server, with a progress bar.
-    The DDPM was trained on grey MNIST: it sees the grey digits, and is scored on the binary ones."""
+def ddpm_curves(ddpm, x: torch.Tensor, grey: torch.Tensor, seed: int, where) -> dict[str, list[float]] | None:
+    """The DDPM's errors on the chart's rows (DDIM, DDPM_STEPS steps): from a button, in the background, kept for
+    every visitor; None until done. The DDPM was trained on grey MNIST: it sees the grey digits, and is scored on
+    the binary ones."""
     batch, masks = chart_batch(grey)
     truth, _ = chart_batch(x)
+    n, steps = len(x), min(DDPM_STEPS, ddpm.config.T)
 
     def compute(callback):
-        filled = missing.ddpm_fill(ddpm, batch, masks, DDPM_STEPS, torch.Generator().manual_seed(seed), callback)
+        filled = missing.ddpm_fill(ddpm, batch, masks, steps, torch.Generator().manual_seed(seed), callback)
         return errors_by_place(filled, truth, masks)
 
-    return compute_slow(("rows_ddpm", model_key(ddpm), len(x), seed), compute,
-                        f"DDPM inpainting of {len(x)} digits x {len(CONFIGS)} masks ({DDPM_STEPS} DDIM steps)...")
+    return long_computation(("rows_ddpm", model_key(ddpm), n, seed), compute,
+                            f"DDPM inpainting of {n} digits x {len(CONFIGS)} masks ({steps} DDIM steps)...",
+                            button=f"Add the DDPM (about {n * DDPM_SECONDS_PER_DIGIT} s)", where=where)
 
 
 def show_chart(model: RBM, images) -> None:
@@ -176,11 +179,12 @@ def show_chart(model: RBM, images) -> None:
     vae = picked_vae[0] if picked_vae else None
     curves = _cheap_curves(model, model_key(model), vae, model_key(vae) if vae else None, x, n, steps, 0)
     if picked_ddpm is not None:
-        ddpm = picked_ddpm[0]
-        cost = (f"{n * len(CONFIGS) * DDPM_STEPS:,} passes of the U-Net, about {n * DDPM_SECONDS_PER_DIGIT} s on "
-                f"a 2-core CPU; computed once and kept for every visitor")
-        if c3.toggle(f"Add the DDPM (about {n * DDPM_SECONDS_PER_DIGIT} s)", key=f"chart_ddpm_on_{n}", help=cost):
-            curves["DDPM"] = ddpm_curves(ddpm, x, grey, 0)
+        found = ddpm_curves(picked_ddpm[0], x, grey, 0, c3)
+        if found is not None:
+            curves["DDPM"] = found
+        else:
+            c3.caption(f"{n * len(CONFIGS) * DDPM_STEPS:,} passes of the U-Net on a 2-core CPU, in the background: "
+                       f"other settings can change meanwhile, and the result is kept for every visitor.")
     st.plotly_chart(figures.fill_error_chart(curves, {p: chart_rows(p) for p in CHART_PLACES}), width="stretch")
     st.markdown(
         f"Each point is the mean absolute error on the removed pixels of the first {n} test digits, the same "

@@ -307,9 +307,9 @@ def wait_for_jobs(timeout: float = 120) -> None:
     from app_pages.common import _jobs
 
     deadline = time.monotonic() + timeout
-    while _jobs() and time.monotonic() < deadline:
+    while any(job.error is None for job in _jobs().values()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _jobs(), "a background computation did not finish"
+    assert not _jobs(), f"a background computation did not finish: {_jobs()}"
 
 
 def test_ddpm_training_page_compares_both_settings(scratch_models):
@@ -499,3 +499,29 @@ def test_reproduce_command_drops_resume():
 
     assert reproduce_command("python -m train gan --resume --quiet --out checkpoints/gan-dcgan") == \
         "python -m train gan --quiet --out checkpoints/gan-dcgan"
+
+
+def test_missing_rows_page_places_and_the_three_families(scratch_models):
+    app = start("Local folder", str(scratch_models), page="app_pages/rbm_missing_rows.py")
+    assert_clean(app)
+    for place in ("top", "every other", "band"):
+        app.selectbox(key="rows_place").set_value(place).run()
+        assert_clean(app)
+    charts = [c.proto.spec for c in app.get("plotly_chart")]
+    assert any('"RBM, middle"' in spec and '"VAE, middle"' in spec for spec in charts)
+    assert not any('"DDPM, middle"' in spec for spec in charts)
+    add = [b for b in app.button if b.label.startswith("Add the DDPM")]
+    assert len(add) == 1
+    add[0].click().run()
+    wait_for_jobs()
+    app.run()
+    assert_clean(app)
+    assert any('"DDPM, middle"' in c.proto.spec for c in app.get("plotly_chart"))
+
+
+def test_gibbs_page_starts_from_test_digits_and_compares_mixing(scratch_models):
+    app = start("Local folder", str(scratch_models), page="app_pages/rbm_gibbs.py")
+    app.radio(key="gibbs_start").set_value("test digits").run()
+    app.select_slider(key="gibbs_steps").set_value(100).run()
+    assert_clean(app)
+    assert any("free energy" in c.proto.spec for c in app.get("plotly_chart"))
