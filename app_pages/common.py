@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import inspect
 import os
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -25,6 +26,7 @@ from genmodels.checkpoint import (
     CheckpointError,
     HubModel,
     first_line,
+    is_repo_id,
     list_checkpoints,
     read_config,
 )
@@ -85,9 +87,26 @@ def current_source() -> Source:
     return st.session_state.get("source", Source(SOURCE_KINDS[0], str(SHIPPED)))
 
 
-@st.cache_data(show_spinner=False, ttl=600)
-def _hub_config(repo_id: str, revision: str | None) -> dict:
-    return read_config(repo_id, revision)
+HUB_HOST = ("huggingface.co", 443)
+
+
+@st.cache_data(show_spinner="Checking whether the Hugging Face Hub can be reached...", ttl=60)
+def hub_online() -> bool:
+    """Whether the Hub answers at all (one TCP connection, 2 s at most), remembered for a minute: when it cannot
+    be reached, Hub repos are read from the local cache only, at once, instead of after a round of retries on
+    every visit."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    try:
+        socket.create_connection(HUB_HOST, timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+@st.cache_data(show_spinner="Reading the repo's config from the Hugging Face Hub...", ttl=600)
+def _hub_config(repo_id: str, revision: str | None, offline: bool) -> dict:
+    return read_config(repo_id, revision, local_files_only=offline)
 
 
 def available_checkpoints(source: Source) -> list[tuple[str, dict]]:
@@ -95,7 +114,11 @@ def available_checkpoints(source: Source) -> list[tuple[str, dict]]:
     if not source.location:
         raise CheckpointError("enter a folder or a Hub repo id in the sidebar, or choose the shipped checkpoints.")
     if source.kind == "Hugging Face Hub":
-        return [(source.location, _hub_config(source.location, source.revision))]
+        if not is_repo_id(source.location):
+            raise CheckpointError(f"'{source.location}' is not a Hub repo id: the Hub names a model repo owner/name, "
+                                  f"with letters, digits, '-', '_' and '.'. For a folder on this computer, choose "
+                                  f"Local folder.")
+        return [(source.location, _hub_config(source.location, source.revision, not hub_online()))]
     folder = Path(source.location).expanduser()
     if not folder.is_dir():
         raise CheckpointError(f"no folder '{folder}'. Enter the path of a checkpoint folder, or of a folder "
@@ -111,7 +134,8 @@ def available_checkpoints(source: Source) -> list[tuple[str, dict]]:
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=8)
 def _load_model(location: str, revision: str | None, stamp: tuple) -> HubModel:
-    return genmodels.load(location, revision=revision)
+    hub = not Path(location).expanduser().exists() and is_repo_id(location)
+    return genmodels.load(location, revision=revision, local_files_only=hub and not hub_online())
 
 
 def load_model(location: str, revision: str | None = None) -> HubModel:

@@ -201,6 +201,11 @@ def first_line(err: Exception) -> str:
     return text[:300] + ("..." if len(text) > 300 else "")
 
 
+def is_repo_id(text: str) -> bool:
+    """Whether ``text`` can name a Hub model repo: owner/name, of letters, digits, '-', '_' and '.'."""
+    return bool(_REPO_ID.match(text)) and not text.startswith((".", "/", "~"))
+
+
 def is_local(source: str | os.PathLike) -> bool:
     """A source is a local folder if it exists, or if it cannot be a Hub repo id."""
     s = str(source)
@@ -247,9 +252,11 @@ def resolve(source: str | os.PathLike, filename: str, revision: str | None = Non
                               f"{first_line(err)}") from err
 
 
-def read_config(source: str | os.PathLike, revision: str | None = None) -> dict[str, Any]:
-    """The parsed ``config.json`` of a checkpoint folder or Hub repo."""
-    path = resolve(source, CONFIG, revision=revision)
+def read_config(source: str | os.PathLike, revision: str | None = None,
+                local_files_only: bool = False) -> dict[str, Any]:
+    """The parsed ``config.json`` of a checkpoint folder or Hub repo (``local_files_only``: from the Hub cache
+    only, never the network)."""
+    path = resolve(source, CONFIG, revision=revision, local_files_only=local_files_only or None)
     try:
         config = json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

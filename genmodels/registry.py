@@ -208,13 +208,14 @@ def page_for(config: dict) -> str | None:
 
 
 # --- loading ------------------------------------------------------------------------------------------
-def load(source: str | os.PathLike, revision: str | None = None) -> HubModel:
+def load(source: str | os.PathLike, revision: str | None = None, local_files_only: bool = False) -> HubModel:
     """Load any genmodels checkpoint, whatever its family, in eval mode.
 
     ``source`` is a local folder or a Hub repo id (``owner/name``); ``revision`` a Hub
-    branch, tag or commit. The family is read from ``config.json``.
+    branch, tag or commit; ``local_files_only`` reads a Hub repo from the local cache only (fast when the Hub
+    cannot be reached). The family is read from ``config.json``.
     """
-    config = read_config(source, revision)
+    config = read_config(source, revision, local_files_only)
     name = config["family"]
     if name not in FAMILIES:
         raise CheckpointError(f"{source}: unknown model family '{name}' in {CONFIG}; this genmodels "
@@ -226,7 +227,7 @@ def load(source: str | os.PathLike, revision: str | None = None) -> HubModel:
         raise CheckpointError(f"{source}: {CONFIG} has keys {unknown} that the {name} config does not "
                               f"know. It was written by another version of genmodels.")
     try:
-        model = cls.from_pretrained(str(source), revision=revision)
+        model = cls.from_pretrained(str(source), revision=revision, local_files_only=local_files_only)
     except CheckpointError:
         raise
     except (TypeError, ValueError) as err:
@@ -234,7 +235,8 @@ def load(source: str | os.PathLike, revision: str | None = None) -> HubModel:
                               f"({first_line(err)}). Restore it from the same checkpoint as the weights.") from err
     model.source = str(source)
     model.revision = revision
-    model.fingerprint = fingerprint(resolve(source, WEIGHTS, revision=revision))
+    model.fingerprint = fingerprint(resolve(source, WEIGHTS, revision=revision,
+                                            local_files_only=local_files_only or None))
     return model
 
 

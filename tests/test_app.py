@@ -525,3 +525,32 @@ def test_gibbs_page_starts_from_test_digits_and_compares_mixing(scratch_models):
     app.select_slider(key="gibbs_steps").set_value(100).run()
     assert_clean(app)
     assert any("free energy" in c.proto.spec for c in app.get("plotly_chart"))
+
+
+def test_hub_field_refuses_what_is_not_a_repo_id():
+    app = start("Hugging Face Hub", "not a repo id!!")
+    assert not app.exception
+    assert "is not a Hub repo id" in app.error[0].value and "Local folder" in app.error[0].value
+
+
+def test_unreachable_hub_fails_fast_and_is_remembered(monkeypatch):
+    import socket
+    import time
+
+    from app_pages import common
+
+    calls = []
+
+    def no_network(*args, **kwargs):
+        calls.append(args)
+        raise OSError("no route to host (a fake network)")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    common.hub_online.clear()
+    started = time.perf_counter()
+    app = start("Hugging Face Hub", "nobody/no-such-model")
+    app.run()  # a second visit: the failure is remembered, not probed again
+    assert time.perf_counter() - started < 15
+    assert not app.exception and "cannot be reached" in app.error[0].value
+    assert len(calls) == 1
