@@ -115,7 +115,18 @@ def test_picked_digit_and_controls(app):
     app.select_slider(key="iwae_k").set_value(10).run()
     assert_clean(app)
     assert any("Test image number 9999" in m.value and "class: digit" in m.value for m in app.markdown)
-    assert "IWAE bound, k = 10, on 500 test images" in app.table[0].value["quantity"].tolist()
+    quantities = app.table[0].value["quantity"].tolist()
+    assert "IWAE bound, k = 10, on 200 test images" in quantities
+    assert "gap: IWAE bound minus ELBO, image by image (k = 10)" in quantities
+    errors = [float(e) for e in app.table[0].value["standard error"].tolist()[:3]]
+    assert 0 < errors[2] < errors[0] / 5  # the paired gap is measured far more precisely than either bound
+    assert any("the bound tightens as k grows" in c.proto.spec for c in app.get("plotly_chart"))
+    # a large k on many images only from a button, in the background
+    app.select_slider(key="iwae_k").set_value(500).run()
+    app.select_slider(key="n_eval").set_value(2000).run()
+    assert_clean(app)
+    assert any(b.label.startswith("Compute: 1,332,000 importance samples") for b in app.button)
+
 
 
 def test_missing_local_folder_shows_an_error_not_a_traceback(tmp_path):
@@ -260,7 +271,7 @@ def test_priors_table_shows_the_spread_over_training_runs(tmp_path):
     app.switch_page("app_pages/vae_priors.py").run()
     assert_clean(app)
     table = app.table[0].value
-    rows = dict(zip(table["quantity"], table["std over images"], strict=True))
+    rows = dict(zip(table["quantity"], table["standard error"], strict=True))
     assert rows["ELBO, all test images, over 3 training runs (seeds 0, 1, 2)"] == "0.25 (std over runs)"
     assert rows["IWAE bound, k = 50, all test images, over 3 training runs (seeds 0, 1, 2)"] == "0.12 (std over runs)"
 
