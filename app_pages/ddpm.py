@@ -101,9 +101,11 @@ def show_reverse_process(model: DDPM, traj: diffusion.Trajectory) -> int:
     show_images(traj.eps_preds[i], nrow=4, height=230, value_range=(-3, 3), where=right,
                 title="its prediction of the noise")
     st.markdown(
-        "Early on (large $t$) the prediction of $x_0$ is a blurry average digit: from that much noise the best "
-        "guess in squared error is a mean over many digits. As $t$ falls the prediction commits to one digit "
-        "and sharpens, and the state $x_t$ follows it. The predicted noise is almost all of $x_t$ at first and "
+        "At the very start ($t$ near $T$) the prediction of $x_0$ is speckle over a faint blob: $x_t$ is almost "
+        "pure noise, the best guess in squared error is close to the average digit, and what little the network "
+        "reads from the noise shows as speckle. A few hundred steps later (about $t = 800$ to $700$ for the "
+        "linear schedule) it is a blurry average digit; as $t$ falls further it commits to one digit and "
+        "sharpens, and the state $x_t$ follows it. The predicted noise is almost all of $x_t$ at first and "
         "almost nothing at the end. (States are shown over [-0.5, 1.5] and the noise over [-3, 3], since "
         "noisy states leave the pixel range [0, 1].)"
     )
@@ -117,13 +119,14 @@ def show_reverse_process(model: DDPM, traj: diffusion.Trajectory) -> int:
 def show_forward_beside_reverse(model: DDPM, traj: diffusion.Trajectory) -> None:
     st.subheader("The forward process on a real digit, beside the reverse process")
     st.markdown(
-        "Top: a test digit noised with $q(x_t \\mid x_0)$ (one fixed noise draw). Bottom: the first sample "
-        "above, at the same noise levels on its way back. At matching $t$ both rows hold the same amount of "
+        "Top: a test digit noised with $q(x_t \\mid x_0)$ (one fixed noise draw), with $t$ falling from left to "
+        "right as in the strips above, so the forward process reads from right to left. Bottom: the first "
+        "sample above, at the same noise levels on its way back. At matching $t$ both rows hold the same amount of "
         "signal; at large $t$ neither shows which digit it is, which is why the sampler can start from noise."
     )
     images, _ = load_test_set(model.config.dataset)
     index = int(st.number_input(f"Test image number (0 to {len(images) - 1})", 0, len(images) - 1, 0, key="ddpm_digit"))
-    shown = [traj.timesteps[j] for j in traj.spread(COLUMNS)][::-1]  # increasing t, left to right
+    shown = [traj.timesteps[j] for j in traj.spread(COLUMNS)]  # decreasing t, as the strips above
     x0 = 2 * images[index: index + 1] - 1
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(index))
     forward = torch.cat([model.schedule.q_sample(x0, torch.tensor([s]), noise) for s in shown])
