@@ -501,8 +501,8 @@ def model_card(model) -> None:
         cols[3].metric("dataset", model.config.dataset)
         left, right = st.columns([1, 2])
         left.markdown("**Hyperparameters** (config.json)")
-        left.table({"field": list(dataclasses.asdict(model.config)),
-                    "value": [str(v) for v in dataclasses.asdict(model.config).values()]})
+        fields = {k: v for k, v in dataclasses.asdict(model.config).items() if k not in model.unused_fields()}
+        left.table({"field": list(fields), "value": [str(v) for v in fields.values()]})
         training = m.get("training")
         if training:
             left.markdown("**Training** (metrics.json)")

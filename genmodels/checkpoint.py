@@ -78,6 +78,11 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="genmodels", licens
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def unused_fields(self) -> set[str]:
+        """Config fields that do not apply to this model (a mixture size for a Gaussian prior): the model card
+        leaves them out. Families override this."""
+        return set()
+
     # --- saving ------------------------------------------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:
         state = {}

@@ -46,6 +46,9 @@ class DDPM(HubModel):
         self.ema = copy.deepcopy(self.unet).requires_grad_(False)
         self.schedule = NoiseSchedule(config.T, config.schedule)
 
+    def unused_fields(self) -> set[str]:
+        return set() if self.config.n_classes else {"p_uncond"}
+
     def describe(self) -> str:
         c = self.config
         c0, c1, c2 = c.channels

@@ -80,6 +80,9 @@ class RBM(HubModel):
     def sampler_name(self) -> str:
         return f"Gibbs sampling, {self.config.sample_steps} steps from noise"
 
+    def unused_fields(self) -> set[str]:
+        return set() if self.config.persistent else {"n_chains"}
+
     def describe(self) -> str:
         c = self.config
         how = f"persistent contrastive divergence (PCD-{c.cd_k}, {c.n_chains} chains)" if c.persistent \

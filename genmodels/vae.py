@@ -225,6 +225,9 @@ class VAE(HubModel):
         else:
             self.prior = VampPrior(self.encoder.forward, config.latent_dim, config.n_components)
 
+    def unused_fields(self) -> set[str]:
+        return {"n_components"} if self.config.prior == "gaussian" else set()
+
     def describe(self) -> str:
         c = self.config
         prior = {

@@ -565,3 +565,14 @@ def test_unreachable_hub_fails_fast_and_is_remembered(monkeypatch):
     assert time.perf_counter() - started < 15
     assert not app.exception and "cannot be reached" in app.error[0].value
     assert len(calls) == 1
+
+
+def test_model_cards_leave_out_fields_that_do_not_apply():
+    import genmodels
+
+    assert "n_components" in genmodels.load(SHIPPED / "vae-gaussian-2d").unused_fields()
+    assert "n_components" not in genmodels.load(SHIPPED / "vae-mog-2d").unused_fields()
+    assert "p_uncond" in genmodels.load(SHIPPED / "ddpm-linear").unused_fields()
+    app = start(page="app_pages/vae_priors.py")
+    fields = [t.value["field"].tolist() for t in app.table if "field" in t.value]
+    assert fields and "n_components" not in fields[0] and "prior" in fields[0]
