@@ -161,6 +161,28 @@ def checkpoint_label(location: str) -> str:
     return Path(location).name if Path(location).exists() else location
 
 
+# The order a course meets the shipped models in; other checkpoints follow, by family, then by name.
+COURSE_ORDER = (
+    "vae-gaussian-2d", "vae-mog-2d", "vae-vamp-2d", "vae-gaussian-32d", "vae-mog-32d", "vae-vamp-32d",
+    "beta-vae-conv-beta0.5", "beta-vae-conv-beta1", "beta-vae-conv-beta2", "beta-vae-conv-beta4",
+    "beta-vae-conv-beta8", "cvae-conv-mnist", "vae-fashion-16d", "ddpm-linear", "ddpm-cosine", "gan-mlp",
+    "gan-dcgan", "gan-dcgan-plain", "gan-mlp-unbalanced", "cgan-mlp", "rbm-16", "rbm-64", "rbm-256", "rbm-500",
+    "rbm-256-lr0.01", "rbm-256-lr0.2", "rbm-256-2ep", "rbm-256-cd1", "dbm",
+)
+
+
+def course_order(models: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """The zoo's cards in course order: the 2-D Gaussian VAE a course starts from first."""
+    families = list(registry.FAMILIES)
+
+    def key(item: tuple[str, dict]) -> tuple:
+        name, family = checkpoint_label(item[0]), item[1].get("family", "")
+        known = COURSE_ORDER.index(name) if name in COURSE_ORDER else len(COURSE_ORDER)
+        return (known, families.index(family) if family in families else len(families), name)
+
+    return sorted(models, key=key)
+
+
 def registered(file: str) -> tuple[registry.Family, registry.Page]:
     """The registry's family and entry for a page file (a page passes its ``__file__``)."""
     return registry.page(Path(file).resolve().relative_to(ROOT).as_posix())

@@ -6,6 +6,7 @@ from app_pages.common import (
     URL_CHECKPOINT,
     available_checkpoints,
     checkpoint_label,
+    course_order,
     current_source,
     load_model,
     recorded_quality,
@@ -33,7 +34,7 @@ def introduction() -> None:
 def facts(model, config: dict) -> str:
     """One line about a model: family, size, data and its headline numbers."""
     evaluation = model.metrics.get("eval", {})
-    found = [config["family"], f"{model.num_parameters():,} parameters", config.get("dataset", "")]
+    found = [model.headline(), f"{model.num_parameters():,} parameters", config.get("dataset", "")]
     if "test_elbo" in evaluation:
         found.append(f"test ELBO {evaluation['test_elbo']:.1f} nats")
     if "test_ais_log_likelihood" in evaluation:  # an RBM: an estimate of log p(x), and the proxy it trains on
@@ -88,7 +89,7 @@ try:
 except CheckpointError as err:
     st.error(f"Could not list checkpoints: {err}")
     st.stop()
-show_generative([(loc, cfg) for loc, cfg in found if registry.is_generative(cfg)], source)
+show_generative(course_order([(loc, cfg) for loc, cfg in found if registry.is_generative(cfg)]), source)
 judges = [(loc, cfg) for loc, cfg in found if not registry.is_generative(cfg)]
 if judges:
     show_judges(judges, source)

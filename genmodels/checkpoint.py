@@ -78,6 +78,10 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="genmodels", licens
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def headline(self) -> str:
+        """The model in a few words, for the model zoo's cards (families override this)."""
+        return self.config.family
+
     def unused_fields(self) -> set[str]:
         """Config fields that do not apply to this model (a mixture size for a Gaussian prior): the model card
         leaves them out. Families override this."""

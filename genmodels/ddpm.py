@@ -46,6 +46,10 @@ class DDPM(HubModel):
         self.ema = copy.deepcopy(self.unet).requires_grad_(False)
         self.schedule = NoiseSchedule(config.T, config.schedule)
 
+    def headline(self) -> str:
+        c = self.config
+        return f"{'conditional ' if c.n_classes else ''}DDPM, {c.schedule} schedule, T = {c.T}"
+
     def unused_fields(self) -> set[str]:
         return set() if self.config.n_classes else {"p_uncond"}
 

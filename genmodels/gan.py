@@ -204,6 +204,10 @@ class GAN(HubModel):
     def sampler_name(self) -> str:
         return f"generator{' (moving average)' if self.config.ema_decay else ''} of prior draws"
 
+    def headline(self) -> str:
+        c = self.config
+        return f"{'conditional ' if c.n_classes else ''}{'DCGAN' if c.backbone == 'dcgan' else 'MLP GAN'}"
+
     def describe(self) -> str:
         c = self.config
         g = sum(p.numel() for p in self.generator.parameters())

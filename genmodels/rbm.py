@@ -80,6 +80,10 @@ class RBM(HubModel):
     def sampler_name(self) -> str:
         return f"Gibbs sampling, {self.config.sample_steps} steps from noise"
 
+    def headline(self) -> str:
+        c = self.config
+        return f"RBM, {c.n_hidden} hidden units, {'PCD' if c.persistent else 'CD'}-{c.cd_k}"
+
     def unused_fields(self) -> set[str]:
         return set() if self.config.persistent else {"n_chains"}
 
@@ -377,6 +381,10 @@ class DBM(HubModel):
     @property
     def sampler_name(self) -> str:
         return f"Gibbs sampling, {self.config.sample_steps} steps from noise"
+
+    def headline(self) -> str:
+        c = self.config
+        return f"deep Boltzmann machine {c.n_visible}-{c.n_hidden1}-{c.n_hidden2}"
 
     def describe(self) -> str:
         c = self.config

@@ -225,6 +225,14 @@ class VAE(HubModel):
         else:
             self.prior = VampPrior(self.encoder.forward, config.latent_dim, config.n_components)
 
+    def headline(self) -> str:
+        c = self.config
+        prior = {"gaussian": "standard Gaussian", "mog": f"mixture of {c.n_components} Gaussians",
+                 "vamp": f"VampPrior ({c.n_components} pseudo-inputs)"}.get(c.prior, c.prior)
+        kind = ("conditional " if c.n_classes else "") + ("conv" if c.architecture == "conv" else "MLP")
+        beta = f", beta {c.beta:g}" if c.beta != 1 else ""
+        return f"{kind} VAE, {prior} prior, latent {c.latent_dim}{beta}"
+
     def unused_fields(self) -> set[str]:
         return {"n_components"} if self.config.prior == "gaussian" else set()
 

@@ -73,6 +73,14 @@ def test_home_shows_every_shipped_model_with_samples(app):
     assert len(app.get("page_link")) == len(names)
     judges = [Path(p).name for p, c in found if c["family"] == "classifier"]
     assert all(any(name in c.value for c in app.caption) for name in judges)
+    cards = [m.value.strip("*") for m in app.markdown if m.value.startswith("**") and m.value.strip("*") in names]
+    from app_pages.common import COURSE_ORDER
+
+    order = [name for name in COURSE_ORDER if name in names]  # the course order, laid out in three columns
+    assert order[:3] == ["vae-gaussian-2d", "vae-mog-2d", "vae-vamp-2d"]
+    assert cards == order[0::3] + order[1::3] + order[2::3]
+    captions = " ".join(c.value for c in app.caption)
+    assert "MLP VAE, standard Gaussian prior, latent 2" in captions and "DDPM, cosine schedule, T = 1000" in captions
 
 
 @pytest.mark.parametrize("page", PAGES[1:])
