@@ -78,14 +78,14 @@ def settings_table(runs: dict[str, DDPM]) -> dict[str, list[str]]:
         table["learning rate"].append(f"{training['lr']:g}" if "lr" in training else "not recorded")
         table["batch"].append(str(training.get("effective_batch_size", "not recorded")))
         table["epochs"].append(str(m.get("epochs", "?")))
-        table["training time"].append(f"{m.get('wall_time_s', 0) / 60:.0f} min on {m.get('device', '?')}")
+        device = m.get("device", "?")
+        where = device.split("(NVIDIA ")[-1].split()[0] if "NVIDIA" in device else device.split(" (")[0].upper()
+        table["training time"].append(f"{m.get('wall_time_s', 0) / 60:.0f} min, {where}")
         curves = m.get("curves", {})
         test_loss = m.get("eval", {}).get("test_loss", (curves.get("test_loss") or [None])[-1])
         table["test loss (simple)"].append("" if test_loss is None else f"{test_loss:.4f}")
-        table["bits/dim (bound)"].append(f"{bpd['mean']:.3f} ± {bpd['stderr']:.3f} ({bpd['n']} test images)" if bpd
-                                         else "not computed")
-        table["FID-MNIST"].append(f"{quality['fid_mnist']:.1f} ({quality['n']:,} samples, {sampler})" if quality
-                                  else "not computed")
+        table["bits/dim (bound)"].append(f"{bpd['mean']:.2f} ± {bpd['stderr']:.2f}" if bpd else "not computed")
+        table["FID-MNIST"].append(f"{quality['fid_mnist']:.1f}" if quality else "not computed")
         table["confident > 0.9"].append(f"{quality['confident_rate']:.1%}" if quality else "")
     return table
 
@@ -94,9 +94,13 @@ def show_settings(runs: dict[str, DDPM]) -> None:
     """The settings table, the loss curves on shared axes and the bound term by term."""
     st.subheader("Hyperparameter settings")
     st.dataframe(settings_table(runs), hide_index=True)
-    st.caption("bits/dim, FID-MNIST and the confident rate come from `python -m train.sample_quality CHECKPOINT "
-               "--n 10000 --bpd N --write` (recorded in each metrics.json); the command for each is in its "
-               "model card below.")
+    scored = {name: (recorded_quality(m), m.metrics.get("bits_per_dim")) for name, m in runs.items()}
+    details = "; ".join(f"{name}: FID-MNIST on {q[1]['n']:,} samples ({q[0]})"
+                        + (f", bits/dim on {bpd['n']} test images" if bpd else "")
+                        for name, (q, bpd) in scored.items() if q[1])
+    st.caption("bits/dim (± its standard error), FID-MNIST and the confident rate come from `python -m "
+               "train.sample_quality CHECKPOINT --n 10000 --bpd N --write` (recorded in each metrics.json; the "
+               f"command for each is in its model card below). {details}.")
     st.plotly_chart(figures.loss_comparison({name: m.metrics for name, m in runs.items()}), width="stretch")
     bounds = {name: m.metrics["bits_per_dim"] for name, m in runs.items()
               if "terms" in m.metrics.get("bits_per_dim", {})}

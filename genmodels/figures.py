@@ -59,22 +59,33 @@ def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 8, title: str | No
 
 
 def training_curves(metrics: dict) -> go.Figure:
-    """Loss per step (left) and per-epoch numbers (right) from a checkpoint's ``metrics.json``."""
+    """A checkpoint's ``metrics.json`` curves: the losses per step, then each per-epoch number in its own panel
+    with its own axis (a loss of 100 nats and a KL of 20 on one unlabelled axis would hide both); numbers that
+    differ only by a trailing index (a GAN's ``val_share_0`` ... ``val_share_9``) share a panel."""
     curves = metrics.get("curves", {})
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("training per step", "per epoch"))
     per_step = [k for k in curves if k.startswith("step_") and len(curves[k]) == len(curves.get("step", []))]
+    epochs = curves.get("epoch", [])
+    groups: dict[str, list[str]] = {}
+    for name, values in curves.items():
+        if name == "step" or name in per_step or name == "epoch" or len(values) != len(epochs):
+            continue
+        stem, _, last = name.rpartition("_")
+        groups.setdefault(stem if last.isdigit() else name, []).append(name)
+    titles = ["training, per step", *(f"{name.replace('_', ' ')}, per epoch" for name in groups)]
+    cols = min(3, len(titles))
+    rows = math.ceil(len(titles) / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=0.45 / rows)
     for name in per_step:  # "step_loss"; a GAN records "step_d_loss", "step_g_loss", ...
         fig.add_trace(go.Scatter(x=curves["step"], y=curves[name], mode="lines", line=dict(width=1),
                                  name="step loss" if name == "step_loss" else name.removeprefix("step_")),
                       row=1, col=1)
-    epochs = curves.get("epoch", [])
-    for name, values in curves.items():
-        if name == "step" or name in per_step or name == "epoch" or len(values) != len(epochs):
-            continue
-        fig.add_trace(go.Scatter(x=epochs, y=values, mode="lines+markers", name=name), row=1, col=2)
-    fig.update_xaxes(title_text="step", row=1, col=1)
-    fig.update_xaxes(title_text="epoch", row=1, col=2)
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    for i, members in enumerate(groups.values(), start=1):
+        row, col = divmod(i, cols)
+        for name in members:
+            fig.add_trace(go.Scatter(x=epochs, y=curves[name], mode="lines+markers", name=name,
+                                     showlegend=len(members) > 1), row=row + 1, col=col + 1)
+    fig.update_layout(height=260 * rows + 60, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.1))
     return fig
 
 
@@ -173,6 +184,14 @@ def correlation_heatmap(corr: np.ndarray) -> go.Figure:
     return fig
 
 
+def schedule_colour(name: str, i: int) -> str:
+    """One colour per noise schedule on every page (linear blue, cosine orange), whatever else is plotted."""
+    for k, schedule in enumerate(("linear", "cosine")):
+        if schedule in name:
+            return CLASS_COLOURS[k]
+    return CLASS_COLOURS[(i + 2) % len(CLASS_COLOURS)]
+
+
 def schedule_curves(alpha_bars: dict[str, torch.Tensor], marker: int | None = None) -> go.Figure:
     """alpha_bar_t (left) and the signal-to-noise ratio alpha_bar_t / (1 - alpha_bar_t) on a log scale
     (right) for one or more noise schedules, with an optional vertical line at timestep ``marker``."""
@@ -181,7 +200,7 @@ def schedule_curves(alpha_bars: dict[str, torch.Tensor], marker: int | None = No
     for i, (name, ab) in enumerate(alpha_bars.items()):
         ab = ab.double()
         t = np.arange(len(ab))
-        colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
+        colour = schedule_colour(name, i)
         fig.add_trace(go.Scatter(x=t, y=ab.numpy(), mode="lines", name=name, line=dict(color=colour),
                                  legendgroup=name), row=1, col=1)
         fig.add_trace(go.Scatter(x=t, y=(ab / (1 - ab)).numpy(), mode="lines", name=name, showlegend=False,
@@ -215,7 +234,7 @@ def loss_comparison(runs: dict[str, dict], per_epoch: tuple[str, ...] = ("val_lo
                                                         "loss on held-out images per epoch"))
     for i, (name, metrics) in enumerate(runs.items()):
         curves = metrics.get("curves", {})
-        colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
+        colour = schedule_colour(name, i)  # the DDPM runs: the same colour per schedule as on the step-by-step page
         if curves.get("step"):
             fig.add_trace(go.Scatter(x=curves["step"], y=moving_average(curves["step_loss"], window), mode="lines",
                                      name=name, line=dict(color=colour), legendgroup=name), row=1, col=1)
@@ -249,9 +268,10 @@ def bound_terms(runs: dict[str, dict]) -> go.Figure:
         terms = np.asarray(bound["terms"], dtype=np.float64)
         total = terms.sum() + bound["prior_term"]
         fig.add_trace(go.Scatter(x=np.arange(len(terms)), y=np.maximum(terms, 1e-12), mode="lines",
-                                 line=dict(color=CLASS_COLOURS[i % len(CLASS_COLOURS)]),
+                                 line=dict(color=schedule_colour(name, i)),
                                  name=f"{name}: {total:.3f} bits/dim in all, L_0 = {terms[0]:.3f}",
                                  hovertemplate="t = %{x}: %{y:.3g} bits/dim<extra></extra>"))
+    fig.update_yaxes(exponentformat="power")  # 10^-4, not "100μ"
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_type="log",
                       xaxis_title="timestep t (t = 0 is L_0, the decoder term)", yaxis_title="bits per dimension",
                       legend=dict(orientation="h", y=-0.3))
