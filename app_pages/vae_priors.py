@@ -88,8 +88,12 @@ def show_prior_against_posterior(model: VAE, images, labels, n: int, use_means: 
         sigma = np.exp(0.5 * logvar[picked])
         st.caption(f"Red circle and ellipses: the mean and the 1 and 2 standard deviation contours of its "
                    f"posterior q(z|x), often far narrower than the aggregate posterior. Posterior std per "
-                   f"dimension: {', '.join(f'{v:.3f}' for v in sigma[:6])}{' ...' if len(sigma) > 6 else ''}")
-        if isinstance(model.prior, MixturePrior):
+                   f"dimension: {', '.join(f'{v:.3f}' for v in sigma[:6])}{' ...' if len(sigma) > 6 else ''}"
+                   + (f"; the aggregate posterior spreads {spread:.2f} per dimension, {spread / sigma.mean():.0f} "
+                      f"times wider, so at this scale the ellipses are a few pixels: zoom in on the red circle "
+                      f"(drag a box on the plot)." if (spread := float(mu[:n].std(0).mean())) > 20 * sigma.mean()
+                      else "."))
+        if isinstance(model.prior, MixturePrior) and not isinstance(model.prior, VampPrior):  # Vamp: uniform
             log_w, _, _ = model.prior.components()
             st.markdown("**Mixture weights**")
             st.bar_chart(log_w.detach().exp().numpy(), height=150, x_label="component", y_label="weight")

@@ -120,9 +120,11 @@ def latent_scatter(prior_z: np.ndarray, posterior_z: np.ndarray, labels: np.ndar
                                  contours=dict(coloring="lines", start=top - 9, end=top - 0.5, size=1.0),
                                  showscale=False, name="prior log p(z), 1 nat apart", showlegend=True,
                                  hoverinfo="skip", line=dict(width=1.2), opacity=0.8))
-    fig.add_trace(go.Scattergl(x=prior_z[:, 0], y=prior_z[:, 1], mode="markers", name="prior samples",
-                               marker=dict(size=5, color="black", symbol="x-thin",
-                                           line=dict(width=1, color="black"), opacity=0.5)))
+    shown = prior_z[: max(1, len(prior_z) // 4)]  # a quarter, light: the contours carry the density, and the
+    # crosses must not cover the places where the prior has mass and the posterior none (the "holes")
+    fig.add_trace(go.Scattergl(x=shown[:, 0], y=shown[:, 1], mode="markers", name="prior samples (a quarter)",
+                               marker=dict(size=4, color="#555555", symbol="x-thin",
+                                           line=dict(width=1, color="#555555"), opacity=0.35)))
     for digit in np.unique(labels):
         sel = labels == digit
         fig.add_trace(go.Scattergl(x=posterior_z[sel, 0], y=posterior_z[sel, 1], mode="markers",

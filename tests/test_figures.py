@@ -43,7 +43,8 @@ def test_latent_scatter_has_one_trace_per_class_and_the_extras():
                                  density=(np.arange(3.0), np.arange(3.0), np.zeros((3, 3))),
                                  centres=np.zeros((4, 2)), picked=(np.zeros(2), np.eye(2)))
     names = [t.name for t in fig.data]
-    assert names[0].startswith("prior log p(z)") and names[1] == "prior samples"
+    assert names[0].startswith("prior log p(z)") and names[1] == "prior samples (a quarter)"
+    assert len(fig.data[1].x) == 30 // 4  # light and few: the contours carry the density
     assert sum(n.startswith("q(z|x), digit") for n in names) == 3
     assert "component means" in names and sum("picked digit" in n for n in names) == 3
 
