@@ -584,3 +584,18 @@ def test_model_cards_leave_out_fields_that_do_not_apply():
     app = start(page="app_pages/vae_priors.py")
     fields = [t.value["field"].tolist() for t in app.table if "field" in t.value]
     assert fields and "n_components" not in fields[0] and "prior" in fields[0]
+
+
+def test_latent_explorer_keeps_its_points_and_draws_the_path():
+    app = start(page="app_pages/vae_latent.py")
+    assert_clean(app)
+    app.slider(key="point_a1").set_value(1.5).run()
+    app.slider(key="plane_extent").set_value(5.0).run()
+    assert app.slider(key="point_a1").value == 1.5  # a new square does not move the point
+    spec = next(c.proto.spec for c in app.get("plotly_chart") if "the path from A to B" in c.proto.spec)
+    assert spec.rindex("the path from A to B") > spec.rindex("q(z|x)")  # drawn after (above) the clouds
+    assert any("decodings along the straight path" in c.proto.spec for c in app.get("plotly_chart"))
+    app = start(page="app_pages/vae_latent.py")
+    app.session_state["checkpoint_vae"] = 2  # vae-vamp-2d, whose codes spread further than 6
+    app.run()
+    assert app.slider(key="plane_extent").max > 6
