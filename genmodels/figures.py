@@ -156,6 +156,7 @@ def kl_bars(kl: np.ndarray, active: np.ndarray) -> go.Figure:
     """KL per latent dimension, active dimensions in colour and collapsed ones in grey."""
     colours = ["#1f77b4" if a else "#bbbbbb" for a in active]
     fig = go.Figure(go.Bar(x=[f"z{j}" for j in range(len(kl))], y=kl, marker_color=colours,
+                           text=[f"{k:.2f}" for k in kl], textposition="outside",  # a collapsed bar shows "0.00"
                            hovertemplate="%{x}: %{y:.2f} nats<extra></extra>"))
     fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), yaxis_title="KL (nats)",
                       title=f"KL per dimension: {int(active.sum())} of {len(kl)} active")
@@ -170,6 +171,8 @@ def rate_distortion(betas: list[float], rates: list[float], distortions: list[fl
     i = betas.index(current)
     fig.add_trace(go.Scatter(x=[rates[i]], y=[distortions[i]], mode="markers", name=f"beta = {current:g}",
                              marker=dict(size=20, color="rgba(0,0,0,0)", line=dict(color="red", width=3))))
+    span = max(rates) - min(rates) if len(rates) > 1 else 1.0
+    fig.update_xaxes(range=[min(rates) - 0.1 * span, max(rates) + 0.25 * span])  # room for the last label
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
                       xaxis_title="rate: KL(q(z|x) || p(z)) (nats)",
                       yaxis_title="distortion: -E[log p(x|z)] (nats)", title="rate against distortion, test set")

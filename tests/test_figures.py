@@ -82,3 +82,11 @@ def test_epoch_curves_one_panel_per_curve_each_run_on_its_own_epochs():
     fig = figures.epoch_curves(runs, {"x": "val_x", "y": "val_y"})
     assert [(t.name, t.xaxis) for t in fig.data] == [("a", "x"), ("a", "x2"), ("b", "x")]
     assert list(fig.data[2].x) == [1, 2] and [t.showlegend for t in fig.data] == [True, False, True]
+
+
+def test_kl_bars_label_every_bar_and_rate_distortion_leaves_room_for_its_labels():
+    fig = figures.kl_bars(np.array([2.5, 0.0, 0.02]), np.array([True, False, True]))
+    assert list(fig.data[0].text) == ["2.50", "0.00", "0.02"]
+    fig = figures.rate_distortion([0.5, 1.0, 8.0], [25.0, 20.0, 5.0], [60.0, 65.0, 120.0], 1.0)
+    low, high = fig.layout.xaxis.range
+    assert low < 5.0 and high > 25.0 + 0.2 * 20
