@@ -60,11 +60,13 @@ def show_between(model: VAE, names: list[str], seed: int) -> None:
         "morph, sometimes a blend that is neither class: the network was never asked what such a $y$ should mean."
     )
     a, b, t_range = between_controls(names)
-    conditions = condition_path(a, b, torch.linspace(t_range[0], t_range[1], STEPS), model.config.n_classes)
+    ts = torch.linspace(t_range[0], t_range[1], STEPS)
+    conditions = condition_path(a, b, ts, model.config.n_classes)
     rows = 4
     z = model.prior.sample(rows, generator=torch.Generator().manual_seed(seed + 1))
     grid = model.decode_mean(z.repeat_interleave(STEPS, 0), conditions.repeat(rows, 1))
-    show_images(grid, nrow=STEPS, height=300, title=f"t from {t_range[0]:g} (left) to {t_range[1]:g} (right)")
+    show_images(grid, nrow=STEPS, height=300, title="columns, t = " + ", ".join(f"{t:.2g}" for t in ts.tolist())
+                + f" ({names[a]} at t = 0, {names[b]} at t = 1)")
 
 
 def show_analogies(model: VAE, names: list[str]) -> None:
