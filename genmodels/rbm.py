@@ -95,12 +95,7 @@ class RBM(HubModel):
                 f"({c.n_hidden}x{c.n_visible}) and two bias vectors; trained by {how}.")
 
     def init_from_data(self, images: torch.Tensor) -> None:
-        """Visible biases at log(p / (1 - p)) of each pixel's mean (Hinton's practical guide, section 8): the
-        machine starts as the right independent-pixel model; the chains start at draws from it."""
-        p = flat(images).mean(0).clamp(1e-3, 1 - 1e-3)
-        with torch.no_grad():
-            self.visible_bias.copy_(torch.log(p / (1 - p)))
-            self.chains.copy_(torch.bernoulli(p.expand_as(self.chains)))
+        start_from_data(self, images)
 
     # --- energies -------------------------------------------------------------------------------------
     def energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -274,6 +269,26 @@ class RBM(HubModel):
         return (log_z_a + log_mean_w).item(), spread
 
 
+def pixel_means(images: torch.Tensor) -> torch.Tensor:
+    """Each pixel's mean over the images, clamped to [0.001, 0.999] (so that its log-odds are finite)."""
+    return flat(images).mean(0).clamp(1e-3, 1 - 1e-3)
+
+
+def pixel_log_odds(images: torch.Tensor) -> torch.Tensor:
+    """log(p / (1 - p)) of each pixel's mean: the visible biases of the independent-pixel model of the data."""
+    p = pixel_means(images)
+    return torch.log(p / (1 - p))
+
+
+@torch.no_grad()
+def start_from_data(model, images: torch.Tensor) -> None:
+    """Visible biases at the pixels' log-odds (Hinton's practical guide, section 8): an RBM or DBM starts as the
+    right independent-pixel model, and its persistent chains start at draws from it."""
+    p = pixel_means(images)
+    model.visible_bias.copy_(torch.log(p / (1 - p)))
+    model.chains.copy_(torch.bernoulli(p.expand_as(model.chains)))
+
+
 def ais_schedule(n: int) -> torch.Tensor:
     """Inverse temperatures 0 = beta_0 < ... < beta_n = 1, denser near 1 where p_k changes fastest, in the
     proportions of Salakhutdinov and Murray's 14,500-step schedule (0 to 0.5 in steps of 1e-3, 0.5 to 0.9 in
@@ -393,10 +408,7 @@ class DBM(HubModel):
                 f"mean-field steps for the data and {c.n_chains} persistent chains for the model.")
 
     def init_from_data(self, images: torch.Tensor) -> None:
-        p = flat(images).mean(0).clamp(1e-3, 1 - 1e-3)
-        with torch.no_grad():
-            self.visible_bias.copy_(torch.log(p / (1 - p)))
-            self.chains.copy_(torch.bernoulli(p.expand_as(self.chains)))
+        start_from_data(self, images)
 
     # --- conditionals -----------------------------------------------------------------------------------
     def hidden1_probs(self, v: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:

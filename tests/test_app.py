@@ -319,6 +319,16 @@ def test_ddpm_page_samplers_and_the_step_slider(scratch_models):
     assert not app.button  # computed once and kept for every session
 
 
+def click_and_wait(app: AppTest, label: str) -> None:
+    """Click the one button whose label starts with ``label``, wait for the background run it starts, rerun."""
+    found = [b for b in app.button if b.label.startswith(label)]
+    assert len(found) == 1, [b.label for b in app.button]
+    found[0].click().run()
+    wait_for_jobs()
+    app.run()
+    assert_clean(app)
+
+
 def wait_for_jobs(timeout: float = 120) -> None:
     """Wait until the background computations of app_pages.common are done (they run in server threads)."""
     import time
@@ -375,12 +385,7 @@ def test_inpainting_page_masks_and_samplers(scratch_models, mask):
     assert_clean(app)
     # resampling with the exact sampler: twice the network evaluations, so only from a button
     assert not any(h.value.startswith("Completions of a") for h in app.subheader)
-    run = [b for b in app.button if b.label.startswith("Run it: 40 network evaluations")]
-    assert len(run) == 1
-    run[0].click().run()
-    wait_for_jobs()
-    app.run()
-    assert_clean(app)
+    click_and_wait(app, "Run it: 40 network evaluations")
     assert any(h.value.startswith("Completions of a") for h in app.subheader), [b.label for b in app.button]
 
 
@@ -529,12 +534,7 @@ def test_missing_rows_page_places_and_the_three_families(scratch_models):
     charts = [c.proto.spec for c in app.get("plotly_chart")]
     assert any('"RBM, middle"' in spec and '"VAE, middle"' in spec for spec in charts)
     assert not any('"DDPM, middle"' in spec for spec in charts)
-    add = [b for b in app.button if b.label.startswith("Add the DDPM")]
-    assert len(add) == 1
-    add[0].click().run()
-    wait_for_jobs()
-    app.run()
-    assert_clean(app)
+    click_and_wait(app, "Add the DDPM")
     assert any('"DDPM, middle"' in c.proto.spec for c in app.get("plotly_chart"))
 
 

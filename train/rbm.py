@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from genmodels.data import load_dataset
 from genmodels.missing import fill_error as missing_error
 from genmodels.missing import start_noise
-from genmodels.rbm import RBM, RBMConfig, as_images, flat, row_mask
+from genmodels.rbm import RBM, RBMConfig, as_images, flat, pixel_log_odds, row_mask
 from train.loop import STEP_CURVE_EVERY
 
 FILL_STEPS = 50  # clamped Gibbs steps when the final evaluation fills in the bottom half of test digits
@@ -99,8 +99,7 @@ def evaluate(model: RBM, dataset, args, final: bool) -> dict[str, float]:
     if final:
         images = dataset.images.to(device)
         numbers["fill_error_bottom_half"], numbers["fill_error_bottom_half_mean_field"] = fill_error(model, images)
-        p = flat(images).mean(0).clamp(1e-3, 1 - 1e-3)
-        log_z, spread = model.ais_log_partition(args.ais_chains, args.ais_betas, base_bias=torch.log(p / (1 - p)),
+        log_z, spread = model.ais_log_partition(args.ais_chains, args.ais_betas, base_bias=pixel_log_odds(images),
                                                 generator=generator)
         numbers["ais_log_z"], numbers["ais_log_z_spread"] = log_z, spread
         numbers["ais_log_likelihood"] = -numbers["free_energy"] - log_z
