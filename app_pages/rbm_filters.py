@@ -13,6 +13,7 @@ from app_pages.common import (
     pick_checkpoint,
     pick_other,
     recorded_quality,
+    saved_samples,
     show_code,
     show_images,
 )
@@ -20,9 +21,9 @@ from genmodels.metrics import class_report
 from genmodels.rbm import DBM, RBM, layer2_filters, preferred_inputs
 
 FILTERS = 24  # filters shown per layer
-N_IMAGES = 2000  # test digits that measure what excites each unit
+N_IMAGES = 1000  # test digits that measure what excites each unit
 ACTIVE_VARIANCE = 0.01
-SAMPLES = 32
+SAMPLES = 16  # as many as training saved after its last epoch (seed 0): the default view draws none
 
 
 def introduction() -> None:
@@ -101,7 +102,9 @@ def show_filters(rbm: RBM | None, rbm_name: str, dbm: DBM) -> None:
 
 @st.cache_data(show_spinner="Running Gibbs chains (1,000 steps)...", max_entries=16)
 def _samples(_model, key: str, n: int, seed: int) -> torch.Tensor:
-    return _model.sample(n, generator=torch.Generator().manual_seed(seed))
+    """Samples from ``seed``: the ones training saved after its last epoch when they are what seed gives."""
+    saved = saved_samples(_model, n, seed)
+    return saved if saved is not None else _model.sample(n, generator=torch.Generator().manual_seed(seed))
 
 
 def show_samples(rbm: RBM | None, rbm_name: str, dbm: DBM, dbm_name: str) -> None:
@@ -113,7 +116,7 @@ def show_samples(rbm: RBM | None, rbm_name: str, dbm: DBM, dbm_name: str) -> Non
     rows = []
     for column, (name, model) in zip(columns, models, strict=True):
         images = _samples(model, model_key(model), SAMPLES, seed)
-        show_images(images, nrow=8, height=300, where=column,
+        show_images(images, nrow=8, height=170, where=column,
                     title=f"{name}: p(v | h) after {model.config.sample_steps} Gibbs steps from noise")
         row = {"model": name, "parameters": f"{model.num_parameters():,}"}
         if judge is not None:

@@ -22,7 +22,7 @@ from genmodels.rbm import RBM
 
 STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 MIXING_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
-MIXING_CHAINS = 50
+MIXING_CHAINS = 40
 MIXING_DEFAULTS = ("rbm-256-2ep", "rbm-256", "rbm-256-cd1")
 
 
@@ -92,7 +92,7 @@ def show_chains(model: RBM, start: str, chains: int, steps: int, seed: int) -> N
     )
 
 
-@st.cache_data(show_spinner="Running 50 chains per model from test digits...", max_entries=16)
+@st.cache_data(show_spinner="Running 40 chains per model from test digits...", max_entries=16)
 def _mixing(_model: RBM, key: str, _judge, judge_key: str, seed: int) -> list[float]:
     """The share of chains whose p(v | h), by the judge, still shows the digit they started at, per step."""
     images, labels = load_test_set("mnist")
@@ -125,19 +125,20 @@ def show_mixing() -> None:
                                       "still showing their first digit", "Gibbs step", "share", height=360,
                                       log_x=True), width="stretch")
     st.markdown(
-        "Each chain starts at a test digit; the classifier reads p(v | h) at each step and the curve is the share "
-        "of chains it still calls the digit they started at. The shipped RBMs answer question 3 with numbers "
-        "(50 chains, seed 0): the 256-unit machine after 2 epochs forgets its start fast, half its chains show "
-        "another digit (or none) by step 50 and a quarter still hold on at step 1,000; the same machine after 20 "
-        "epochs keeps half of them for 500 steps. Training deepened the valleys (the free energy of test digits "
-        "falls from about -206 to -404), so a chain needs far longer to climb out: sharper samples, slower "
-        "mixing, and samples from 1,000 steps from noise that over-represent the digits whose valleys the chains "
-        "happened to fall into (compare the 16 chains at the top: they start from different noise and end in a "
-        "few digits). The machine trained with CD-1 lets go as fast as the 2-epoch one, for another reason: its "
-        "negative samples never left the data, so it never learned to raise the free energy of the places a "
-        "free chain wanders to. Its chains from noise end in blobs, not digits (its model card's samples). PCD's "
-        "chains keep moving, visit those places and push them up; annealing methods (parallel tempering, the "
-        "AIS of the hyperparameters page) cross the ridges that plain Gibbs sampling cannot."
+        "Each chain starts at a test digit; the classifier reads p(v | h) at each step and the curve is the share"
+        " of chains it still calls the digit they started at. The shipped RBMs answer question 3 with numbers "
+        f"({MIXING_CHAINS} chains, seed 0): the 256-unit machine after 2 epochs forgets its start fast, half its "
+        "chains show another digit (or none) by step 50 and about a fifth still hold on at step 1,000; the same "
+        "machine after 20 epochs keeps more than half of them for all 1,000 steps. Training deepened the valleys "
+        "(the free energy of test digits falls from about -206 to -404), so a chain needs far longer to climb "
+        "out: sharper samples, slower mixing, and samples from 1,000 steps from noise that over-represent the "
+        "digits whose valleys the chains happened to fall into (compare the chains at the top: they start from "
+        "different noise and end in a few digits). The machine trained with CD-1 lets go as fast as the 2-epoch "
+        "one, for another reason: its negative samples never left the data, so it never learned to raise the free"
+        " energy of the places a free chain wanders to. Its chains from noise end in blobs, not digits (its model"
+        " card's samples). PCD's chains keep moving, visit those places and push them up; annealing methods "
+        "(parallel tempering, the AIS of the hyperparameters page) cross the ridges that plain Gibbs sampling "
+        "cannot."
     )
 
 
