@@ -10,6 +10,7 @@ import sys
 import streamlit as st
 import torch
 
+import app_pages.startup  # noqa: F401 (before any page: every page's imports complete before any page runs)
 from app_pages.common import source_sidebar, torch_threads
 from genmodels import registry
 

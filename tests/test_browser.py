@@ -38,11 +38,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
+def start_server(log_name: str) -> tuple[subprocess.Popen, str]:
+    """A fresh ``streamlit run`` of the app on a free port: (process, url), once it answers its health check."""
     port = free_port()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    log = open(SHOTS / "streamlit.log", "w")  # noqa: SIM115 (open for the server's lifetime)
+    log = open(SHOTS / log_name, "w")  # noqa: SIM115 (open for the server's lifetime)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
@@ -53,20 +53,30 @@ def server():
     while time.time() < deadline:
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
+                return proc, url
         except OSError:
             time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit run did not answer /_stcore/health within 60 s")
-    yield url
+    proc.kill()
+    pytest.fail("streamlit run did not answer /_stcore/health within 60 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
     proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 @pytest.fixture(scope="module")
-def browser():
+def server():
+    proc, url = start_server("streamlit.log")
+    yield url
+    stop_server(proc)
+
+
+def chromium(width: int = 1400, height: int = 1800):
+    """A headless Chromium driven by selenium."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -74,9 +84,14 @@ def browser():
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1400,1800"):
+                 "--no-first-run", f"--window-size={width},{height}"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = chromium()
     yield driver
     driver.quit()
 
@@ -112,3 +127,51 @@ def test_page_renders_without_exception(server, browser, page):
     assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
     sidebar = browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
     assert "Checkpoints" in sidebar and "Variational autoencoders" in sidebar, sidebar[:300]
+
+
+def problems_on_page(driver) -> list[str]:
+    """The texts of every exception and error box on the page, and any traceback."""
+    from selenium.webdriver.common.by import By
+
+    boxes = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"], [data-testid="stAlertContentError"]')
+    found = [box.text[:500] for box in boxes]
+    if "Traceback" in driver.find_element(By.TAG_NAME, "body").text:
+        found.append("a traceback in the page's text")
+    return found
+
+
+CROWD = 6
+
+
+def test_a_crowd_arriving_at_a_fresh_server(tmp_path):
+    """Six visitors open six pages at the same moment on a server that has run no page yet: their first runs
+    import the same libraries at once (issue 13: 5 of 6 sessions showed "partially initialized module 'pandas'"
+    before ``app_pages.startup``). No page may show an exception or an error."""
+    import threading
+
+    proc, url = start_server("streamlit-crowd.log")
+    drivers = []
+    try:
+        drivers = [chromium(1200, 1200) for _ in range(CROWD)]
+        wanted = [PAGES[i % len(PAGES)] for i in range(CROWD)]  # pages with tables, charts and model loads
+        found: dict[str, list[str]] = {}
+
+        def visit(driver, page):
+            try:
+                driver.get(f"{url}/{page}")
+                wait_for_render(driver, timeout=240)
+                found[page] = problems_on_page(driver)
+            except BaseException as err:  # noqa: BLE001 (reported below, with the page)
+                found[page] = [f"could not render: {err!r}"[:500]]
+
+        threads = [threading.Thread(target=visit, args=(d, p)) for d, p in zip(drivers, wanted, strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(found) == CROWD
+        assert not {p: f for p, f in found.items() if f}, found
+    finally:
+        for driver in drivers:
+            driver.quit()
+        stop_server(proc)
