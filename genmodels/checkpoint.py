@@ -21,6 +21,7 @@ This module knows the format and no family: ``genmodels.registry.load`` picks th
 
 import dataclasses
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -36,7 +37,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -46,6 +47,18 @@ METRICS = "metrics.json"
 SAMPLES = "samples.safetensors"  # optional: the fixed-seed samples saved after each training epoch
 CARD = "README.md"
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+# What a checkpoint may hold, checked before anything is built from it: a config or metrics file of any size, a
+# network of any width or a weights file with tensors of any shape would otherwise let a checkpoint (one typed into
+# the public demo's Hub box, say) take the server's memory before anything else is checked.
+MAX_CONFIG_BYTES = 64 * 1024
+MAX_METRICS_BYTES = 4 * 1024 * 1024  # the shipped ones are 200 KB at most
+MAX_SAMPLES_BYTES = 32 * 1024 * 1024
+MAX_WEIGHTS_BYTES = 256 * 1024 * 1024
+MAX_PARAMETERS = 50_000_000  # numbers in a model's parameters and buffers (the shipped ones: 5 million at most)
+MAX_INT = 100_000  # an integer config field without its own limits
+MAX_STRING = 200  # characters of a string config field
+MAX_LIST = 16  # items of a list config field (the U-Net's widths)
 
 
 class CheckpointError(Exception):
@@ -63,12 +76,17 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="genmodels", licens
     config_class: type = None  # the family's config dataclass
     store_fp16: bool = True  # store float32 weights as float16 in model.safetensors
     sampler_name: str = "model.sample"  # how ``sample`` draws, in words (scores are recorded under it)
+    # Allowed values of config fields, checked before the model is built: (low, high) for numbers (for a list,
+    # each item), a tuple of strings for a choice. Integers without limits lie in [0, MAX_INT]; "dataset" is one
+    # of genmodels.data.DATASETS (each family lists it: this module knows no family and no dataset).
+    config_limits: dict[str, tuple] = {}
 
     def __init__(self, config):
         super().__init__()
         self.config = config
         self.metrics: dict[str, Any] = {}
         self.training_samples: torch.Tensor | None = None  # (epochs, n, C, 28, 28) uint8, if recorded
+        self.problems: list[str] = []  # what was wrong with the optional files it was loaded from
 
     # --- what a page shows -------------------------------------------------------------
     def describe(self) -> str:
@@ -161,11 +179,20 @@ trained on {self.metrics.get('device', '?')} in {_fmt(self.metrics.get('wall_tim
     def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir, force_download: bool,
                          local_files_only: bool, token, map_location: str = "cpu", strict: bool = True,
                          **model_kwargs):
-        """Load safetensors weights with strict=True; never fall back to a pickle."""
-        model = cls(**model_kwargs)
+        """Load safetensors weights with strict=True; never fall back to a pickle.
+
+        Every file is checked before it is used: the config against the family's limits (and the model's size,
+        counted on PyTorch's meta device, which allocates nothing), the weights file's header against the
+        model's tensors, every weight for NaN and infinity, metrics.json against its schema, and the saved
+        samples' shape."""
         fetch = dict(revision=revision, cache_dir=cache_dir, force_download=force_download,
                      local_files_only=local_files_only, token=token)
+        config = model_kwargs.get("config")
+        if dataclasses.is_dataclass(config):
+            check_config(cls, dataclasses.asdict(config), f"{model_id}: {CONFIG}")
+        model = cls(**model_kwargs)
         weights = resolve(model_id, WEIGHTS, **fetch)
+        check_header(weights, {k: v.shape for k, v in model.state_dict().items()})
         try:
             state = load_file(weights, device=map_location)
         except (SafetensorError, OSError, ValueError) as err:
@@ -173,6 +200,10 @@ trained on {self.metrics.get('device', '?')} in {_fmt(self.metrics.get('wall_tim
                 f"'{weights}' is not a readable safetensors file ({err}). It may be truncated or "
                 f"corrupt: download it again, or retrain with `python -m train ...`."
             ) from err
+        bad = next((name for name, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()), None)
+        if bad is not None:
+            raise CheckpointError(f"'{weights}' holds NaN or infinite weights (in '{bad}'): training diverged, or "
+                                  f"the file is damaged. Use the checkpoint of an earlier epoch, or retrain.")
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as err:
@@ -181,15 +212,21 @@ trained on {self.metrics.get('device', '?')} in {_fmt(self.metrics.get('wall_tim
                 f"({first_line(err)}). The two files come from different runs: copy both from "
                 f"the same checkpoint, or retrain."
             ) from err
-        try:
-            metrics_path = resolve(model_id, METRICS, **fetch)
-            model.metrics = json.loads(Path(metrics_path).read_text())
-        except (CheckpointError, json.JSONDecodeError):
-            model.metrics = {}
-        try:
-            model.training_samples = load_file(resolve(model_id, SAMPLES, **fetch))["samples"]
-        except (CheckpointError, SafetensorError, OSError, KeyError):
-            model.training_samples = None  # optional: a page without it shows no training progression
+        # The optional files: a missing one is fine, a malformed one is left out and said in ``model.problems``
+        # (the weights are sound, so the model still loads; a page shows the problem).
+        for name, read, attribute, empty in (
+                (METRICS, read_metrics, "metrics", {}),
+                (SAMPLES, lambda path: read_samples(path, getattr(model.config, "image_channels", 1)),
+                 "training_samples", None)):
+            try:
+                path = resolve(model_id, name, **fetch)
+            except CheckpointError:
+                continue
+            try:
+                setattr(model, attribute, read(path))
+            except CheckpointError as err:
+                setattr(model, attribute, empty)
+                model.problems.append(str(err))
         return model.eval()
 
 
@@ -261,16 +298,189 @@ def resolve(source: str | os.PathLike, filename: str, revision: str | None = Non
                               f"{first_line(err)}") from err
 
 
+# --- checking what a checkpoint holds ---------------------------------------------------------------------------
+def read_json(path: str | os.PathLike, limit: int) -> Any:
+    """The parsed JSON of a checkpoint file of at most ``limit`` bytes, UTF-8; CheckpointError names the file."""
+    size = os.path.getsize(path)
+    if size > limit:
+        raise CheckpointError(f"'{path}' is {size:,} bytes; a genmodels checkpoint's {Path(path).name} is at most "
+                              f"{limit:,}. It was not written by genmodels: restore it from the same checkpoint.")
+    try:
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise CheckpointError(f"'{path}' is not UTF-8 text ({err.reason} at byte {err.start}). Restore it from the "
+                              f"checkpoint it came with.") from err
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"'{path}' is not valid JSON ({err}). Restore it from the checkpoint "
+                              f"it came with.") from err
+    except RecursionError as err:
+        raise CheckpointError(f"'{path}' nests its JSON too deeply to be a genmodels file. Restore it from the "
+                              f"checkpoint it came with.") from err
+
+
+def _field_kind(annotation) -> str:
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    return "list" if str(annotation).startswith("list") else text
+
+
+def check_config(cls, config: dict[str, Any], where: str) -> None:
+    """Check a config's values before ``cls(config)`` allocates anything: each field's type (a bool is not a
+    number), finite numbers within the family's ``config_limits`` (integers without limits within [0,
+    MAX_INT]), strings of known choices or at most MAX_STRING characters, lists of at most MAX_LIST numbers;
+    then the model's size, built on PyTorch's meta device (no memory), at most MAX_PARAMETERS.
+    CheckpointError says which field of ``where`` is wrong."""
+    limits = cls.config_limits
+    for f in dataclasses.fields(cls.config_class):
+        if f.name not in config:
+            continue
+        value, kind, limit = config[f.name], _field_kind(f.type), limits.get(f.name)
+        items = value if kind == "list" else [value]
+        if kind == "list" and not (isinstance(value, list | tuple) and 0 < len(value) <= MAX_LIST):
+            raise CheckpointError(f"{where}: '{f.name}' must be a list of 1 to {MAX_LIST} numbers, not {value!r:.80}.")
+        for item in items:
+            if kind == "bool":
+                ok = isinstance(item, bool)
+            elif kind == "str":
+                ok = isinstance(item, str) and len(item) <= MAX_STRING and (limit is None or item in limit)
+            elif kind in ("int", "list"):
+                low, high = limit or (0, MAX_INT)
+                ok = isinstance(item, int) and not isinstance(item, bool) and low <= item <= high
+            elif kind == "float":
+                low, high = limit or (-1e6, 1e6)
+                ok = isinstance(item, int | float) and not isinstance(item, bool) and math.isfinite(item) \
+                    and low <= item <= high
+            else:
+                ok = True
+            if not ok:
+                allowed = (f"one of {', '.join(limit)}" if kind == "str" and limit
+                           else f"a {kind} between {low:g} and {high:g}" if kind in ("int", "list", "float")
+                           else f"a {kind}")
+                raise CheckpointError(f"{where}: '{f.name}' is {item!r:.80}, but must be {allowed}. This genmodels "
+                                      f"cannot build that model: fix the file, or retrain.")
+    try:
+        with torch.device("meta"):
+            model = cls(cls.config_class(**config))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{where} does not describe a valid {cls.config_class.__name__} "
+                              f"({first_line(err)}). Restore it from the same checkpoint as the weights.") from err
+    size = sum(t.numel() for t in model.state_dict().values())
+    if size > MAX_PARAMETERS:
+        raise CheckpointError(f"{where} describes a model of {size:,} numbers; genmodels loads at most "
+                              f"{MAX_PARAMETERS:,}. Train a smaller one.")
+
+
+def check_header(path: str, expected: dict[str, torch.Size]) -> None:
+    """Check a weights file's size and its header's tensor names and shapes against the model's, before reading
+    any tensor."""
+    size = os.path.getsize(path)
+    if size > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"'{path}' is {size:,} bytes, more than the {MAX_WEIGHTS_BYTES:,} genmodels loads.")
+    try:
+        with safe_open(path, framework="pt") as f:
+            shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"'{path}' is not a readable safetensors file ({err}). It may be truncated or "
+                              f"corrupt: download it again, or retrain with `python -m train ...`.") from err
+    missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
+    wrong = [f"{n} is {list(shapes[n])}, not {list(expected[n])}" for n in expected
+             if n in shapes and shapes[n] != tuple(expected[n])]
+    if missing or unexpected or wrong:
+        what = "; ".join(filter(None, [f"missing {missing[:3]}" if missing else "",
+                                       f"unexpected {unexpected[:3]}" if unexpected else "", "; ".join(wrong[:3])]))
+        raise CheckpointError(f"the weights in '{path}' do not fit the model described by its {CONFIG} ({what}). "
+                              f"The two files come from different runs: copy both from the same checkpoint, or "
+                              f"retrain.")
+
+
+class _Number:
+    """Schema marker: an int or a float (not a bool)."""
+
+
+NUMBER = _Number()
+_QUALITY = {"fid_mnist": NUMBER, "confident_rate": NUMBER, "n": int, "histogram": [NUMBER], "seed": int,
+            "sampler": str, "seconds": NUMBER, "device": str, "command": str, "floor_fid_mnist": NUMBER}
+_OPTIMIZER = {"type": str, "lr": NUMBER, "betas": [NUMBER], "weight_decay": NUMBER, "momentum": NUMBER,
+              "eps": NUMBER}
+# What metrics.json may hold: a dict's listed keys must have the listed types; "*" gives the type of any other key
+# (without it, other keys may hold anything: no page reads them).
+METRICS_SCHEMA = {
+    "command": str, "seed": int, "commit": str, "device": str, "torch": str, "epochs": int, "steps": int,
+    "wall_time_s": NUMBER,
+    "training": {"optimizer": str, "lr": NUMBER, "betas": [NUMBER], "weight_decay": NUMBER, "batch_size": int,
+                 "world_size": int, "effective_batch_size": int, "epochs": int, "seed": int, "val_size": int,
+                 "val_seed": int, "bf16": bool, "monitored_on": str, "optimizers": {"*": _OPTIMIZER}},
+    "curves": {"*": [NUMBER]},
+    "eval": {"*": NUMBER},
+    "sample_quality": {"*": _QUALITY},
+    "fid_floor": _QUALITY,
+    "bits_per_dim": {"mean": NUMBER, "stderr": NUMBER, "n": int, "prior_term": NUMBER, "terms": [NUMBER],
+                     "command": str},
+    "eval_over_runs": {"runs": [str], "seeds": str, "k": int, "command": str, "*": NUMBER},
+}
+
+
+def schema_problem(value: Any, schema: Any, where: str = "") -> str | None:
+    """Where and how ``value`` breaks ``schema`` (see METRICS_SCHEMA), or None if it fits."""
+    if isinstance(schema, dict):
+        if not isinstance(value, dict):
+            return f"{where or 'the file'} is a {type(value).__name__}, not an object"
+        for key, item in value.items():
+            sub = schema.get(key, schema.get("*"))
+            problem = None if sub is None else schema_problem(item, sub, f"{where}.{key}" if where else key)
+            if problem:
+                return problem
+        return None
+    if isinstance(schema, list):
+        if not isinstance(value, list):
+            return f"{where} is a {type(value).__name__}, not a list"
+        return next((p for i, v in enumerate(value) if (p := schema_problem(v, schema[0], f"{where}[{i}]"))), None)
+    if schema is NUMBER:
+        ok, name = isinstance(value, int | float) and not isinstance(value, bool), "number"
+    elif schema is int:
+        ok, name = isinstance(value, int) and not isinstance(value, bool), "whole number"
+    else:
+        ok, name = isinstance(value, schema), schema.__name__
+    return None if ok else f"{where} is {value!r:.40}, not a {name}"
+
+
+def read_metrics(path: str) -> dict[str, Any]:
+    """metrics.json, checked against METRICS_SCHEMA (its size, encoding and the types of what pages read)."""
+    metrics = read_json(path, MAX_METRICS_BYTES)
+    problem = schema_problem(metrics, METRICS_SCHEMA)
+    if problem:
+        raise CheckpointError(f"'{path}' is not a genmodels metrics file ({problem}), so the model is shown without "
+                              f"its curves and scores. Restore the file from the same checkpoint.")
+    return metrics
+
+
+def read_samples(path: str, channels: int) -> torch.Tensor:
+    """samples.safetensors: one uint8 tensor ``samples`` of shape (epochs, n, channels, 28, 28)."""
+    size = os.path.getsize(path)
+    try:
+        if size > MAX_SAMPLES_BYTES:
+            raise ValueError(f"{size:,} bytes, more than {MAX_SAMPLES_BYTES:,}")
+        with safe_open(path, framework="pt") as f:
+            if set(f.keys()) != {"samples"}:
+                raise ValueError(f"tensors {sorted(f.keys())[:3]}, not one called 'samples'")
+            shape = tuple(f.get_slice("samples").get_shape())
+        if len(shape) != 5 or shape[2:] != (channels, 28, 28) or not 0 < shape[0] * shape[1] <= 100_000:
+            raise ValueError(f"shape {list(shape)}, not (epochs, n, {channels}, 28, 28)")
+        samples = load_file(path)["samples"]
+        if samples.dtype != torch.uint8:
+            raise ValueError(f"dtype {samples.dtype}, not uint8")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"'{path}' does not hold the samples genmodels saves while training ({err}), so the "
+                              f"model is shown without them. Restore the file from the same checkpoint.") from err
+    return samples
+
+
+
 def read_config(source: str | os.PathLike, revision: str | None = None,
                 local_files_only: bool = False) -> dict[str, Any]:
     """The parsed ``config.json`` of a checkpoint folder or Hub repo (``local_files_only``: from the Hub cache
     only, never the network)."""
     path = resolve(source, CONFIG, revision=revision, local_files_only=local_files_only or None)
-    try:
-        config = json.loads(Path(path).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"'{path}' is not valid JSON ({err}). Restore it from the checkpoint "
-                              f"it came with.") from err
+    config = read_json(path, MAX_CONFIG_BYTES)
     if not isinstance(config, dict) or "family" not in config:
         raise CheckpointError(f"'{path}' names no model family (no \"family\" key): it was not "
                               f"written by genmodels.")

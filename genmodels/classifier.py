@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genmodels.checkpoint import HubModel
+from genmodels.data import DATASET_NAMES
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
@@ -29,6 +30,8 @@ class Classifier(HubModel):
     """conv3x3 - pool - conv3x3 - pool - fully connected (features) - logits, on images in [0, 1]."""
 
     config_class = ClassifierConfig
+    config_limits = {"channels": (1, 512), "feature_dim": (1, 4096), "n_classes": (1, 1000), "family": ("classifier",),
+                     "dataset": DATASET_NAMES}
 
     def __init__(self, config: ClassifierConfig):
         super().__init__(config)

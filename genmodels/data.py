@@ -29,6 +29,7 @@ DATASETS = {
     "dynamic-binarized-mnist": ("MNIST", "bernoulli"),
     "fashion-mnist": ("FashionMNIST", "grey"),
 }
+DATASET_NAMES = tuple(DATASETS)  # what a config's "dataset" may be
 
 CLASS_NAMES = {
     "mnist": [f"digit {d}" for d in range(10)],

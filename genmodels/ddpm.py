@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from genmodels import diffusion, ema
 from genmodels.checkpoint import HubModel
+from genmodels.data import DATASET_NAMES
 from genmodels.schedule import SCHEDULES, NoiseSchedule
 from genmodels.unet import UNet
 
@@ -35,6 +36,9 @@ class DDPM(HubModel):
     """eps-prediction DDPM; ``sample`` runs DDIM (fast) or the exact ancestral sampler."""
 
     config_class = DDPMConfig
+    config_limits = {"image_channels": (1, 4), "channels": (1, 1024), "T": (1, 10_000), "schedule": SCHEDULES,
+                     "n_classes": (0, 1000), "p_uncond": (0, 1), "ema_decay": (0, 1), "family": ("ddpm",),
+                     "dataset": DATASET_NAMES}
 
     def __init__(self, config: DDPMConfig):
         super().__init__(config)

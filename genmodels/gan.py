@@ -25,6 +25,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from genmodels import ema
 from genmodels.checkpoint import HubModel
+from genmodels.data import DATASET_NAMES
 from genmodels.latent import as_condition
 
 BACKBONES = ("mlp", "dcgan")
@@ -178,6 +179,10 @@ class GAN(HubModel):
     and give images in [0, 1]; a conditional GAN takes ``y`` as integer classes (B,) or (B, n_classes) vectors."""
 
     config_class = GANConfig
+    config_limits = {"backbone": BACKBONES, "noise": NOISES, "loss": LOSSES, "latent_dim": (1, 1024),
+                     "g_width": (1, 2048), "d_width": (1, 2048), "n_classes": (0, 1000), "d_steps": (1, 100),
+                     "label_smoothing": (0, 1), "instance_noise": (0, 10), "ema_decay": (0, 1), "family": ("gan",),
+                     "dataset": DATASET_NAMES}
 
     def __init__(self, config: GANConfig):
         super().__init__(config)

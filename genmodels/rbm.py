@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genmodels.checkpoint import HubModel
+from genmodels.data import DATASET_NAMES
 
 
 @dataclass
@@ -62,6 +63,9 @@ class RBM(HubModel):
     """
 
     config_class = RBMConfig
+    config_limits = {"n_visible": (784, 784), "n_hidden": (1, 10_000), "cd_k": (1, 1000), "n_chains": (1, 100_000),
+                     "sample_steps": (1, 100_000), "family": ("rbm",),
+                     "dataset": DATASET_NAMES}
     store_fp16 = False  # free energies of 784 pixels are sums that fp16 weights would blur
 
     def __init__(self, config: RBMConfig):
@@ -377,6 +381,10 @@ class DBM(HubModel):
     """
 
     config_class = DBMConfig
+    config_limits = {"n_visible": (784, 784), "n_hidden1": (1, 10_000), "n_hidden2": (1, 10_000),
+                     "mean_field_steps": (1, 1000), "n_chains": (1, 100_000), "chain_steps": (1, 1000),
+                     "sample_steps": (1, 100_000), "family": ("dbm",),
+                     "dataset": DATASET_NAMES}
     store_fp16 = False
 
     def __init__(self, config: DBMConfig):

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genmodels.checkpoint import HubModel
+from genmodels.data import DATASET_NAMES
 from genmodels.gaussian import gaussian_log_prob, kl_to_standard_normal
 from genmodels.latent import as_condition
 
@@ -202,6 +203,9 @@ class VAE(HubModel):
     """
 
     config_class = VAEConfig
+    config_limits = {"latent_dim": (1, 512), "hidden_dim": (1, 4096), "n_components": (1, 4096), "beta": (0, 1e4),
+                     "n_classes": (0, 1000), "prior": PRIORS, "architecture": ARCHITECTURES, "family": ("vae",),
+                     "dataset": DATASET_NAMES}
     sampler_name = "decoder means of prior draws"
 
     def __init__(self, config: VAEConfig):
