@@ -3,6 +3,9 @@ FROM python:3.11-slim
 
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 GENMODELS_DATA=/app/data
+# A public demo: hosted mode (README, "Hosting"): no local folders, Hub repos size-checked before download into a
+# bounded cache, capped compute, no error details in the browser.
+ENV GENMODELS_HOSTED=1 STREAMLIT_CLIENT_SHOW_ERROR_DETAILS=none HF_HUB_CACHE=/app/hub-cache
 
 # CPU-only torch first (about 200 MB instead of several GB); requirements.txt then keeps it.
 RUN pip install torch==2.9.1 torchvision==0.24.1 --index-url https://download.pytorch.org/whl/cpu

@@ -11,7 +11,7 @@ import streamlit as st
 import torch
 
 import app_pages.startup  # noqa: F401 (before any page: every page's imports complete before any page runs)
-from app_pages.common import source_sidebar, torch_threads
+from app_pages.common import HOSTING, source_sidebar, torch_threads
 from genmodels import registry
 
 
@@ -42,8 +42,17 @@ def set_thread_policy() -> int:
     return threads
 
 
+@st.cache_resource
+def hide_error_details() -> None:
+    """Hosted: an unexpected exception shows a generic message in the browser, never a traceback with the server's
+    paths (the console keeps the details)."""
+    st.set_option("client.showErrorDetails", "none")
+
+
 return_freed_memory_to_the_os()
 set_thread_policy()
+if HOSTING.hosted:
+    hide_error_details()
 
 st.set_page_config(page_title="genmodels: a zoo of generative models", page_icon=":material/blur_on:",
                    layout="wide")

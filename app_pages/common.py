@@ -7,6 +7,8 @@ import dataclasses
 import hashlib
 import inspect
 import os
+import re
+import shutil
 import socket
 import threading
 import time
@@ -22,13 +24,17 @@ import genmodels
 from genmodels import figures, registry
 from genmodels.checkpoint import (
     CONFIG,
+    METRICS,
+    SAMPLES,
     WEIGHTS,
     CheckpointError,
     HubModel,
     first_line,
+    hub_error,
     is_repo_id,
     list_checkpoints,
     read_config,
+    resolve,
 )
 from genmodels.data import DatasetNotFoundError, load_dataset
 
@@ -54,6 +60,148 @@ def torch_threads(environ=os.environ) -> int:
     return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
+# --- hosted mode: a public demo that strangers cannot break ---------------------------------------------------
+HOSTED_VARIABLE = "GENMODELS_HOSTED"  # 1: the app serves the public (the Dockerfile sets it)
+LOCAL_ROOT_VARIABLE = "GENMODELS_LOCAL_ROOT"  # hosted: the one folder the Local folder source may read
+HUB_OWNERS_VARIABLE = "GENMODELS_HUB_OWNERS"  # hosted: the Hub owners whose repos load (comma-separated; unset: any)
+HUB_CACHE_MB_VARIABLE = "GENMODELS_HUB_CACHE_MB"  # hosted: the Hub download cache's size, in MB (default 500)
+# Hosted: the most a Hub repo's files may weigh, checked before anything is downloaded.
+HOSTED_FILE_BYTES = {CONFIG: 64 * 1024, METRICS: 1024 * 1024, WEIGHTS: 20 * 1024 * 1024, SAMPLES: 8 * 1024 * 1024}
+HOSTED_REPO_BYTES = 100 * 1024 * 1024
+
+
+def _on(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Hosting:
+    """How the app is served, from the environment (on Streamlit Community Cloud, root-level secrets are
+    environment variables too). Locally nothing is limited."""
+
+    hosted: bool = False
+    local_root: Path | None = None  # hosted: the Local folder source reads only inside this folder (None: off)
+    hub_owners: tuple[str, ...] | None = None  # hosted: Hub repos of these owners only (None: any owner)
+    hub_cache_bytes: int = 500 * 1024 * 1024
+
+    @classmethod
+    def from_environment(cls, environ=os.environ) -> "Hosting":
+        if not _on(environ.get(HOSTED_VARIABLE)):
+            return cls()
+        root = environ.get(LOCAL_ROOT_VARIABLE, "").strip()
+        owners = [o.strip() for o in environ.get(HUB_OWNERS_VARIABLE, "").split(",") if o.strip()]
+        cache_mb = environ.get(HUB_CACHE_MB_VARIABLE, "").strip()
+        return cls(hosted=True, local_root=Path(root).resolve() if root else None,
+                   hub_owners=tuple(owners) or None,
+                   hub_cache_bytes=int(cache_mb) * 1024 * 1024 if cache_mb.isdigit() else cls.hub_cache_bytes)
+
+
+HOSTING = Hosting.from_environment()
+
+
+def source_kinds() -> tuple[str, ...]:
+    """The checkpoint sources a visitor may choose: a hosted app without a local root has no Local folder."""
+    return tuple(k for k in SOURCE_KINDS if k != "Local folder" or not HOSTING.hosted or HOSTING.local_root)
+
+
+_PATH = re.compile(r"(?<![\w.])(?:/[^\s'\"`()]+)+")
+
+
+def public(message: object) -> str:
+    """An error message fit to show: on a hosted app, no server paths (a path inside the local root is shown
+    relative to it, any other by its last part); locally, unchanged."""
+    text = str(message)
+    if not HOSTING.hosted:
+        return text
+
+    def short(match: re.Match) -> str:
+        path = Path(match.group(0))
+        if HOSTING.local_root and path.is_relative_to(HOSTING.local_root):
+            return path.relative_to(HOSTING.local_root).as_posix() or "."
+        return path.name
+    return _PATH.sub(short, text)
+
+
+def local_folder(text: str) -> Path:
+    """The folder a visitor typed, absolute. Hosted: relative to the local root, and it must stay inside it once
+    resolved (symlinks and '..' included); every other path gets one answer, whether it exists or not."""
+    if not HOSTING.hosted:
+        return Path(text).expanduser().absolute()
+    if HOSTING.local_root is None:
+        raise CheckpointError("this hosted app reads no local folders. Choose the shipped checkpoints or a Hub repo, "
+                              "or run the app on your own computer to load your folders.")
+    try:
+        folder = (HOSTING.local_root / text).resolve()
+    except (OSError, RuntimeError):  # a symlink loop, a name too long
+        folder = None
+    if folder is None or not folder.is_relative_to(HOSTING.local_root):
+        raise CheckpointError("that is not a folder inside this app's checkpoint folder. Give the name of one of its "
+                              "folders, or leave the field empty to list them all.")
+    return folder
+
+
+def check_hub_repo(repo_id: str, revision: str | None, online: bool) -> None:
+    """Hosted: the repo's owner is allowed, and (when the Hub can be reached) its files are small enough, from
+    the Hub's file list, before anything is downloaded. Locally: nothing to check."""
+    if not HOSTING.hosted:
+        return
+    owner = repo_id.split("/")[0]
+    if HOSTING.hub_owners and owner not in HOSTING.hub_owners:
+        raise CheckpointError(f"this hosted app loads Hub repos of {', '.join(HOSTING.hub_owners)} only. Run the app "
+                              f"on your own computer (`streamlit run streamlit_app.py`) to load '{repo_id}'.")
+    if not online:
+        return  # nothing will be downloaded: only what is in the cache already can load
+    sizes = _hub_file_sizes(repo_id, revision)
+    limits = {name: HOSTED_FILE_BYTES.get(name, HOSTED_REPO_BYTES) for name in sizes}
+    too_large = [f"{name} ({size / 1e6:.1f} MB, at most {limits[name] / 1e6:.1f})"
+                 for name, size in sizes.items() if size > limits[name]]
+    if sum(sizes.values()) > HOSTED_REPO_BYTES:
+        too_large.append(f"the repo in all ({sum(sizes.values()) / 1e6:.0f} MB, at most {HOSTED_REPO_BYTES / 1e6:.0f})")
+    if too_large:
+        raise CheckpointError(f"'{repo_id}' is too large for this hosted app: {'; '.join(too_large)}. Run the app on "
+                              f"your own computer to load it.")
+
+
+@st.cache_data(show_spinner="Reading the repo's file list from the Hugging Face Hub...", ttl=600, max_entries=64)
+def _hub_file_sizes(repo_id: str, revision: str | None) -> dict[str, int]:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+
+    try:
+        info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
+    except (HfHubHTTPError, HFValidationError, OSError) as err:
+        raise hub_error(err, repo_id, revision) from err
+    return {s.rfilename: int(s.size or 0) for s in info.siblings or []}
+
+
+def trim_hub_cache(keep: str) -> None:
+    """Hosted: remove the least recently used repos from the Hub download cache until it holds at most
+    ``HOSTING.hub_cache_bytes`` (never ``keep``, the repo just loaded), so visitors cannot fill the disk."""
+    if not HOSTING.hosted:
+        return
+    from huggingface_hub import constants, scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        repos = sorted(scan_cache_dir(constants.HF_HUB_CACHE).repos, key=lambda r: r.last_accessed)
+    except (CacheNotFound, OSError):
+        return
+    total = sum(r.size_on_disk for r in repos)
+    for repo in repos:
+        if total <= HOSTING.hub_cache_bytes:
+            break
+        if repo.repo_id != keep:
+            shutil.rmtree(repo.repo_path, ignore_errors=True)
+            total -= repo.size_on_disk
+
+
+def md(text: object) -> str:
+    """Text from a checkpoint or a visitor (a folder's name, a device string, an error quoting either) made safe to
+    put into markdown: the characters that would make a link, an image, HTML, code, emphasis, maths or a table are
+    escaped (a message is one line, so line-start markers do no harm)."""
+    return re.sub(r"([\\`*_\[\]<>$~|])", r"\\\1", str(text))
+
+
 @dataclass(frozen=True)
 class Source:
     kind: str  # one of SOURCE_KINDS
@@ -65,16 +213,26 @@ def source_sidebar() -> Source:
     """Sidebar controls choosing where checkpoints come from; kept in session state across pages."""
     with st.sidebar:
         st.header("Checkpoints")
-        kind = st.radio("Load models from", SOURCE_KINDS, key="source_kind",
-                        help="The app ships small trained models; you can also point it at your own.")
+        kinds = source_kinds()
+        if st.session_state.get("source_kind") not in kinds:
+            st.session_state.pop("source_kind", None)  # a forged or no longer offered choice starts afresh
+        kind = st.radio("Load models from", kinds, key="source_kind",
+                        help="The app ships small trained models; you can also point it at your own."
+                             + (" This hosted copy reads no local folders: run it on your own computer for that."
+                                if "Local folder" not in kinds else ""))
         if kind == "Local folder":
-            location = st.text_input("Folder", key="source_folder", placeholder="checkpoints/my-run",
+            hosted_root = HOSTING.hosted and HOSTING.local_root
+            location = st.text_input("Folder", key="source_folder", max_chars=500,
+                                     placeholder="a folder inside the app's checkpoint folder" if hosted_root
+                                     else "checkpoints/my-run",
                                      help="A checkpoint folder, or a folder of checkpoint folders "
-                                          "(as written by `python -m train ... --out DIR`).")
-            source = Source(kind, location.strip())
+                                          "(as written by `python -m train ... --out DIR`)."
+                                          + (" Names are relative to the folder this hosted app offers; leave it "
+                                             "empty to list them all." if hosted_root else ""))
+            source = Source(kind, location.strip() or ("." if hosted_root else ""))
         elif kind == "Hugging Face Hub":
-            repo = st.text_input("Repo id", key="source_repo", placeholder="owner/name")
-            revision = st.text_input("Revision (optional)", key="source_revision",
+            repo = st.text_input("Repo id", key="source_repo", placeholder="owner/name", max_chars=200)
+            revision = st.text_input("Revision (optional)", key="source_revision", max_chars=200,
                                      placeholder="main, a tag or a commit")
             source = Source(kind, repo.strip(), revision.strip() or None)
         else:
@@ -104,50 +262,90 @@ def hub_online() -> bool:
     return True
 
 
-@st.cache_data(show_spinner="Reading the repo's config from the Hugging Face Hub...", ttl=600)
+@st.cache_data(show_spinner="Reading the repo's config from the Hugging Face Hub...", ttl=600, max_entries=64)
 def _hub_config(repo_id: str, revision: str | None, offline: bool) -> dict:
-    return read_config(repo_id, revision, local_files_only=offline)
+    return read_config(repo_id, revision, local_files_only=offline, hub=True)
 
 
 def available_checkpoints(source: Source) -> list[tuple[str, dict]]:
-    """(location, config) of every checkpoint the source offers. Raises CheckpointError."""
+    """(location, config) of every checkpoint the source offers: a Hub repo id, or an absolute folder path. Raises
+    CheckpointError (hosted, with no server paths in its message)."""
+    try:
+        return _available_checkpoints(source)
+    except CheckpointError as err:
+        raise CheckpointError(public(err)) from err
+
+
+def _available_checkpoints(source: Source) -> list[tuple[str, dict]]:
     if not source.location:
         raise CheckpointError("enter a folder or a Hub repo id in the sidebar, or choose the shipped checkpoints.")
     if source.kind == "Hugging Face Hub":
         if not is_repo_id(source.location):
             raise CheckpointError(f"'{source.location}' is not a Hub repo id: the Hub names a model repo owner/name, "
-                                  f"with letters, digits, '-', '_' and '.'. For a folder on this computer, choose "
-                                  f"Local folder.")
-        return [(source.location, _hub_config(source.location, source.revision, not hub_online()))]
-    folder = Path(source.location).expanduser()
-    if not folder.is_dir():
-        raise CheckpointError(f"no folder '{folder}'. Enter the path of a checkpoint folder, or of a folder "
-                              f"that holds checkpoint folders.")
-    if (folder / CONFIG).is_file():
-        return [(str(folder), read_config(folder))]
-    found = list_checkpoints(folder)
+                                  f"with letters, digits, '-', '_' and '.'."
+                                  + (" For a folder on this computer, choose Local folder." if not HOSTING.hosted
+                                     else ""))
+        online = hub_online()
+        check_hub_repo(source.location, source.revision, online)
+        return [(source.location, _hub_config(source.location, source.revision, not online))]
+    folder = SHIPPED if source.kind == SOURCE_KINDS[0] else local_folder(source.location)
+    try:
+        if not folder.is_dir():
+            raise CheckpointError(f"no folder '{folder}'. Enter the path of a checkpoint folder, or of a folder "
+                                  f"that holds checkpoint folders.")
+        if (folder / CONFIG).is_file():
+            return [(str(folder), read_config(folder, hub=False))]
+        found = list_checkpoints(folder)
+    except OSError as err:  # unreadable, a name too long
+        raise CheckpointError(f"cannot read the folder '{folder}' ({err.strerror or first_line(err)}).") from err
     if not found:
         raise CheckpointError(f"'{folder}' holds no checkpoint folders (none has a {CONFIG}). Train one with "
                               f"`python -m train vae --out {folder}/my-vae`.")
     return found
 
 
+def is_hub_location(location: str) -> bool:
+    """Locations of the app are absolute folder paths or Hub repo ids."""
+    return not Path(location).is_absolute()
+
+
+@st.cache_data(show_spinner=False, ttl=60, max_entries=64)
+def _hub_weights(repo_id: str, revision: str | None, offline: bool) -> str:
+    """The cached path of a Hub repo's weights (checked again at most once a minute: a branch moves)."""
+    return resolve(repo_id, WEIGHTS, revision=revision, local_files_only=offline or None, hub=True)
+
+
 @st.cache_resource(show_spinner="Loading model...", max_entries=8)
 def _load_model(location: str, revision: str | None, stamp: tuple) -> HubModel:
-    hub = not Path(location).expanduser().exists() and is_repo_id(location)
-    return genmodels.load(location, revision=revision, local_files_only=hub and not hub_online())
+    if not is_hub_location(location):
+        return genmodels.load(location, hub=False)
+    online = hub_online()
+    model = genmodels.load(location, revision=revision, local_files_only=not online, hub=True)
+    if online:
+        trim_hub_cache(keep=location)
+    return model
 
 
 def load_model(location: str, revision: str | None = None) -> HubModel:
     """``genmodels.load``, cached for the whole server; errors are not cached.
 
-    A local checkpoint is loaded again when its weights file changes (a run retrained into the same
-    folder). At most 8 models stay loaded (a page needs at most 7 at once: the beta sweep's five, the DDPM
-    training page's settings and judge): the zoo grows, a small host does not, and a model loads again in 50 ms.
+    The cache key names the weights file itself: a local checkpoint is loaded again when its weights change (a
+    run retrained into the same folder), a Hub repo when its revision or the commit a branch points to changes
+    (the cached file's real path names the blob). At most 8 models stay loaded (a page needs at most 7 at once:
+    the beta sweep's five, the DDPM training page's settings and judge): the zoo grows, a small host does not,
+    and a model loads again in 50 ms.
     """
-    weights = Path(location).expanduser() / WEIGHTS
-    stamp = (weights.stat().st_mtime_ns, weights.stat().st_size) if weights.is_file() else ()
-    return _load_model(location, revision, stamp)
+    try:
+        weights = Path(_hub_weights(location, revision, not hub_online()) if is_hub_location(location)
+                       else Path(location) / WEIGHTS)
+        info = weights.stat()
+        stamp = (os.path.realpath(weights), info.st_mtime_ns, info.st_size)
+    except (CheckpointError, OSError):
+        stamp = ()  # loading says what is wrong
+    try:
+        return _load_model(location, revision, stamp)
+    except CheckpointError as err:
+        raise CheckpointError(public(err)) from err
 
 
 def model_key(model: HubModel) -> str:
@@ -158,7 +356,7 @@ def model_key(model: HubModel) -> str:
 
 def checkpoint_label(location: str) -> str:
     """A folder's name, or the Hub repo id as given."""
-    return Path(location).name if Path(location).exists() else location
+    return location if is_hub_location(location) else Path(location).name
 
 
 # The order a course meets the shipped models in; other checkpoints follow, by family, then by name.
@@ -206,12 +404,12 @@ def checkpoints_of(family: str, accept=None, what: str | None = None, required: 
     except CheckpointError as err:
         if not required:
             return []
-        st.error(f"Could not list checkpoints: {err}")
+        st.error(f"Could not list checkpoints: {md(err)}")
         st.stop()
     if not found and not required:
         return []
     if not found:
-        st.error(f"The chosen source ({source.location or source.kind}) has no {what or family + ' checkpoint'} "
+        st.error(f"The chosen source ({md(source.location or source.kind)}) has no {what or family + ' checkpoint'} "
                  f"that this page can show. Choose the shipped checkpoints in the sidebar, or train one with "
                  f"`python -m train {family} --out checkpoints/my-{family}`.")
         st.stop()
@@ -221,10 +419,18 @@ def checkpoints_of(family: str, accept=None, what: str | None = None, required: 
 def load_or_stop(location: str) -> HubModel:
     """``load_model`` of one of the source's checkpoints; on a problem, ``st.error`` and stop."""
     try:
-        return load_model(location, current_source().revision)
+        model = load_model(location, current_source().revision)
     except CheckpointError as err:
-        st.error(f"Could not load {checkpoint_label(location)}: {err}")
+        st.error(f"Could not load {md(checkpoint_label(location))}: {md(err)}")
         st.stop()
+    show_problems(model)
+    return model
+
+
+def show_problems(model: HubModel, where=st) -> None:
+    """A warning for each optional file of the checkpoint that was malformed and left out."""
+    for problem in model.problems:
+        where.warning(md(public(problem)), icon=":material/warning:")
 
 
 def pick_checkpoint(page_file: str, where=st, key: str | None = None) -> HubModel:
@@ -500,12 +706,13 @@ def recorded_quality(model) -> tuple[str | None, dict | None]:
     ``python -m train.sample_quality`` with the most samples, else the final evaluation of a family that scores
     its own samples (a GAN: ``test_fid_mnist``, ``test_confident_rate``, ``test_share_k``); (None, None) if
     neither. Scores have ``fid_mnist``, ``confident_rate``, ``n`` and, where known, ``histogram``."""
-    scored = model.metrics.get("sample_quality", {})
+    needed = {"fid_mnist", "confident_rate", "n"}
+    scored = {s: q for s, q in model.metrics.get("sample_quality", {}).items() if needed <= set(q)}
     if scored:
         sampler = max(scored, key=lambda s: scored[s]["n"])
         return sampler, scored[sampler]
     evaluation = model.metrics.get("eval", {})
-    if "test_fid_mnist" in evaluation:
+    if {"test_fid_mnist", "test_confident_rate"} <= set(evaluation):
         return "final evaluation", {"fid_mnist": evaluation["test_fid_mnist"],
                                     "confident_rate": evaluation["test_confident_rate"], "n": 10_000}
     return None, None
@@ -539,8 +746,8 @@ def model_card(model) -> None:
         if m.get("curves"):
             right.plotly_chart(figures.training_curves(m), width="stretch")
         if m.get("command"):
-            st.markdown(f"Reproduce (seed {m.get('seed')}, commit `{m.get('commit', '?')[:12]}`, "
-                        f"{m.get('device', '?')}):")
+            commit = re.sub(r"[^\w.-]", "", m.get("commit", "?"))[:12] or "?"
+            st.markdown(f"Reproduce (seed {m.get('seed')}, commit `{commit}`, {md(m.get('device', '?'))}):")
             st.code(reproduce_command(m["command"]), language="bash", wrap_lines=True)
 
 
@@ -550,15 +757,21 @@ def reproduce_command(command: str) -> str:
     return " ".join(part for part in command.split(" ") if part != "--resume")
 
 
+def optimizer_text(settings: dict) -> str:
+    """"Adam (lr 0.0002, betas 0.5, 0.999)": an optimiser as metrics.json records it (any of its keys may lack)."""
+    betas = settings.get("betas", ())
+    details = [f"lr {settings['lr']:g}" if "lr" in settings else "",
+               f"betas {betas[0]:g}, {betas[1]:g}" if len(betas) == 2 else "",
+               f"weight decay {settings['weight_decay']:g}" if settings.get("weight_decay") else ""]
+    return f"{settings.get('type', '?')} ({', '.join(d for d in details if d)})"
+
+
 def training_table(training: dict) -> dict[str, list[str]]:
     """The training config of metrics.json as rows a student can read."""
     optimizers = training.get("optimizers", {})
     named = len(optimizers) > 1  # a family with several optimisers names each
-    rows = {"optimiser": ", ".join(f"{name + ': ' if named else ''}{o['type']} (lr {o['lr']:g}"
-                                   + (f", betas {o['betas'][0]:g}, {o['betas'][1]:g}" if "betas" in o else "")
-                                   + (f", weight decay {o['weight_decay']:g}" if o.get("weight_decay") else "") + ")"
-                                   for name, o in optimizers.items())
-            or f"{training.get('optimizer', '?')} (lr {training.get('lr', '?')})",
+    optimiser = ", ".join(f"{name + ': ' if named else ''}{optimizer_text(o)}" for name, o in optimizers.items())
+    rows = {"optimiser": md(optimiser or f"{training.get('optimizer', '?')} (lr {training.get('lr', '?')})"),
             "batch size": str(training.get("batch_size", "?"))
             + (f" x {training['world_size']} processes = {training['effective_batch_size']}"
                if training.get("world_size", 1) > 1 else ""),

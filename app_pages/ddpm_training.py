@@ -12,6 +12,7 @@ from app_pages.common import (
     find_judge,
     load_model,
     long_computation,
+    md,
     model_card,
     model_key,
     recorded_quality,
@@ -56,7 +57,7 @@ def load_runs() -> dict[str, DDPM]:
         try:
             runs[checkpoint_label(location)] = load_model(location, current_source().revision)
         except CheckpointError as err:
-            st.error(f"Could not load {checkpoint_label(location)}: {err}")
+            st.error(f"Could not load {md(checkpoint_label(location))}: {md(err)}")
     if not runs:
         st.stop()
     return runs
@@ -140,7 +141,7 @@ def show_progression(runs: dict[str, DDPM]) -> None:
             show_images(shots[epoch - 1].float() / 255, nrow=8, height=150, where=column,
                         title=f"{name}, epoch {epoch}", key=f"epoch_{name}")
         else:
-            column.info(f"{name} was trained for {shots.shape[0]} epochs.")
+            column.info(f"{md(name)} was trained for {shots.shape[0]} epochs.")
     name = st.selectbox("Progression of one run", list(with_samples), key="progression_run")
     shots = with_samples[name].training_samples
     picked = sorted({round(v) for v in torch.linspace(0, shots.shape[0] - 1, min(8, shots.shape[0])).tolist()})

@@ -13,6 +13,7 @@ from app_pages.common import (
     current_source,
     load_model,
     load_or_stop,
+    md,
     model_card,
     model_key,
     recorded_quality,
@@ -67,7 +68,7 @@ def show_side_by_side(runs: dict[str, GAN]) -> None:
         st.info("The chosen source has GANs of one backbone only; the shipped checkpoints have both.")
     for column, name in zip(st.columns(len(names)), names, strict=True):
         model = runs[name]
-        column.markdown(f"**{name}** ({model.config.backbone})")
+        column.markdown(f"**{md(name)}** ({model.config.backbone})")
         show_images(model.sample(32, generator=torch.Generator().manual_seed(0)), nrow=8, height=180, where=column,
                     key=f"backbone_{name}")
         facts = gan_facts(model)

@@ -7,6 +7,7 @@ from app_pages.common import (
     checkpoint_label,
     checkpoints_of,
     load_or_stop,
+    md,
     model_card,
     recorded_quality,
     show_code,
@@ -100,7 +101,7 @@ def show_epochs(runs: dict[str, GAN], chosen: list[str]) -> None:
             show_images(shots[epoch - 1].float() / 255, nrow=4, height=230, where=column,
                         title=f"{name}, epoch {epoch}", key=f"gan_epoch_{name}")
         else:
-            column.info(f"{name} was trained for {shots.shape[0]} epochs.")
+            column.info(f"{md(name)} was trained for {shots.shape[0]} epochs.")
     for column, name in zip(st.columns(len(with_samples)), with_samples, strict=True):
         curves = runs[name].metrics.get("curves", {})
         shares = [curves.get(f"val_share_{d}") for d in range(10)]

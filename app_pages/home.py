@@ -9,9 +9,11 @@ from app_pages.common import (
     course_order,
     current_source,
     load_model,
+    md,
     recorded_quality,
     samples,
     show_images,
+    show_problems,
 )
 from genmodels import registry
 from genmodels.checkpoint import CheckpointError
@@ -52,13 +54,14 @@ def show_generative(models: list[tuple[str, dict]], source) -> None:
     columns = st.columns(3)
     for i, (location, config) in enumerate(models):
         with columns[i % 3].container(border=True):
-            st.markdown(f"**{checkpoint_label(location)}**")
+            st.markdown(f"**{md(checkpoint_label(location))}**")
             try:
                 model = load_model(location, source.revision)
             except CheckpointError as err:
-                st.error(f"Could not load: {err}")
+                st.error(f"Could not load: {md(err)}")
                 continue
-            st.caption(facts(model, config))
+            show_problems(model)
+            st.caption(md(facts(model, config)))
             show_images(samples(location, source.revision, 16, 0), nrow=8, height=130, key=f"home_samples_{i}")
             page = registry.page_for(config)
             if page:
@@ -75,10 +78,10 @@ def show_judges(judges: list[tuple[str, dict]], source) -> None:
         try:
             model = load_model(location, source.revision)
         except CheckpointError as err:
-            st.error(f"Could not load {checkpoint_label(location)}: {err}")
+            st.error(f"Could not load {md(checkpoint_label(location))}: {md(err)}")
             continue
         accuracy = model.metrics.get("eval", {}).get("test_accuracy")
-        st.caption(f"**{checkpoint_label(location)}**: {model.num_parameters():,} parameters"
+        st.caption(f"**{md(checkpoint_label(location))}**: {model.num_parameters():,} parameters"
                    + (f", test accuracy {accuracy:.2%}" if accuracy is not None else ""))
 
 
@@ -87,7 +90,7 @@ source = current_source()
 try:
     found = available_checkpoints(source)
 except CheckpointError as err:
-    st.error(f"Could not list checkpoints: {err}")
+    st.error(f"Could not list checkpoints: {md(err)}")
     st.stop()
 show_generative(course_order([(loc, cfg) for loc, cfg in found if registry.is_generative(cfg)]), source)
 judges = [(loc, cfg) for loc, cfg in found if not registry.is_generative(cfg)]

@@ -178,15 +178,15 @@ trained on {self.metrics.get('device', '?')} in {_fmt(self.metrics.get('wall_tim
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir, force_download: bool,
                          local_files_only: bool, token, map_location: str = "cpu", strict: bool = True,
-                         **model_kwargs):
+                         hub: bool | None = None, **model_kwargs):
         """Load safetensors weights with strict=True; never fall back to a pickle.
 
         Every file is checked before it is used: the config against the family's limits (and the model's size,
         counted on PyTorch's meta device, which allocates nothing), the weights file's header against the
         model's tensors, every weight for NaN and infinity, metrics.json against its schema, and the saved
-        samples' shape."""
+        samples' shape. ``hub``: see :func:`resolve`."""
         fetch = dict(revision=revision, cache_dir=cache_dir, force_download=force_download,
-                     local_files_only=local_files_only, token=token)
+                     local_files_only=local_files_only, token=token, hub=hub)
         config = model_kwargs.get("config")
         if dataclasses.is_dataclass(config):
             check_config(cls, dataclasses.asdict(config), f"{model_id}: {CONFIG}")
@@ -248,8 +248,10 @@ def first_line(err: Exception) -> str:
 
 
 def is_repo_id(text: str) -> bool:
-    """Whether ``text`` can name a Hub model repo: owner/name, of letters, digits, '-', '_' and '.'."""
-    return bool(_REPO_ID.match(text)) and not text.startswith((".", "/", "~"))
+    """Whether ``text`` can name a Hub model repo: owner/name, of letters, digits, '-', '_' and '.', neither part
+    '.' or '..' (which would name folders)."""
+    return bool(_REPO_ID.match(text)) and not text.startswith((".", "/", "~")) \
+        and not any(part in (".", "..") for part in text.split("/"))
 
 
 def is_local(source: str | os.PathLike) -> bool:
@@ -258,9 +260,16 @@ def is_local(source: str | os.PathLike) -> bool:
     return os.path.exists(s) or not _REPO_ID.match(s) or s.startswith((".", "/", "~"))
 
 
-def resolve(source: str | os.PathLike, filename: str, revision: str | None = None, **hub_kwargs) -> str:
-    """The local path of ``filename`` in a checkpoint folder or Hub repo, downloading if needed."""
-    if is_local(source):
+def resolve(source: str | os.PathLike, filename: str, revision: str | None = None, hub: bool | None = None,
+            **hub_kwargs) -> str:
+    """The local path of ``filename`` in a checkpoint folder or Hub repo, downloading if needed.
+
+    ``hub``: True reads a Hub repo (never a folder of the same name), False a local folder (never the Hub), None
+    decides by :func:`is_local`."""
+    if hub and not is_repo_id(str(source)):
+        raise CheckpointError(f"'{source}' is not a Hub repo id: the Hub names a model repo owner/name, with "
+                              f"letters, digits, '-', '_' and '.'.")
+    if not hub and (hub is False or is_local(source)):
         folder = Path(source).expanduser()
         if not folder.is_dir():
             raise CheckpointError(
@@ -277,25 +286,28 @@ def resolve(source: str | os.PathLike, filename: str, revision: str | None = Non
     hub_kwargs = {k: v for k, v in hub_kwargs.items() if v is not None}
     try:
         return hf_hub_download(repo_id=str(source), filename=filename, revision=revision, **hub_kwargs)
-    # Order matters: LocalEntryNotFoundError subclasses EntryNotFoundError.
-    except RevisionNotFoundError as err:
-        raise CheckpointError(f"the Hub repo '{source}' has no revision '{revision}'. "
-                              f"Check the branch, tag or commit name.") from err
-    except RepositoryNotFoundError as err:
-        raise CheckpointError(f"no Hub model repo '{source}' (or it is private). Check the repo id "
-                              f"(owner/name) and, for a private repo, log in with `hf auth login`.") from err
-    except LocalEntryNotFoundError as err:
-        raise CheckpointError(
-            f"'{filename}' of Hub repo '{source}' is not in the local Hub cache and the Hub cannot be "
-            f"reached (offline, or HF_HUB_OFFLINE=1). Check the repo id, connect and unset "
-            f"HF_HUB_OFFLINE, or use a local checkpoint folder."
-        ) from err
-    except EntryNotFoundError as err:
-        raise CheckpointError(f"the Hub repo '{source}' has no {filename}: it is not a genmodels "
-                              f"checkpoint. Push one with `python -m train ... --push-to-hub {source}`.") from err
     except (HfHubHTTPError, HFValidationError, OSError) as err:
-        raise CheckpointError(f"could not fetch '{filename}' from Hub repo '{source}': "
-                              f"{first_line(err)}") from err
+        raise hub_error(err, str(source), revision, filename) from err
+
+
+def hub_error(err: Exception, repo_id: str, revision: str | None, filename: str | None = None) -> CheckpointError:
+    """A Hub failure (huggingface_hub's exceptions) as a CheckpointError saying what to do."""
+    what = f"'{filename}' of Hub repo '{repo_id}'" if filename else f"Hub repo '{repo_id}'"
+    # Order matters: LocalEntryNotFoundError subclasses EntryNotFoundError.
+    if isinstance(err, RevisionNotFoundError):
+        return CheckpointError(f"the Hub repo '{repo_id}' has no revision '{revision}'. Check the branch, tag or "
+                               f"commit name.")
+    if isinstance(err, RepositoryNotFoundError):
+        return CheckpointError(f"no Hub model repo '{repo_id}' (or it is private). Check the repo id (owner/name) "
+                               f"and, for a private repo, log in with `hf auth login`.")
+    if isinstance(err, LocalEntryNotFoundError):
+        return CheckpointError(f"{what} is not in the local Hub cache and the Hub cannot be reached (offline, or "
+                               f"HF_HUB_OFFLINE=1). Check the repo id, connect and unset HF_HUB_OFFLINE, or use a "
+                               f"local checkpoint folder.")
+    if isinstance(err, EntryNotFoundError):
+        return CheckpointError(f"the Hub repo '{repo_id}' has no {filename}: it is not a genmodels checkpoint. Push "
+                               f"one with `python -m train ... --push-to-hub {repo_id}`.")
+    return CheckpointError(f"could not fetch {what}: {first_line(err)}")
 
 
 # --- checking what a checkpoint holds ---------------------------------------------------------------------------
@@ -443,10 +455,20 @@ def schema_problem(value: Any, schema: Any, where: str = "") -> str | None:
     return None if ok else f"{where} is {value!r:.40}, not a {name}"
 
 
+def curves_problem(curves: dict[str, list]) -> str | None:
+    """The curves are columns of two tables: ``step_*`` against ``step``, every other curve against ``epoch``. A
+    curve may be empty (a number a family does not report), otherwise it has the length of its axis."""
+    for name, values in curves.items():
+        axis = "step" if name.startswith("step") else "epoch"
+        if values and name != axis and len(values) != len(curves.get(axis, [])):
+            return f"curves.{name} has {len(values)} values, but curves.{axis} has {len(curves.get(axis, []))}"
+    return None
+
+
 def read_metrics(path: str) -> dict[str, Any]:
     """metrics.json, checked against METRICS_SCHEMA (its size, encoding and the types of what pages read)."""
     metrics = read_json(path, MAX_METRICS_BYTES)
-    problem = schema_problem(metrics, METRICS_SCHEMA)
+    problem = schema_problem(metrics, METRICS_SCHEMA) or curves_problem(metrics.get("curves", {}))
     if problem:
         raise CheckpointError(f"'{path}' is not a genmodels metrics file ({problem}), so the model is shown without "
                               f"its curves and scores. Restore the file from the same checkpoint.")
@@ -475,11 +497,11 @@ def read_samples(path: str, channels: int) -> torch.Tensor:
 
 
 
-def read_config(source: str | os.PathLike, revision: str | None = None,
-                local_files_only: bool = False) -> dict[str, Any]:
+def read_config(source: str | os.PathLike, revision: str | None = None, local_files_only: bool = False,
+                hub: bool | None = None) -> dict[str, Any]:
     """The parsed ``config.json`` of a checkpoint folder or Hub repo (``local_files_only``: from the Hub cache
-    only, never the network)."""
-    path = resolve(source, CONFIG, revision=revision, local_files_only=local_files_only or None)
+    only, never the network; ``hub``: see :func:`resolve`)."""
+    path = resolve(source, CONFIG, revision=revision, local_files_only=local_files_only or None, hub=hub)
     config = read_json(path, MAX_CONFIG_BYTES)
     if not isinstance(config, dict) or "family" not in config:
         raise CheckpointError(f"'{path}' names no model family (no \"family\" key): it was not "
@@ -490,15 +512,17 @@ def read_config(source: str | os.PathLike, revision: str | None = None,
 def list_checkpoints(root: str | os.PathLike) -> list[tuple[str, dict[str, Any]]]:
     """(folder, config) for every checkpoint folder directly under ``root``, sorted by name.
 
-    Folders whose config cannot be read are skipped: the page that loads one reports why.
+    Hidden folders (a checkpoint being written is one) and folders whose config cannot be read are skipped: the
+    page that loads one reports why. An unreadable ``root`` raises OSError.
     """
     found = []
     root = Path(root)
     if not root.is_dir():
         return found
-    for folder in sorted(p for p in root.iterdir() if (p / CONFIG).is_file()):
+    for folder in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
         try:
-            found.append((str(folder), read_config(folder)))
-        except CheckpointError:
+            if (folder / CONFIG).is_file():
+                found.append((str(folder), read_config(folder, hub=False)))
+        except (CheckpointError, OSError):
             continue
     return found

@@ -63,7 +63,8 @@ def training_curves(metrics: dict) -> go.Figure:
     with its own axis (a loss of 100 nats and a KL of 20 on one unlabelled axis would hide both); numbers that
     differ only by a trailing index (a GAN's ``val_share_0`` ... ``val_share_9``) share a panel."""
     curves = metrics.get("curves", {})
-    per_step = [k for k in curves if k.startswith("step_") and len(curves[k]) == len(curves.get("step", []))]
+    steps = curves.get("step", [])
+    per_step = [k for k in curves if k.startswith("step_") and curves[k] and len(curves[k]) == len(steps)]
     epochs = curves.get("epoch", [])
     groups: dict[str, list[str]] = {}
     for name, values in curves.items():

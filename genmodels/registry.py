@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from genmodels.checkpoint import CONFIG, WEIGHTS, CheckpointError, HubModel, first_line, read_config, resolve
+from genmodels.checkpoint import CONFIG, WEIGHTS, CheckpointError, HubModel, read_config, resolve
 
 
 def _always(config: dict) -> bool:
@@ -208,14 +208,17 @@ def page_for(config: dict) -> str | None:
 
 
 # --- loading ------------------------------------------------------------------------------------------
-def load(source: str | os.PathLike, revision: str | None = None, local_files_only: bool = False) -> HubModel:
+def load(source: str | os.PathLike, revision: str | None = None, local_files_only: bool = False,
+         hub: bool | None = None) -> HubModel:
     """Load any genmodels checkpoint, whatever its family, in eval mode.
 
     ``source`` is a local folder or a Hub repo id (``owner/name``); ``revision`` a Hub
     branch, tag or commit; ``local_files_only`` reads a Hub repo from the local cache only (fast when the Hub
-    cannot be reached). The family is read from ``config.json``.
+    cannot be reached); ``hub`` True reads only the Hub, False only a local folder (None: a folder if one of that
+    name exists). The family is read from ``config.json``; every file is checked before it is used (see
+    ``HubModel._from_pretrained``), and what was wrong with the optional ones is in ``model.problems``.
     """
-    config = read_config(source, revision, local_files_only)
+    config = read_config(source, revision, local_files_only, hub)
     name = config["family"]
     if name not in FAMILIES:
         raise CheckpointError(f"{source}: unknown model family '{name}' in {CONFIG}; this genmodels "
@@ -226,17 +229,15 @@ def load(source: str | os.PathLike, revision: str | None = None, local_files_onl
     if unknown:
         raise CheckpointError(f"{source}: {CONFIG} has keys {unknown} that the {name} config does not "
                               f"know. It was written by another version of genmodels.")
-    try:
-        model = cls.from_pretrained(str(source), revision=revision, local_files_only=local_files_only)
-    except CheckpointError:
-        raise
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{source}: {CONFIG} does not describe a valid {name} model "
-                              f"({first_line(err)}). Restore it from the same checkpoint as the weights.") from err
+    # Built from the config read above (``_from_pretrained`` checks it before building anything): the mixin's
+    # from_pretrained would read config.json again, unchecked, and would take a folder of the repo's name for it.
+    model = cls._from_pretrained(model_id=str(source), revision=revision, cache_dir=None, force_download=False,
+                                 local_files_only=local_files_only, token=None, hub=hub,
+                                 config=cls.config_class(**config))
     model.source = str(source)
     model.revision = revision
     model.fingerprint = fingerprint(resolve(source, WEIGHTS, revision=revision,
-                                            local_files_only=local_files_only or None))
+                                            local_files_only=local_files_only or None, hub=hub))
     return model
 
 

@@ -599,3 +599,37 @@ def test_latent_explorer_keeps_its_points_and_draws_the_path():
     app.session_state["checkpoint_vae"] = 2  # vae-vamp-2d, whose codes spread further than 6
     app.run()
     assert app.slider(key="plane_extent").max > 6
+
+
+def stripped(metrics: dict, keep_top: bool) -> dict:
+    """A metrics.json that passes the schema but holds little: objects lose every other key, lists keep one item;
+    or nothing at all."""
+    if not keep_top:
+        return {}
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for i, (k, v) in enumerate(sorted(value.items())) if i % 2 == 0}
+        if isinstance(value, list):
+            return [strip(v) for v in value[:1]]
+        return value
+    return {k: strip(v) if isinstance(v, dict) else v for k, v in metrics.items()}
+
+
+@pytest.fixture(scope="module")
+def sparse_models(scratch_models, tmp_path_factory):
+    """The scratch models with metrics.json emptied (every other one) or stripped to a skeleton (the rest)."""
+    root = tmp_path_factory.mktemp("sparse") / "models"
+    shutil.copytree(scratch_models, root)
+    for i, folder in enumerate(sorted(p for p in root.iterdir() if (p / "metrics.json").is_file())):
+        metrics = json.loads((folder / "metrics.json").read_text())
+        (folder / "metrics.json").write_text(json.dumps(stripped(metrics, keep_top=i % 2 == 1)))
+    return root
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_with_checkpoints_whose_metrics_hold_little(sparse_models, page):
+    """metrics.json is optional and its keys too: a model saved without training, or by an older genmodels, shows
+    on every page without a traceback."""
+    app = start("Local folder", str(sparse_models), page=page)
+    assert not app.exception, app.exception

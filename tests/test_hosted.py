@@ -1,0 +1,225 @@
+"""The app as a public demo (issue 13): hosted mode's limits, and what a visitor can type into the sidebar.
+
+Hosted mode is switched on by patching ``app_pages.common.HOSTING`` (the server reads it from the environment
+once: ``GENMODELS_HOSTED=1``); the Hub is a pre-populated offline cache, as in the checkpoint tests, and the Hub's
+file list a stand-in for ``HfApi.model_info``.
+"""
+
+import json
+import os
+import shutil
+import time
+from types import SimpleNamespace
+
+import pytest
+import streamlit as st
+from huggingface_hub import HfApi, constants
+from safetensors.torch import load_file, save_file
+from test_app import SHIPPED, assert_clean, fresh_caches, start  # noqa: F401 (fresh_caches: an autouse fixture)
+from test_checkpoint import populate_hub_cache
+
+from app_pages import common
+from app_pages.common import Hosting
+
+
+@pytest.fixture
+def hosted(monkeypatch):
+    """Hosted mode with no local root, no owner list; returns a function to change the settings."""
+    def configure(**settings) -> Hosting:
+        hosting = Hosting(hosted=True, **settings)
+        monkeypatch.setattr(common, "HOSTING", hosting)
+        return hosting
+    configure()
+    yield configure
+    st.set_option("client.showErrorDetails", "full")  # a server-wide option: put it back for the other tests
+
+
+def test_hosted_mode_is_read_from_the_environment(tmp_path):
+    assert Hosting.from_environment({}) == Hosting()
+    hosting = Hosting.from_environment({"GENMODELS_HOSTED": "1", "GENMODELS_LOCAL_ROOT": str(tmp_path),
+                                        "GENMODELS_HUB_OWNERS": "teacher, genmodels", "GENMODELS_HUB_CACHE_MB": "50"})
+    assert hosting == Hosting(True, tmp_path.resolve(), ("teacher", "genmodels"), 50 * 1024 * 1024)
+    assert not Hosting.from_environment({"GENMODELS_HOSTED": "no"}).hosted
+
+
+def test_hosted_without_a_local_root_offers_no_local_folder_and_hides_error_details(hosted):
+    app = start()
+    assert_clean(app)
+    assert common.source_kinds() == ("Shipped checkpoints", "Hugging Face Hub")
+    assert st.get_option("client.showErrorDetails") == "none"
+    app = start("Local folder", "/etc")  # a forged choice of a source the sidebar does not offer
+    assert_clean(app)
+    assert app.session_state["source"].kind == "Shipped checkpoints"
+
+
+def test_hosted_local_root_answers_the_same_for_every_path_outside_it(hosted, saved_vae, tmp_path):
+    root = tmp_path / "offered"
+    shutil.copytree(saved_vae[1], root / "vae")
+    (root / "escape").symlink_to("/etc")
+    hosted(local_root=root.resolve())
+    app = start("Local folder", "")  # empty: the whole offered folder
+    assert_clean(app)
+    app = start("Local folder", "vae", page="app_pages/vae_priors.py")
+    assert_clean(app)
+    answers = set()
+    for probe in ("/etc", "/root/.ssh", "..", "../..", "escape", "escape/passwd", "vae/../../x", "/nonexistent",
+                  "/etc/passwd", "/proc/self/environ"):
+        app = start("Local folder", probe)
+        assert not app.exception, probe
+        text = app.error[0].value
+        assert str(tmp_path) not in text and "/root" not in text.replace(f"'{probe}'", ""), text
+        answers.add(text)
+    assert len(answers) == 1, answers  # existing or not, a directory or a file: one answer, which repeats nothing
+    for inside in ("missing", "~"):  # inside the offered folder: said so, relative to it
+        app = start("Local folder", inside)
+        assert f"no folder '{common.md(inside)}'" in app.error[0].value and str(root) not in app.error[0].value
+    app = start("Local folder", "x" * 300)
+    assert not app.exception and "cannot read the folder" in app.error[0].value
+
+
+def test_hosted_errors_name_no_server_path(hosted, tmp_path):
+    root = tmp_path / "offered"
+    shutil.copytree(SHIPPED / "vae-gaussian-2d", root / "bad")
+    (root / "bad" / "model.safetensors").write_bytes(b"\0" * 100)
+    hosted(local_root=root.resolve())
+    app = start("Local folder", "bad", page="app_pages/vae_priors.py")
+    assert not app.exception
+    text = app.error[0].value
+    assert "not a readable safetensors file" in text and "bad/model.safetensors" in text
+    assert str(tmp_path) not in text
+    assert common.public(f"'{constants.HF_HUB_CACHE}/models--a--b/snapshots/c/config.json'") == "'config.json'"
+
+
+def test_unreadable_or_impossible_local_paths_are_said_not_raised(monkeypatch, tmp_path):
+    app = start("Local folder", "/tmp/" + "x" * 300)  # ENAMETOOLONG: not an uncaught OSError
+    assert not app.exception and "cannot read the folder" in app.error[0].value
+
+    def refuse(root):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(common, "list_checkpoints", refuse)  # as a non-root server user reading /root
+    app = start("Local folder", str(tmp_path))
+    assert not app.exception and "Permission denied" in app.error[0].value
+
+
+@pytest.fixture
+def hub_cache(saved_vae, tmp_path, monkeypatch):
+    cache = tmp_path / "hub"
+    populate_hub_cache(cache, "teacher/vae-mog", saved_vae[1], "a" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def test_hosted_hub_owners(hosted, hub_cache):
+    hosted(hub_owners=("teacher",))
+    app = start("Hugging Face Hub", "teacher/vae-mog", page="app_pages/vae_priors.py")
+    assert_clean(app)
+    app = start("Hugging Face Hub", "stranger/model", page="app_pages/vae_priors.py")
+    assert not app.exception and "loads Hub repos of teacher only" in app.error[0].value
+
+
+def fake_file_list(monkeypatch, sizes: dict[str, int]) -> list:
+    calls = []
+
+    def model_info(self, repo_id, revision=None, files_metadata=False, **kwargs):
+        calls.append((repo_id, revision, files_metadata))
+        return SimpleNamespace(siblings=[SimpleNamespace(rfilename=n, size=s) for n, s in sizes.items()])
+    monkeypatch.setattr(HfApi, "model_info", model_info)
+    monkeypatch.setattr(common, "hub_online", lambda: True)
+    return calls
+
+
+@pytest.mark.parametrize("sizes, refused", [
+    ({"model.safetensors": 300 * 1024**2, "config.json": 300}, "model.safetensors (314.6 MB, at most 21.0)"),
+    ({"model.safetensors": 10**6, "config.json": 10**7}, "config.json (10.0 MB, at most 0.1)"),
+    ({"model.safetensors": 10**6, "huge.bin": 2 * 10**8}, "the repo in all (201 MB, at most 105)"),
+])
+def test_hosted_hub_repos_are_size_checked_before_any_download(hosted, monkeypatch, tmp_path, sizes, refused):
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    calls = fake_file_list(monkeypatch, sizes)
+    app = start("Hugging Face Hub", "someone/big", page="app_pages/vae_priors.py")
+    assert not app.exception and refused in app.error[0].value, app.error[0].value
+    assert calls == [("someone/big", None, True)] and not (tmp_path / "empty").exists()  # nothing downloaded
+
+
+def test_a_small_hub_repo_passes_the_size_check(hosted, hub_cache, monkeypatch):
+    fake_file_list(monkeypatch, {"model.safetensors": 10**5, "config.json": 300, "metrics.json": 200})
+    app = start("Hugging Face Hub", "teacher/vae-mog", page="app_pages/vae_priors.py")
+    assert_clean(app)
+
+
+def test_the_hub_download_cache_is_bounded(hosted, saved_vae, tmp_path, monkeypatch):
+    cache = tmp_path / "hub"
+    for i, name in enumerate(("old", "middle", "new")):
+        populate_hub_cache(cache, f"teacher/{name}", saved_vae[1], str(i) * 40)
+        for f in (cache / f"models--teacher--{name}").rglob("*"):
+            os.utime(f, (time.time() - 1000 * (3 - i),) * 2)  # old was used longest ago
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    one_repo = sum(f.stat().st_size for f in (cache / "models--teacher--old").rglob("*") if f.is_file())
+    hosted(hub_cache_bytes=int(1.5 * one_repo))
+    common.trim_hub_cache(keep="teacher/old")
+    assert sorted(p.name for p in cache.iterdir()) == ["models--teacher--old"]  # kept: the one just loaded
+    hosted(hub_cache_bytes=10 * one_repo)
+    populate_hub_cache(cache, "teacher/new", saved_vae[1], "9" * 40)
+    common.trim_hub_cache(keep="teacher/new")
+    assert len(list(cache.iterdir())) == 2  # under the bound: nothing removed
+
+
+def test_the_model_cache_follows_the_revision_and_the_weights(saved_vae, hub_cache):
+    """One key for a loaded model: a Hub revision gets its own weights, a branch that moves is followed, a folder
+    retrained in place is loaded again."""
+    _, folder = saved_vae
+    changed = hub_cache / "changed"
+    shutil.copytree(folder, changed)
+    state = load_file(changed / "model.safetensors")
+    state = {k: v + 1 for k, v in state.items()}
+    save_file(state, changed / "model.safetensors")
+    populate_hub_cache(hub_cache, "teacher/vae-mog", changed, "b" * 40, ref="v2")
+    main, v2 = common.load_model("teacher/vae-mog"), common.load_model("teacher/vae-mog", "v2")
+    assert main.fingerprint != v2.fingerprint and common.model_key(main) != common.model_key(v2)
+    (hub_cache / "models--teacher--vae-mog" / "refs" / "main").write_text("b" * 40)  # main moves to v2's commit
+    common._hub_weights.clear()  # what a minute's wait does
+    assert common.load_model("teacher/vae-mog").fingerprint == v2.fingerprint
+    local = common.load_model(str(folder.resolve()))
+    save_file(state, folder / "model.safetensors")  # retrained in place
+    again = common.load_model(str(folder.resolve()))
+    assert again is not local and again.fingerprint == v2.fingerprint
+
+
+def test_hostile_checkpoints_through_the_pages(tmp_path):
+    """Each page says what is wrong, in an error box or a warning, and shows no traceback."""
+    good = SHIPPED / "vae-gaussian-2d"
+    cases = {"huge": lambda f: (f / "config.json").write_text(json.dumps(
+                 {**json.loads((good / "config.json").read_text()), "hidden_dim": 10**6})),
+             "nan": lambda f: save_file({k: v.float().fill_(float("nan")) for k, v in
+                                         load_file(good / "model.safetensors").items()}, f / "model.safetensors"),
+             "nested": lambda f: (f / "config.json").write_text("[" * 20_000 + "]" * 20_000)}
+    for name, damage in cases.items():
+        shutil.copytree(good, tmp_path / name)
+        damage(tmp_path / name)
+        app = start("Local folder", str(tmp_path / name), page="app_pages/vae_latent.py")
+        assert not app.exception, (name, app.exception)
+        assert app.error, name
+    folder = tmp_path / "list-metrics"
+    shutil.copytree(good, folder)
+    (folder / "metrics.json").write_text("[1, 2]")
+    app = start("Local folder", str(folder), page="app_pages/vae_latent.py")
+    assert not app.exception and not app.error
+    assert "metrics.json" in app.warning[0].value and app.get("plotly_chart")
+    app = start("Local folder", str(folder))  # the zoo's card says it too
+    assert not app.exception and "metrics.json" in app.warning[0].value
+
+
+def test_markdown_from_checkpoints_is_escaped(tmp_path, saved_vae):
+    folder = tmp_path / "[click](https:__evil.example) ![img](x)"
+    shutil.copytree(saved_vae[1], folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    (folder / "metrics.json").write_text(json.dumps({**metrics, "device": "<img src=x> [a](b)", "commit": "`x`"}))
+    app = start("Local folder", str(tmp_path))
+    assert_clean(app)
+    card = next(m.value for m in app.markdown if "click" in m.value)
+    assert "\\[click\\]" in card and "!\\[img\\]" in card
+    app.switch_page("app_pages/vae_priors.py").run()
+    reproduce = next(m.value for m in app.markdown if m.value.startswith("Reproduce"))
+    assert "\\<img src=x\\> \\[a\\](b)" in reproduce and "`x`" in reproduce and "``" not in reproduce
+
+
