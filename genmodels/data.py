@@ -120,6 +120,10 @@ def load_dataset(
         images, labels = read_idx(files[0]), read_idx(files[1])
     else:
         images, labels = _torchvision(cls_name, folder, train, download)
+    if images.dim() != 3 or images.shape[1:] != (28, 28) or labels.dim() != 1 or len(images) != len(labels):
+        raise DatasetNotFoundError(f"the {cls_name} {prefix} files under '{raw_dir}' do not agree: "
+                                   f"{len(images)} images of shape {tuple(images.shape[1:])} and {len(labels)} labels "
+                                   f"(a file is damaged or from another dataset). Delete them and download again.")
     if subset is not None:
         images, labels = images[:subset], labels[:subset]
     images = images.unsqueeze(1).float().div_(255.0)

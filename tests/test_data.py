@@ -103,3 +103,26 @@ def test_failed_download_says_where_to_put_the_files_and_leaves_no_empty_folders
     assert "could not download MNIST" in message and "MNIST/raw/*-ubyte" in message and DATA_ENV in message
     assert "download=True" not in message
     assert not root.exists()  # no empty data/MNIST/raw left to confuse the next try
+
+
+def idx(shape: tuple[int, ...]) -> bytes:
+    """An IDX file of unsigned bytes with the given shape, all zero."""
+    import numpy as np
+
+    header = b"\x00\x00\x08" + bytes([len(shape)]) + np.array(shape, dtype=">i4").tobytes()
+    return header + bytes(int(np.prod(shape)))
+
+
+def test_images_and_labels_that_disagree_in_count_are_refused(tmp_path):
+    """A label file shorter than its image file used to train silently and fail later in the app."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "t10k-images-idx3-ubyte").write_bytes(idx((10, 28, 28)))
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(idx((9,)))
+    with pytest.raises(DatasetNotFoundError, match="10 images of shape \\(28, 28\\) and 9 labels"):
+        load_dataset("mnist", train=False, root=tmp_path)
+    (raw / "t10k-images-idx3-ubyte").write_bytes(idx((9, 32, 32)))
+    with pytest.raises(DatasetNotFoundError, match="do not agree"):
+        load_dataset("mnist", train=False, root=tmp_path)
+    (raw / "t10k-images-idx3-ubyte").write_bytes(idx((9, 28, 28)))
+    assert len(load_dataset("mnist", train=False, root=tmp_path)) == 9

@@ -192,3 +192,82 @@ def test_validation_size_zero_monitors_on_the_test_set(tmp_path):
     assert main(["vae", "--epochs", "1", "--val-size", "0", "--out", str(out), *SMALL]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert "test_elbo" in metrics["curves"] and metrics["training"]["monitored_on"] == "test"
+
+
+def run_fails(argv: list[str]) -> str:
+    """The message a run stops with (SystemExit), before it trains."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    return str(stop.value)
+
+
+def test_out_that_is_not_a_checkpoint_of_the_family_is_refused(tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "README.md").write_text("my notes")
+    (notes / "config.json").write_text('{"mine": 1}')
+    message = run_fails(["vae", "--epochs", "1", "--out", str(notes), *SMALL])
+    assert "holds files that are not a genmodels checkpoint" in message and "--overwrite" in message
+    assert (notes / "README.md").read_text() == "my notes" and (notes / "config.json").read_text() == '{"mine": 1}'
+    ddpm = tmp_path / "ddpm"
+    ddpm.mkdir()
+    (ddpm / "config.json").write_text('{"family": "ddpm"}')
+    assert "holds a ddpm checkpoint" in run_fails(["vae", "--epochs", "1", "--out", str(ddpm), *SMALL])
+    assert main(["vae", "--epochs", "1", "--out", str(notes), "--overwrite", *SMALL]) == 0
+    assert genmodels.load(notes).config.family == "vae"
+
+
+def test_an_impossible_out_fails_before_training(tmp_path, monkeypatch):
+    from train import vae
+
+    monkeypatch.setattr(vae, "build", lambda args: pytest.fail("the data was loaded before --out was checked"))
+    (tmp_path / "file").write_text("x")
+    assert "is a file" in run_fails(["vae", "--out", str(tmp_path / "file"), *SMALL])
+    assert "cannot be written" in run_fails(["vae", "--out", str(tmp_path / "file" / "sub"), *SMALL])
+    assert "cannot be written" in run_fails(["vae", "--out", str(tmp_path / ("x" * 300)), *SMALL])
+
+
+def test_resume_refuses_changed_settings(tmp_path):
+    out = tmp_path / "run"
+    assert main(["vae", "--epochs", "1", "--out", str(out), *SMALL]) == 0
+    message = run_fails(["vae", "--epochs", "2", "--out", str(out), "--resume", "--lr", "0.01", *SMALL])
+    assert "--lr 0.001 then, 0.01 now" in message
+    message = run_fails(["vae", "--epochs", "2", "--out", str(out), "--resume", *SMALL, "--hidden-dim", "32"])
+    assert "--hidden-dim 64 then, 32 now" in message
+    assert main(["vae", "--epochs", "2", "--out", str(out), "--resume", *SMALL]) == 0  # only --epochs changed
+
+
+def test_a_checkpoint_is_swapped_in_whole_and_a_crash_is_recovered(tmp_path, monkeypatch):
+    """Every epoch writes a complete new folder beside OUT and swaps it in: a crash at any point leaves OUT, or a
+    complete folder that the next run swaps in; the hidden folders are never listed as checkpoints."""
+    from genmodels.checkpoint import list_checkpoints
+    from train import loop
+
+    out = tmp_path / "runs" / "vae"
+    assert main(["vae", "--epochs", "1", "--out", str(out), *SMALL]) == 0
+    (out / "NOTE.txt").write_text("kept")
+    first = load_file(out / "model.safetensors")
+
+    real_rename = os.rename
+
+    def crash_between_the_renames(src, dst):
+        real_rename(src, dst)
+        if str(dst).endswith(".previous"):
+            raise KeyboardInterrupt  # killed with OUT moved aside and the new folder not yet in place
+
+    monkeypatch.setattr(loop.os, "rename", crash_between_the_renames)
+    with pytest.raises(KeyboardInterrupt):
+        main(["vae", "--epochs", "2", "--out", str(out), "--resume", *SMALL])
+    monkeypatch.setattr(loop.os, "rename", real_rename)
+    assert not out.exists() and (tmp_path / "runs" / ".vae.ready").is_dir()
+    assert list_checkpoints(tmp_path / "runs") == []  # hidden folders are not checkpoints
+    loop.recover(out)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["vae"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and load_file(out / STATE_FILE)  # weights, metrics and state of one epoch
+    assert not torch.equal(load_file(out / "model.safetensors")["decoder.head.0.weight"],
+                           first["decoder.head.0.weight"])
+    assert (out / "NOTE.txt").read_text() == "kept"  # a file of the user's is carried over
+    (tmp_path / "runs" / ".vae.writing").mkdir()  # killed while writing: the next run removes it
+    assert main(["vae", "--epochs", "2", "--out", str(out), "--resume", *SMALL]) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["vae"]

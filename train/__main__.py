@@ -43,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
         fp.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
         fp.add_argument("--out", required=True, help="checkpoint folder to write")
         fp.add_argument("--resume", action="store_true", help="continue from OUT's last saved state")
+        fp.add_argument("--overwrite", action="store_true",
+                        help="write into OUT even if it holds something other than a checkpoint of this family")
         fp.add_argument("--push-to-hub", metavar="REPO_ID", help="push the final checkpoint to this Hub repo")
         fp.add_argument("--data-root", help="dataset folder (default: $GENMODELS_DATA or ./data)")
         fp.add_argument("--download", action="store_true", help="download the dataset if missing")

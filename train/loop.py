@@ -37,6 +37,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -162,17 +163,80 @@ def atomic_write(path: Path, write) -> None:
             os.unlink(tmp)
 
 
-def save_checkpoint(model, out: Path) -> None:
-    """Write the checkpoint folder with the mixin's ``save_pretrained``, each file atomically."""
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
-        card = out / "README.md"
-        if card.exists():  # save_pretrained keeps an existing card; we want a fresh one
-            card.unlink()
-        model.save_pretrained(tmp)
-        for f in Path(tmp).iterdir():
-            f.chmod(0o644)
-            os.replace(f, out / f.name)
+def _siblings(out: Path) -> tuple[Path, Path, Path]:
+    """The hidden folders beside OUT while a checkpoint is written: being written, complete, replaced."""
+    return tuple(out.parent / f".{out.name}.{stage}" for stage in ("writing", "ready", "previous"))
+
+
+def save_checkpoint(model, out: Path, write_state=None) -> None:
+    """Write the checkpoint folder as a whole: every file (and, with ``write_state(folder)``, the training
+    state) goes into a new hidden folder beside OUT, which then replaces OUT. A reader, or a crash, sees the
+    previous checkpoint or the new one, never a mix of epochs; :func:`recover` completes a swap a crash
+    interrupted. Files of OUT that this write does not produce (the training state at the final save, a note the
+    user left) are carried over."""
+    writing, ready, previous = _siblings(out)
+    shutil.rmtree(writing, ignore_errors=True)
+    writing.mkdir(parents=True)
+    model.save_pretrained(writing)
+    if write_state is not None:
+        write_state(writing)
+    if out.is_dir():
+        for f in out.iterdir():
+            if f.is_file() and not (writing / f.name).exists():
+                try:
+                    os.link(f, writing / f.name)
+                except OSError:
+                    shutil.copy2(f, writing / f.name)
+    os.rename(writing, ready)
+    _swap_in(out)
+
+
+def _swap_in(out: Path) -> None:
+    writing, ready, previous = _siblings(out)
+    if out.exists():
+        os.rename(out, previous)
+    os.rename(ready, out)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def recover(out: Path) -> None:
+    """Finish what a crash during :func:`save_checkpoint` left: a complete new folder is swapped in, a replaced
+    one restored if nothing replaced it, a half-written one removed."""
+    writing, ready, previous = _siblings(out)
+    shutil.rmtree(writing, ignore_errors=True)
+    if ready.is_dir():
+        _swap_in(out)
+    elif previous.is_dir():
+        if out.exists():
+            shutil.rmtree(previous)
+        else:
+            os.rename(previous, out)
+
+
+def prepare_out(out: Path, family: str, overwrite: bool) -> None:
+    """Before any training: OUT can be written, and is new, empty, or a checkpoint of the same family (unless
+    ``overwrite``); an interrupted save is completed first."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        recover(out)
+        if out.exists() and not out.is_dir():
+            raise SystemExit(f"--out {out} is a file, not a folder. Choose a folder for the checkpoint.")
+        probe = tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.probe")  # the checkpoint is written beside OUT
+        os.rmdir(probe)
+    except OSError as err:
+        raise SystemExit(f"--out {out} cannot be written ({err.strerror or err}). Choose a folder you can write "
+                         f"to.") from err
+    if overwrite or not out.is_dir() or not any(out.iterdir()):
+        return
+    config = out / "config.json"
+    try:
+        found = json.loads(config.read_text()).get("family") if config.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        found = None
+    if found != family:
+        what = f"a {found} checkpoint" if found else "files that are not a genmodels checkpoint"
+        raise SystemExit(f"--out {out} holds {what}: training {family} would replace them. Choose a new folder, or "
+                         f"pass --overwrite to replace them.")
 
 
 # --- one training step ---------------------------------------------------------------------------------
@@ -249,14 +313,41 @@ def save_state(path: Path, model, optimizers: dict, loader_generator: torch.Gene
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
-def load_state(path: Path, model, optimizers: dict, loader_generator: torch.Generator) -> dict:
+# Flags that do not change what a run computes: a resumed run may differ in these (and in --epochs, to go on longer).
+NOT_SETTINGS = {"resume", "epochs", "quiet", "device", "push_to_hub", "out", "data_root", "download", "overwrite"}
+
+
+def run_settings(args) -> dict:
+    """The flags that define a run, as JSON values: saved with the training state, compared on ``--resume``."""
+    return json.loads(json.dumps({k: v for k, v in sorted(vars(args).items()) if k not in NOT_SETTINGS}))
+
+
+def load_state(path: Path, model, optimizers: dict, loader_generator: torch.Generator,
+               settings: dict | None = None) -> dict:
+    """Restore a saved training state. ``settings`` (see :func:`run_settings`) must equal the saved run's: a
+    resumed run with another learning rate or network would record a command that does not reproduce it."""
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
     if "optimizers" not in meta:
         raise SystemExit(f"{path} was written by an older genmodels (one optimiser, no names); it cannot be "
                          f"resumed by this one. Start again without --resume, or train with the older commit.")
+    info = json.loads(meta["info"])
+    saved = info.get("settings")
+    if settings is not None and saved is not None and saved != settings:
+        changed = [f"--{k.replace('_', '-')} {saved.get(k)!r} then, {settings.get(k)!r} now"
+                   for k in sorted(saved.keys() | settings.keys()) if saved.get(k) != settings.get(k)]
+        raise SystemExit(f"{path} is a run with other settings: {'; '.join(changed)}. Resume with the flags that "
+                         f"started it (only --epochs, --device and --quiet may change), or start a new run in "
+                         f"another folder.")
+    if settings is not None and saved is None:
+        print(f"warning: {path} does not record its settings (an older genmodels); make sure the flags are the ones "
+              f"that started it.", file=sys.stderr)
     tensors = load_file(str(path))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    except RuntimeError as err:
+        raise SystemExit(f"{path} holds another network than these flags build ({str(err).splitlines()[0]}): resume "
+                         f"with the flags that started the run.") from err
     opt_meta = json.loads(meta["optimizers"])
     if set(opt_meta) != set(optimizers):
         raise SystemExit(f"{path} holds optimisers {sorted(opt_meta)}, this run builds {sorted(optimizers)}: "
@@ -275,7 +366,7 @@ def load_state(path: Path, model, optimizers: dict, loader_generator: torch.Gene
     loader_generator.set_state(tensors["rng.loader"])
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
-    return json.loads(meta["info"])
+    return info
 
 
 # --- torchrun ------------------------------------------------------------------------------------------
@@ -310,6 +401,9 @@ def data_loader(train_set, batch_size: int, seed: int, generator: torch.Generato
 def run(family, args, argv: list[str]) -> Path:
     """Train with the recipe module ``family`` as ``args`` say; returns the checkpoint folder."""
     rank, world_size = distributed()
+    out = Path(args.out)
+    if rank == 0:
+        prepare_out(out, args.family, getattr(args, "overwrite", False))
     config = train_config(args, world_size)
     torch.manual_seed(args.seed)
     device = pick_device(args.device)
@@ -333,16 +427,16 @@ def run(family, args, argv: list[str]) -> Path:
     loss_module = LossModule(model, getattr(family, "loss", None))
     if world_size > 1:
         loss_module = DistributedDataParallel(loss_module)
-    out = Path(args.out)
     state_path = out / STATE_FILE
     commit = git_commit()  # the code this process runs, whatever is edited while it trains
     main_process = rank == 0
     log = sys.stderr if main_process else open(os.devnull, "w")  # noqa: SIM115 (lives as long as the run)
 
-    info = {"epoch": 0, "step": 0, "wall_time_s": 0.0,
+    info = {"epoch": 0, "step": 0, "wall_time_s": 0.0, "settings": run_settings(args),
             "curves": {"step": [], "step_loss": [], "epoch": [], "train_loss": []}}
     if args.resume and state_path.exists():
-        info = load_state(state_path, model, optimizers, loader_generator)
+        info = load_state(state_path, model, optimizers, loader_generator, run_settings(args))
+        info["settings"] = run_settings(args)
         print(f"resumed from {state_path} after epoch {info['epoch']}", file=log)
     elif args.resume:
         print(f"--resume: no {state_path} yet, starting from scratch", file=log)
@@ -398,8 +492,8 @@ def run(family, args, argv: list[str]) -> Path:
               + f"  ({info['wall_time_s']:.0f} s)", file=log)
         if main_process:
             model.metrics = provenance(args, argv, device, info, commit, config)
-            save_checkpoint(model, out)
-            save_state(state_path, model, optimizers, loader_generator, info)
+            save_checkpoint(model, out, lambda folder: save_state(folder / STATE_FILE, model, optimizers,
+                                                                  loader_generator, info))
 
     model.eval()
     if main_process:
