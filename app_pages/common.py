@@ -562,10 +562,11 @@ def samples(location: str, revision: str | None, n: int, seed: int) -> np.ndarra
 _SLOW_RESULTS: OrderedDict = OrderedDict()
 _JOBS: dict = {}
 _TIMINGS: dict[tuple, float] = {}
-
-
-def _slow_results() -> OrderedDict:
-    return _SLOW_RESULTS
+_IN_FLIGHT: dict[tuple, threading.Event] = {}  # in-run computations under way, for visitors asking the same
+# Background computations running at once: one on a hosted app (its visitors share a fraction of a core), half the
+# cores locally; the others wait their turn.
+MAX_JOBS = 1 if HOSTING.hosted else max(1, (os.cpu_count() or 2) // 2)
+_JOB_SLOTS = threading.BoundedSemaphore(MAX_JOBS)
 
 
 def clear_long_results() -> None:
@@ -582,10 +583,10 @@ SLOW_RESULTS_KEPT = 12  # a thinned 1000-step trajectory of 8 images is about 7 
 
 def slow_result(key: tuple):
     """A result that ``compute_slow`` stored for ``key``, or None."""
-    store = _slow_results()
-    if key in store:
-        store.move_to_end(key)
-        return store[key]
+    with _JOBS_LOCK:
+        if key in _SLOW_RESULTS:
+            _SLOW_RESULTS.move_to_end(key)
+            return _SLOW_RESULTS[key]
     return None
 
 
@@ -593,76 +594,115 @@ def compute_slow(key: tuple, compute, text: str):
     """Run ``compute(callback)`` once for the whole server, with a progress bar fed by
     ``callback(i, n)``, and keep the result (the last few of them) for every session.
 
-    For work that takes seconds to minutes, such as 1000 sampling steps: ``st.cache_data`` would show
-    only a spinner, and would copy a large trajectory on every rerun.
+    For work that takes seconds, such as 50 sampling steps: ``st.cache_data`` would show only a spinner, and
+    would copy a large trajectory on every rerun. Visitors who ask for the same thing while it is computed wait for
+    that one computation instead of starting their own.
     """
-    found = slow_result(key)
-    if found is not None:
-        return found
-    bar = st.progress(0.0, text=text)
-    started = time.perf_counter()
-    result = compute(lambda i, n: bar.progress(i / n, text=f"{text} step {i} of {n}"))
-    _timings()[key] = time.perf_counter() - started
-    bar.empty()
-    _keep(key, result)
+    while True:
+        found = slow_result(key)
+        if found is not None:
+            return found
+        with _JOBS_LOCK:
+            running = _IN_FLIGHT.get(key)
+            if running is None:
+                mine = _IN_FLIGHT[key] = threading.Event()
+                break
+        with st.spinner(f"{text} (another visitor asked for the same; sharing that run)"):
+            running.wait(timeout=600)
+    try:
+        bar = st.progress(0.0, text=text)
+        started = time.perf_counter()
+        result = compute(lambda i, n: bar.progress(i / n, text=f"{text} step {i} of {n}"))
+        _TIMINGS[key] = time.perf_counter() - started
+        bar.empty()
+        _keep(key, result)
+    finally:
+        with _JOBS_LOCK:
+            del _IN_FLIGHT[key]
+        mine.set()
     return result
-
-
-def _timings() -> dict[tuple, float]:
-    return _TIMINGS
 
 
 def measured_seconds(key: tuple) -> float | None:
     """How long ``compute_slow`` took for ``key`` on this server, if it computed it: the basis of the time
     estimates on the buttons of longer runs."""
-    return _timings().get(key)
+    return _TIMINGS.get(key)
 
 
 def _keep(key: tuple, result) -> None:
-    store = _slow_results()
-    store[key] = result
-    while len(store) > SLOW_RESULTS_KEPT:
-        store.popitem(last=False)
+    with _JOBS_LOCK:
+        _SLOW_RESULTS[key] = result
+        while len(_SLOW_RESULTS) > SLOW_RESULTS_KEPT:
+            _SLOW_RESULTS.popitem(last=False)
+
+
+class Stopped(Exception):
+    """A background computation stopped by the visitor who started it."""
 
 
 @dataclass
 class Job:
-    """A long computation running in a thread of the server: its progress, or how it failed."""
+    """A long computation running in a thread of the server: its progress, who started it, or how it ended."""
 
     done: int = 0
     total: int = 1
     started: float = 0.0
+    owner: str = ""  # the session that started it: only it may stop it
+    running: bool = False  # False while it waits for a free slot
+    stop: bool = False
     error: str | None = None
 
 
-def _jobs() -> dict[tuple, Job]:
-    return _JOBS
+def session_id() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx else ""
 
 
 def start_job(key: tuple, compute) -> Job:
-    """Run ``compute(callback)`` in a thread of the server, unless a run for ``key`` is under way (then that one
-    is returned: every visitor asking for the same thing shares one run). The result goes where
-    ``slow_result(key)`` finds it; a failure is kept on the job, with its first line."""
+    """Run ``compute(callback)`` in a thread of the server when one of the MAX_JOBS slots is free, unless a run for
+    ``key`` is under way (then that one is returned: every visitor asking for the same thing shares one run). The
+    result goes where ``slow_result(key)`` finds it; a failure is kept on the job, with its first line."""
     with _JOBS_LOCK:
-        jobs = _jobs()
-        if key in jobs and jobs[key].error is None:
-            return jobs[key]
-        job = jobs[key] = Job(started=time.perf_counter())
+        if key in _JOBS and _JOBS[key].error is None:
+            return _JOBS[key]
+        job = _JOBS[key] = Job(started=time.perf_counter(), owner=session_id())
 
     def progress(i: int, n: int) -> None:
+        if job.stop:
+            raise Stopped
         job.done, job.total = i, max(1, n)
 
     def work() -> None:
-        try:
-            _keep(key, compute(progress))
-        except Exception as err:  # noqa: BLE001 (any failure is shown on the page, not lost in a thread)
-            job.error = first_line(err)
-            return
+        with _JOB_SLOTS:
+            job.running, job.started = True, time.perf_counter()
+            try:
+                if job.stop:
+                    raise Stopped
+                _keep(key, compute(progress))
+            except Stopped:
+                job.error = "it was stopped"
+                return
+            except Exception as err:  # noqa: BLE001 (any failure is shown on the page, not lost in a thread)
+                job.error = public(first_line(err))
+                return
         with _JOBS_LOCK:
-            jobs.pop(key, None)
+            _JOBS.pop(key, None)
 
     threading.Thread(target=work, name="genmodels-job", daemon=True).start()
     return job
+
+
+def refused_when_hosted(cost: int, limit: int, what: str, where=st) -> bool:
+    """On a hosted app, whether ``cost`` (of ``what``) is over ``limit``, and if so a note saying what is capped and
+    how to lift it. Locally nothing is capped."""
+    if not HOSTING.hosted or cost <= limit:
+        return False
+    where.info(f"This hosted demo caps {what} at {limit:,} (this setting asks for {cost:,}), so that one visitor "
+               f"cannot hold the CPU its visitors share for minutes. Choose less, or run the app on your own "
+               f"computer (`streamlit run streamlit_app.py`), where nothing is capped.")
+    return True
 
 
 def long_computation(key: tuple, compute, text: str, button: str, where=st, place: str = ""):
@@ -670,35 +710,49 @@ def long_computation(key: tuple, compute, text: str, button: str, where=st, plac
 
     It starts only from a button (whose label should say how long it takes) and runs in a thread of the server,
     so other clicks on the page neither interrupt nor restart it; its result is kept for every visitor, and a
-    visitor who asks for what is already running joins that run. While it runs, the page shows its progress.
-    ``place`` tells apart two buttons of one page that start the same computation."""
+    visitor who asks for what is already running joins that run. While it runs, the page shows its progress, and
+    the visitor who started it can stop it. ``place`` tells apart two buttons of one page that start the same
+    computation."""
     found = slow_result(key)
     if found is not None:
         return found
-    job = _jobs().get(key)
+    job = _JOBS.get(key)
     if job is not None and job.error is not None:
-        where.error(f"The last run failed: {job.error}. Try again, or change the settings.")
+        where.error(f"The last run ended early: {job.error}. Start it again, or change the settings.")
         job = None
     if job is None:
         if not where.button(button, key=f"start_{place}_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12]):
             return None
         job = start_job(key, compute)
-    with where:
-        _show_progress(key, text)
+    with where.container():  # (``where`` may be the st module, which is no container itself)
+        _show_progress(key, text, place)
     return slow_result(key)
 
 
 @st.fragment(run_every=1.0)
-def _show_progress(key: tuple, text: str) -> None:
-    """A progress bar that refreshes itself every second; the whole page reruns when the result is there."""
-    job = _jobs().get(key)
+def _show_progress(key: tuple, text: str, place: str = "") -> None:
+    """A progress bar that refreshes itself every second, with a Stop button for the visitor who started the run;
+    the whole page reruns when the result is there."""
+    job = _JOBS.get(key)
     if slow_result(key) is not None:
         st.rerun()
     if job is None or job.error is not None:
         return
     elapsed = time.perf_counter() - job.started
-    st.progress(job.done / job.total, text=f"{text} step {job.done} of {job.total} ({elapsed:.0f} s; it keeps "
-                                           f"running if you change other settings)")
+    if not job.running:
+        waiting = sum(1 for other in list(_JOBS.values()) if other.error is None and not other.running) - 1
+        st.progress(0.0, text=f"{text} waiting for a free slot: {MAX_JOBS} run{'s' * (MAX_JOBS != 1)} at a time on "
+                              f"this server" + (f", {waiting} other{'s' * (waiting != 1)} waiting" if waiting > 0
+                                                else ""))
+    else:
+        st.progress(job.done / job.total, text=f"{text} step {job.done} of {job.total} ({elapsed:.0f} s; it keeps "
+                                               f"running if you change other settings)")
+    if job.owner == session_id() and not job.stop:
+        if st.button("Stop this run", key=f"stop_{place}_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12],
+                     icon=":material/stop_circle:"):
+            job.stop = True
+    elif job.owner != session_id():
+        st.caption("Another visitor started this run; it is shared with everyone who asks for the same.")
 
 
 def recorded_quality(model) -> tuple[str | None, dict | None]:

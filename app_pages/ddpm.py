@@ -5,6 +5,7 @@ import streamlit as st
 import torch
 
 from app_pages.common import (
+    HOSTING,
     compute_slow,
     load_test_set,
     long_computation,
@@ -21,6 +22,7 @@ from genmodels.schedule import SCHEDULES, NoiseSchedule
 
 N_SAMPLES = 8
 COLUMNS = 10  # states in a film strip
+HOSTED_DDIM_STEPS = 100  # a hosted app's cap on the comparison's DDIM steps (computed within the script run)
 
 
 def introduction() -> None:
@@ -153,8 +155,11 @@ def show_schedule(model: DDPM, t: int) -> None:
 def comparison_controls(T: int, seed: int) -> tuple[int, float, int]:
     """(DDIM steps, eta, seed) of the comparison."""
     c1, c2, c3 = st.columns(3)
-    steps = c1.select_slider("DDIM steps", options=[s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if s <= T],
-                             value=min(20, T), key=f"ddim_steps_{T}")
+    most = min(T, HOSTED_DDIM_STEPS) if HOSTING.hosted else T
+    steps = c1.select_slider("DDIM steps", options=[s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if s <= most],
+                             value=min(20, T), key=f"ddim_steps_{most}",
+                             help=f"This hosted demo offers up to {most} steps; run the app on your own computer for "
+                                  f"all {T}." if most < T else None)
     eta = c2.slider("eta (0: deterministic, 1: DDPM-like noise)", 0.0, 1.0, 0.0, step=0.1, key="ddim_eta")
     compare_seed = int(c3.number_input("Seed", 0, 100_000, seed, key="compare_seed"))
     return steps, eta, compare_seed

@@ -14,6 +14,7 @@ from app_pages.common import (
     model_card,
     model_key,
     pick_checkpoint,
+    refused_when_hosted,
     show_code,
     show_images,
 )
@@ -22,6 +23,7 @@ from genmodels.data import class_names
 from genmodels.ddpm import DDPM
 
 COLUMNS = 10  # states in a film strip
+HOSTED_EVALUATIONS = 1000  # a hosted app's cap: the exact sampler once, or DDIM-50 with resampling
 MASK_LABELS = {"left half": "the left half", "right half": "the right half", "top rows": "the top rows",
                "bottom rows": "the bottom rows", "centre square": "all but the centre square",
                "random pixels": "random pixels"}
@@ -104,6 +106,8 @@ def inpaint(model: DDPM, images, task: Task) -> tuple[torch.Tensor, torch.Tensor
     fast = min(50, model.config.T)
     if cost <= fast:  # DDIM-50 without resampling: seconds, within the script run
         return x, mask, compute_slow(key, compute, text)
+    if refused_when_hosted(cost, HOSTED_EVALUATIONS, "the network evaluations of one inpainting run"):
+        return x, mask, None
     measured = measured_seconds(("inpaint", model_key(model),
                                  dataclasses.astuple(dataclasses.replace(task, steps=fast, resample=1))))
     estimate = f", about {measured / fast * cost:.0f} s here" if measured else ""

@@ -16,6 +16,7 @@ from app_pages.common import (
     model_card,
     model_key,
     recorded_quality,
+    refused_when_hosted,
     saved_samples,
     show_code,
     show_images,
@@ -27,6 +28,7 @@ from genmodels.data import class_names
 from genmodels.ddpm import DDPM
 
 INLINE_SAMPLES = 64  # fresh samples drawn within the script run; more only from a button, in the background
+HOSTED_SAMPLES = 128  # a hosted app's cap on fresh samples (half a minute of its shared CPU)
 SECONDS_PER_SAMPLE = 0.2  # DDIM-50 on a 2-core CPU, one thread (python -m bench --only threads: 8 in 1.6 s)
 
 
@@ -186,6 +188,8 @@ def show_good_and_bad(runs: dict[str, DDPM]) -> None:
 
         if n <= INLINE_SAMPLES:
             images = compute_slow(key, compute, text)
+        elif refused_when_hosted(n, HOSTED_SAMPLES, "fresh samples"):
+            return
         else:
             images = long_computation(key, compute, text, button=f"Draw {n} fresh samples (DDIM, 50 steps: "
                                                                  f"about {n * SECONDS_PER_SAMPLE:.0f} s)")

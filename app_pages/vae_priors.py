@@ -12,6 +12,7 @@ from app_pages.common import (
     model_card,
     model_key,
     pick_checkpoint,
+    refused_when_hosted,
     show_code,
     show_images,
 )
@@ -115,6 +116,7 @@ def show_prior_against_posterior(model: VAE, images, labels, n: int, use_means: 
 
 K_VALUES = (1, 5, 10, 50, 100, 500)
 INLINE_COST = 50_000  # importance samples (all k of the curve, times images) within the script run; more: a button
+HOSTED_SAMPLES = 300_000  # a hosted app's cap: about 10 s of its shared CPU
 SAMPLES_PER_SECOND = 30_000  # measured: IWAE of a 2-d VAE, k = 100 on 500 images in 1.6 s, one thread, busy CPU
 
 
@@ -149,6 +151,8 @@ def bounds(model: VAE, n_eval: int, k: int, where) -> dict | None:
     samples = sum(j for j in K_VALUES if j <= k) * n_eval  # the whole curve of L_j
     if samples <= INLINE_COST:
         return compute_slow(key, compute, "Computing the bounds...")
+    if refused_when_hosted(samples, HOSTED_SAMPLES, "the importance samples of one run", where):
+        return None
     seconds = samples / SAMPLES_PER_SECOND
     return long_computation(key, compute, "Computing the bounds...", where=where,
                             button=f"Compute: {samples:,} importance samples, about {seconds:.0f} s")

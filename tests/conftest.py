@@ -71,3 +71,32 @@ def mnist_batch():
 
     data = load_dataset("binarized-mnist", train=False, subset=32)
     return data.images
+
+
+@pytest.fixture(scope="session")
+def scratch_models(tmp_path_factory):
+    """A folder of tiny checkpoints of every family, trained for real on a subset (the app tests' local folder)."""
+    from train.__main__ import main
+
+    root = tmp_path_factory.mktemp("scratch")
+    small = ["--epochs", "1", "--subset", "1000", "--iwae-k", "5", "--quiet", "--device", "cpu"]
+    for beta in ("0.5", "1", "4"):
+        assert main(["vae", "--architecture", "conv", "--hidden-dim", "32", "--latent-dim", "4", "--beta", beta,
+                     "--out", str(root / f"beta{beta}"), *small]) == 0
+    assert main(["vae", "--architecture", "conv", "--hidden-dim", "32", "--latent-dim", "3", "--conditional",
+                 "--out", str(root / "cvae"), *small]) == 0
+    assert main(["vae", "--hidden-dim", "32", "--latent-dim", "2", "--out", str(root / "plain"), *small]) == 0
+    gan = ["gan", "--g-width", "32", "--d-width", "16", "--epochs", "2", "--subset", "256", "--quiet", "--device",
+           "cpu"]
+    assert main([*gan, "--backbone", "mlp", "--out", str(root / "gan-mlp")]) == 0
+    assert main([*gan, "--backbone", "dcgan", "--spectral-norm", "--out", str(root / "gan-dcgan")]) == 0
+    assert main([*gan, "--backbone", "mlp", "--conditional", "--out", str(root / "cgan-mlp")]) == 0
+    ebm = ["--epochs", "2", "--subset", "500", "--quiet", "--device", "cpu"]
+    assert main(["rbm", "--hidden", "16", "--ais-betas", "50", "--ais-chains", "10", *ebm,
+                 "--out", str(root / "rbm-16")]) == 0
+    assert main(["dbm", "--hidden1", "16", "--hidden2", "8", "--pretrain-epochs", "1", "--chains", "10", *ebm,
+                 "--out", str(root / "dbm")]) == 0
+    for schedule in ("linear", "cosine"):
+        assert main(["ddpm", "--schedule", schedule, "--T", "20", "--channels", "8", "16", "16", "--epochs", "2",
+                     "--subset", "256", "--quiet", "--device", "cpu", "--out", str(root / f"ddpm-{schedule}")]) == 0
+    return root

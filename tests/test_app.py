@@ -202,35 +202,6 @@ def test_latent_page_refuses_a_source_without_2d_models(tmp_path):
     assert any("projected" in c.value for c in app.caption)
 
 
-@pytest.fixture(scope="module")
-def scratch_models(tmp_path_factory):
-    """A tiny beta sweep, a tiny conditional VAE and a 2-D VAE, trained for real on a subset."""
-    from train.__main__ import main
-
-    root = tmp_path_factory.mktemp("scratch")
-    small = ["--epochs", "1", "--subset", "1000", "--iwae-k", "5", "--quiet", "--device", "cpu"]
-    for beta in ("0.5", "1", "4"):
-        assert main(["vae", "--architecture", "conv", "--hidden-dim", "32", "--latent-dim", "4", "--beta", beta,
-                     "--out", str(root / f"beta{beta}"), *small]) == 0
-    assert main(["vae", "--architecture", "conv", "--hidden-dim", "32", "--latent-dim", "3", "--conditional",
-                 "--out", str(root / "cvae"), *small]) == 0
-    assert main(["vae", "--hidden-dim", "32", "--latent-dim", "2", "--out", str(root / "plain"), *small]) == 0
-    gan = ["gan", "--g-width", "32", "--d-width", "16", "--epochs", "2", "--subset", "256", "--quiet", "--device",
-           "cpu"]
-    assert main([*gan, "--backbone", "mlp", "--out", str(root / "gan-mlp")]) == 0
-    assert main([*gan, "--backbone", "dcgan", "--spectral-norm", "--out", str(root / "gan-dcgan")]) == 0
-    assert main([*gan, "--backbone", "mlp", "--conditional", "--out", str(root / "cgan-mlp")]) == 0
-    ebm = ["--epochs", "2", "--subset", "500", "--quiet", "--device", "cpu"]
-    assert main(["rbm", "--hidden", "16", "--ais-betas", "50", "--ais-chains", "10", *ebm,
-                 "--out", str(root / "rbm-16")]) == 0
-    assert main(["dbm", "--hidden1", "16", "--hidden2", "8", "--pretrain-epochs", "1", "--chains", "10", *ebm,
-                 "--out", str(root / "dbm")]) == 0
-    for schedule in ("linear", "cosine"):
-        assert main(["ddpm", "--schedule", schedule, "--T", "20", "--channels", "8", "16", "16", "--epochs", "2",
-                     "--subset", "256", "--quiet", "--device", "cpu", "--out", str(root / f"ddpm-{schedule}")]) == 0
-    return root
-
-
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_with_a_folder_of_fresh_checkpoints(scratch_models, page):
     app = start("Local folder", str(scratch_models), page=page)
@@ -333,12 +304,12 @@ def wait_for_jobs(timeout: float = 120) -> None:
     """Wait until the background computations of app_pages.common are done (they run in server threads)."""
     import time
 
-    from app_pages.common import _jobs
+    from app_pages.common import _JOBS
 
     deadline = time.monotonic() + timeout
-    while any(job.error is None for job in _jobs().values()) and time.monotonic() < deadline:
+    while any(job.error is None for job in _JOBS.values()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _jobs(), f"a background computation did not finish: {_jobs()}"
+    assert not _JOBS, f"a background computation did not finish: {_JOBS}"
 
 
 def test_ddpm_training_page_compares_both_settings(scratch_models):
@@ -428,7 +399,7 @@ def test_slow_results_are_computed_once_and_bounded():
     assert common.compute_slow((0,), compute(0), "working") == 0 and calls.count(0) == 1  # kept, not recomputed
     common.compute_slow(("new",), compute("new"), "working")  # one over the bound: the least recent goes
     assert common.slow_result((1,)) is None and common.slow_result((0,)) == 0
-    assert len(common._slow_results()) == common.SLOW_RESULTS_KEPT
+    assert len(common._SLOW_RESULTS) == common.SLOW_RESULTS_KEPT
 
 
 def test_ddpm_pages_switch_between_checkpoints_with_different_T(tmp_path):

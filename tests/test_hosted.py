@@ -223,3 +223,88 @@ def test_markdown_from_checkpoints_is_escaped(tmp_path, saved_vae):
     assert "\\<img src=x\\> \\[a\\](b)" in reproduce and "`x`" in reproduce and "``" not in reproduce
 
 
+
+
+# --- the compute budget: shared runs, a queue, a stop button, caps when hosted ---------------------------------
+def wait_until(condition, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert condition()
+
+
+def test_visitors_asking_for_the_same_in_run_computation_share_one(monkeypatch):
+    import threading
+
+    calls = []
+
+    def compute(callback):
+        calls.append(1)
+        time.sleep(0.5)
+        callback(1, 1)
+        return "result"
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(common.compute_slow(("same",), compute, "x")))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["result"] * 4 and len(calls) == 1  # six visitors, one computation
+
+
+def test_background_runs_queue_for_a_slot_and_can_be_stopped(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(common, "_JOB_SLOTS", threading.BoundedSemaphore(1))
+    release = threading.Event()
+
+    def slow(callback):
+        for i in range(1000):
+            if release.is_set():
+                return "done"
+            callback(i, 1000)
+            time.sleep(0.01)
+        return "timed out"
+
+    first = common.start_job(("first",), slow)
+    wait_until(lambda: first.running)
+    second = common.start_job(("second",), lambda callback: "second done")
+    time.sleep(0.3)
+    assert not second.running and common.slow_result(("second",)) is None  # waiting for the one slot
+    assert common.start_job(("first",), slow) is first  # a visitor asking for the same joins the run
+    first.stop = True  # the Stop button of the visitor who started it
+    wait_until(lambda: first.error is not None)
+    assert first.error == "it was stopped" and common.slow_result(("first",)) is None
+    wait_until(lambda: common.slow_result(("second",)) == "second done")  # the slot went to the next in line
+    release.set()
+
+
+def test_the_stop_button_on_a_page(scratch_models, monkeypatch):
+    """The visitor who started a run sees its progress and a Stop button; stopping it says so on the page."""
+    import threading
+
+    slots = threading.BoundedSemaphore(1)
+    slots.acquire()  # the one slot is busy: the run waits, so the test can click Stop in time
+    monkeypatch.setattr(common, "_JOB_SLOTS", slots)
+    app = start("Local folder", str(scratch_models), page="app_pages/ddpm.py")
+    app.radio(key="ddpm_sampler").set_value(app.radio(key="ddpm_sampler").options[1]).run()
+    next(b for b in app.button if b.label.startswith("Run the exact sampler")).click().run()
+    assert any("waiting for a free slot" in p.proto.text for p in app.get("progress"))
+    next(b for b in app.button if b.label == "Stop this run").click().run()
+    slots.release()
+    wait_until(lambda: all(job.error for job in common._JOBS.values()))
+    app.run()
+    assert not app.exception and "The last run ended early: it was stopped" in app.error[0].value
+
+
+def test_hosted_caps_say_what_is_capped_and_how_to_lift_it(hosted, scratch_models):
+    assert not common.refused_when_hosted(10, 100, "samples")
+    hosted(local_root=scratch_models.resolve())
+    app = start("Local folder", "", page="app_pages/vae_priors.py")
+    app.select_slider(key="iwae_k").set_value(500).run()
+    app.select_slider(key="n_eval").set_value(2000).run()
+    assert not app.exception
+    capped = [i.value for i in app.info if "This hosted demo caps" in i.value]
+    assert capped and "nothing is capped" in capped[0] and not any(b.label.startswith("Compute") for b in app.button)
