@@ -13,8 +13,8 @@ import pandas  # noqa: F401 (st.table and st.dataframe convert through pandas an
 import plotly.graph_objects  # noqa: F401
 import plotly.io  # noqa: F401
 import pyarrow  # noqa: F401
-import torchvision  # noqa: F401 (the datasets; imports sympy and more on the way)
 
+# Not torchvision: only a missing dataset's download needs it, and it would add about 150 MB to every server.
 import app_pages.common  # noqa: F401
 from genmodels import registry
 

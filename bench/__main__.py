@@ -167,7 +167,13 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="fewer repeats")
     families = {name: f.bench for name, f in registry.FAMILIES.items() if f.bench}
     sections = ["imports", "loading", "pages", "memory", "threads", *families]
-    p.add_argument("--only", choices=sections, nargs="*", help="sections to run: the app's, then one per family")
+    p.add_argument("--only", choices=[*sections, "load"], nargs="*",
+                   help="sections to run: the app's, then one per family; 'load' (minutes, a crowd of browsers) "
+                        "runs only when named")
+    p.add_argument("--sessions", type=int, default=10, help="browser sessions of the load test")
+    p.add_argument("--local", action="store_true", help="the load test against a local-mode server (default: hosted)")
+    p.add_argument("--server-python", default=sys.executable,
+                   help="the interpreter that serves the app in the load test (a venv with the CPU build of torch)")
     args = p.parse_args()
     repeats = 3 if args.quick else 5
     only = set(args.only or sections)
@@ -182,6 +188,10 @@ def main() -> None:
         bench_memory()
     if "threads" in only:
         bench_threads(2 if args.quick else 3)
+    if "load" in only:
+        from bench import load
+
+        load.run(args.sessions, hosted=not args.local, python=args.server_python)
     for name, entry in families.items():  # each family's own benchmarks, as the registry names them
         if name in only:
             module, _, function = entry.partition(":")

@@ -230,13 +230,16 @@ class RBM(HubModel):
         """log Z by brute force over the smaller layer's 2^min(D, H) states (tiny machines only, for tests)."""
         if min(self.config.n_visible, self.config.n_hidden) > 20:
             raise ValueError("exact log Z needs a layer of at most 20 units")
-        if self.config.n_hidden <= self.config.n_visible:
-            h = all_states(self.config.n_hidden, self.weight)
-            # log sum_v exp(-E(v, h)) = h.c + sum_i softplus(b_i + W_:i . h)
-            terms = h @ self.hidden_bias + F.softplus(h @ self.weight + self.visible_bias).sum(-1)
-        else:
-            terms = -self.free_energy(all_states(self.config.n_visible, self.weight))
-        return torch.logsumexp(terms.double(), 0).item()
+        states = all_states(min(self.config.n_hidden, self.config.n_visible), self.weight)
+        parts = []
+        for chunk in states.split(4096):  # 4,096 states at a time: 2^16 at once would take 400 MB for a moment
+            if self.config.n_hidden <= self.config.n_visible:
+                # log sum_v exp(-E(v, h)) = h.c + sum_i softplus(b_i + W_:i . h)
+                terms = chunk @ self.hidden_bias + F.softplus(chunk @ self.weight + self.visible_bias).sum(-1)
+            else:
+                terms = -self.free_energy(chunk)
+            parts.append(torch.logsumexp(terms.double(), 0))
+        return torch.logsumexp(torch.stack(parts), 0).item()
 
     @torch.no_grad()
     def ais_log_partition(self, n_chains: int = 100, n_betas: int = 10_000, base_bias: torch.Tensor | None = None,
