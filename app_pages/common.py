@@ -578,7 +578,7 @@ def clear_long_results() -> None:
             del _JOBS[key]
 
 
-SLOW_RESULTS_KEPT = 12  # a thinned 1000-step trajectory of 8 images is about 7 MB
+SLOW_RESULTS_KEPT = 6 if HOSTING.hosted else 12  # a thinned 1000-step trajectory of 8 images is about 7 MB
 
 
 def slow_result(key: tuple):

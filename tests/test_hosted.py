@@ -308,3 +308,21 @@ def test_hosted_caps_say_what_is_capped_and_how_to_lift_it(hosted, scratch_model
     assert not app.exception
     capped = [i.value for i in app.info if "This hosted demo caps" in i.value]
     assert capped and "nothing is capped" in capped[0] and not any(b.label.startswith("Compute") for b in app.button)
+
+
+def test_a_hostile_hub_repo_through_the_pages(hub_cache, saved_vae, tmp_path):
+    """From the (offline) Hub cache as from a folder: NaN weights are refused on the page, a metrics file of the
+    wrong shape is left out with a warning."""
+    bad = tmp_path / "bad"
+    shutil.copytree(saved_vae[1], bad)
+    save_file({k: v.float().fill_(float("nan")) for k, v in load_file(bad / "model.safetensors").items()},
+              bad / "model.safetensors")
+    populate_hub_cache(hub_cache, "teacher/nan", bad, "c" * 40)
+    app = start("Hugging Face Hub", "teacher/nan", page="app_pages/vae_priors.py")
+    assert not app.exception and "NaN or infinite weights" in app.error[0].value
+    shutil.copy(saved_vae[1] / "model.safetensors", bad / "model.safetensors")
+    (bad / "metrics.json").write_text('{"curves": {"epoch": [1, 2], "val_elbo": [1]}}')
+    populate_hub_cache(hub_cache, "teacher/odd-metrics", bad, "d" * 40)
+    app = start("Hugging Face Hub", "teacher/odd-metrics", page="app_pages/vae_priors.py")
+    assert not app.exception and not app.error
+    assert "curves.val\\_elbo has 1 values, but curves.epoch has 2" in app.warning[0].value
