@@ -22,10 +22,9 @@ def glibc():
         return None
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim  # noqa: B018 (glibc has it, musl does not)
-    except (OSError, AttributeError):
+    except OSError:
         return None
-    return libc
+    return libc if hasattr(libc, "malloc_trim") else None  # glibc has it, musl does not
 
 
 @st.cache_resource  # once per server process

@@ -734,12 +734,14 @@ def _show_progress(key: tuple, text: str, place: str = "") -> None:
     """A progress bar that refreshes itself every second, with a Stop button for the visitor who started the run;
     the whole page reruns when the result is there."""
     job = _JOBS.get(key)
-    if slow_result(key) is not None:
-        st.rerun()
-    if job is None or job.error is not None:
+    if slow_result(key) is not None or (job is not None and job.error is not None):
+        st.rerun()  # the whole page: the result, or why the run ended early, and the button again
+    if job is None:
         return
     elapsed = time.perf_counter() - job.started
-    if not job.running:
+    if job.stop:
+        st.progress(job.done / job.total, text=f"{text} stopping...")
+    elif not job.running:
         waiting = sum(1 for other in list(_JOBS.values()) if other.error is None and not other.running) - 1
         st.progress(0.0, text=f"{text} waiting for a free slot: {MAX_JOBS} run{'s' * (MAX_JOBS != 1)} at a time on "
                               f"this server" + (f", {waiting} other{'s' * (waiting != 1)} waiting" if waiting > 0
@@ -747,12 +749,12 @@ def _show_progress(key: tuple, text: str, place: str = "") -> None:
     else:
         st.progress(job.done / job.total, text=f"{text} step {job.done} of {job.total} ({elapsed:.0f} s; it keeps "
                                                f"running if you change other settings)")
-    if job.owner == session_id() and not job.stop:
-        if st.button("Stop this run", key=f"stop_{place}_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12],
-                     icon=":material/stop_circle:"):
-            job.stop = True
-    elif job.owner != session_id():
+    if job.owner != session_id():
         st.caption("Another visitor started this run; it is shared with everyone who asks for the same.")
+    elif not job.stop and st.button("Stop this run", icon=":material/stop_circle:",
+                                    key=f"stop_{place}_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12]):
+        job.stop = True
+        st.rerun(scope="fragment")
 
 
 def recorded_quality(model) -> tuple[str | None, dict | None]:
