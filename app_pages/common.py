@@ -523,7 +523,7 @@ def load_test_set(dataset: str) -> tuple[StoredImages, np.ndarray]:
     try:
         return test_set(name)
     except DatasetNotFoundError as err:
-        st.error(f"This page needs the {name} test set. {err}")
+        st.error(f"This page needs the {name} test set. {md(public(err))}")
         st.stop()
 
 
@@ -718,7 +718,7 @@ def long_computation(key: tuple, compute, text: str, button: str, where=st, plac
         return found
     job = _JOBS.get(key)
     if job is not None and job.error is not None:
-        where.error(f"The last run ended early: {job.error}. Start it again, or change the settings.")
+        where.error(f"The last run ended early: {md(job.error)}. Start it again, or change the settings.")
         job = None
     if job is None:
         if not where.button(button, key=f"start_{place}_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12]):

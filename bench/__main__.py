@@ -167,9 +167,9 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="fewer repeats")
     families = {name: f.bench for name, f in registry.FAMILIES.items() if f.bench}
     sections = ["imports", "loading", "pages", "memory", "threads", *families]
-    p.add_argument("--only", choices=[*sections, "load"], nargs="*",
-                   help="sections to run: the app's, then one per family; 'load' (minutes, a crowd of browsers) "
-                        "runs only when named")
+    p.add_argument("--only", choices=[*sections, "cold", "load"], nargs="*",
+                   help="sections to run: the app's, then one per family; 'cold' (first views in a browser, idle and "
+                        "busy) and 'load' (a crowd of browsers) take minutes and run only when named")
     p.add_argument("--sessions", type=int, default=10, help="browser sessions of the load test")
     p.add_argument("--local", action="store_true", help="the load test against a local-mode server (default: hosted)")
     p.add_argument("--server-python", default=sys.executable,
@@ -188,6 +188,10 @@ def main() -> None:
         bench_memory()
     if "threads" in only:
         bench_threads(2 if args.quick else 3)
+    if "cold" in only:
+        from bench import cold
+
+        cold.run()
     if "load" in only:
         from bench import load
 
