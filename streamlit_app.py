@@ -6,7 +6,6 @@ each page explains one model family with the checkpoints from that source.
 
 import ctypes
 import sys
-import threading
 
 import streamlit as st
 import torch
@@ -70,26 +69,7 @@ PAGES = {"Overview": [st.Page("app_pages/home.py", title="Model zoo", icon=":mat
 for section, pages in registry.sections().items():  # every family's pages, as the registry lists them
     PAGES[section] = [st.Page(p.path, title=p.title, icon=p.icon) for p in pages]
 
-@st.cache_resource  # one for the whole server
-def page_runs() -> threading.BoundedSemaphore:
-    """Hosted: at most PAGE_RUNS pages compute at once, the other visitors wait their turn. On a fraction of a
-    core, ten pages at once finish no sooner than ten in turn, but their temporary tensors would all be in memory
-    at the same time."""
-    return threading.BoundedSemaphore(PAGE_RUNS)
-
-
-PAGE_RUNS = 3
 source_sidebar()
-if HOSTING.hosted:
-    turn = page_runs()
-    if not turn.acquire(blocking=False):
-        with st.spinner("Many visitors right now: waiting for a turn..."):
-            turn.acquire()
-    try:
-        st.navigation(PAGES).run()
-    finally:
-        turn.release()
-else:
-    st.navigation(PAGES).run()
+st.navigation(PAGES).run()
 if glibc() is not None:
     glibc().malloc_trim(0)  # what this run freed goes back to the OS (a few ms): ten visitors' peaks do not add up
