@@ -253,7 +253,7 @@ def hub_online() -> bool:
     """Whether the Hub answers at all (one TCP connection, 2 s at most), remembered for a minute: when it cannot
     be reached, Hub repos are read from the local cache only, at once, instead of after a round of retries on
     every visit."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+    if _on(os.environ.get("HF_HUB_OFFLINE")):
         return False
     try:
         socket.create_connection(HUB_HOST, timeout=2).close()
