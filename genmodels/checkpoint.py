@@ -364,11 +364,16 @@ def check_config(cls, config: dict[str, Any], where: str) -> None:
             else:
                 ok = True
             if not ok:
+                noun = {"int": "an integer", "list": "an integer", "float": "a number", "bool": "true or false",
+                        "str": "a string"}.get(kind, f"a {kind}")
                 allowed = (f"one of {', '.join(limit)}" if kind == "str" and limit
-                           else f"a {kind} between {low:g} and {high:g}" if kind in ("int", "list", "float")
-                           else f"a {kind}")
+                           else f"{noun} between {low:g} and {high:g}" if kind in ("int", "list", "float")
+                           else noun)
                 raise CheckpointError(f"{where}: '{f.name}' is {item!r:.80}, but must be {allowed}. This genmodels "
                                       f"cannot build that model: fix the file, or retrain.")
+    # On the meta device an operation without a C++ meta kernel (a Python scalar times a tensor, ``1 - t``) runs
+    # PyTorch's Python reference, whose first use imports torch._dynamo: a second and tens of MB. Model
+    # constructors avoid them (``torch.randn(...).mul_(0.01)``; schedules computed on the CPU).
     try:
         with torch.device("meta"):
             model = cls(cls.config_class(**config))

@@ -74,7 +74,7 @@ class RBM(HubModel):
             raise ValueError("an RBM needs at least one visible and one hidden unit")
         if config.cd_k < 1:
             raise ValueError(f"cd_k must be at least 1, not {config.cd_k}")
-        self.weight = nn.Parameter(0.01 * torch.randn(config.n_hidden, config.n_visible))
+        self.weight = nn.Parameter(torch.randn(config.n_hidden, config.n_visible).mul_(0.01))
         self.visible_bias = nn.Parameter(torch.zeros(config.n_visible))
         self.hidden_bias = nn.Parameter(torch.zeros(config.n_hidden))
         # The persistent chains' visible states, part of the training state (and a picture of what PCD saw).
@@ -395,8 +395,8 @@ class DBM(HubModel):
         d, h1, h2 = config.n_visible, config.n_hidden1, config.n_hidden2
         if min(d, h1, h2) < 1:
             raise ValueError("a DBM needs at least one unit in every layer")
-        self.weight1 = nn.Parameter(0.01 * torch.randn(h1, d))
-        self.weight2 = nn.Parameter(0.01 * torch.randn(h2, h1))
+        self.weight1 = nn.Parameter(torch.randn(h1, d).mul_(0.01))
+        self.weight2 = nn.Parameter(torch.randn(h2, h1).mul_(0.01))
         self.visible_bias = nn.Parameter(torch.zeros(d))
         self.hidden_bias1 = nn.Parameter(torch.zeros(h1))
         self.hidden_bias2 = nn.Parameter(torch.zeros(h2))

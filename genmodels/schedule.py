@@ -31,15 +31,15 @@ class NoiseSchedule:
             raise ValueError("a schedule needs at least 2 steps")
         self.T, self.kind = T, kind
         if kind == "linear":  # Ho et al. (2020), section 4
-            betas = torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
+            betas = torch.linspace(beta_start, beta_end, T, dtype=torch.float64, device="cpu")
         else:  # Nichol & Dhariwal (2021), eq. 17: alpha_bar(t) = cos^2((t/T + s) / (1 + s) * pi / 2)
             s = 0.008
-            steps = torch.arange(T + 1, dtype=torch.float64) / T
+            steps = torch.arange(T + 1, dtype=torch.float64, device="cpu") / T
             f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
             betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
         alphas = 1 - betas
         alpha_bars = torch.cumprod(alphas, 0)
-        alpha_bars_prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bars[:-1]])
+        alpha_bars_prev = torch.cat([torch.ones(1, dtype=torch.float64, device="cpu"), alpha_bars[:-1]])
         posterior_variance = betas * (1 - alpha_bars_prev) / (1 - alpha_bars)
         self.betas = betas.float()
         self.alphas = alphas.float()

@@ -98,7 +98,7 @@ class VampPrior(MixturePrior):
         super().__init__()
         self.latent_dim = latent_dim
         self.encode = encode  # a bound method, not a registered submodule
-        self.pseudo_logits = nn.Parameter(0.1 * torch.randn(n_components, *IMAGE_SHAPE))
+        self.pseudo_logits = nn.Parameter(torch.randn(n_components, *IMAGE_SHAPE).mul_(0.1))
 
     @torch.no_grad()
     def init_from(self, images: torch.Tensor, eps: float = 0.05) -> None:

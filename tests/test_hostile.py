@@ -9,6 +9,9 @@ deeper down and never a large allocation.
 import json
 import re
 import resource
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +20,8 @@ from safetensors.torch import load_file, save_file
 import genmodels
 from genmodels import registry
 from genmodels.checkpoint import MAX_METRICS_BYTES, MAX_PARAMETERS, CheckpointError, check_config
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def edit_config(folder, **changes):
@@ -31,7 +36,7 @@ def peak_rss_mb() -> float:
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"hidden_dim": 10**6}, "'hidden_dim' is 1000000, but must be a int between 1 and 4096"),
+    ({"hidden_dim": 10**6}, "'hidden_dim' is 1000000, but must be an integer between 1 and 4096"),
     ({"latent_dim": 10**9}, "'latent_dim' is 1000000000"),
     ({"latent_dim": True}, "'latent_dim' is True"),  # a bool is not a number
     ({"latent_dim": "2"}, "'latent_dim' is '2'"),
@@ -61,6 +66,20 @@ def test_the_size_of_the_whole_model_is_counted_on_the_meta_device():
         check_config(cls, config, "dbm/config.json")
     assert peak_rss_mb() - before < 100
     check_config(cls, {"family": "dbm"}, "dbm/config.json")  # the default DBM is fine
+
+
+def test_checking_every_family_on_the_meta_device_stays_cheap():
+    """Building each family's default model on the meta device keeps PyTorch's Python references out: their
+    first use imports torch._dynamo, which made the first checkpoint a page loaded a second slower (and the
+    server tens of MB larger). Run in a fresh interpreter, where nothing has imported it yet."""
+    code = ("import sys, torch\n"
+            "from genmodels import registry\n"
+            "from genmodels.checkpoint import check_config\n"
+            "for name, family in registry.FAMILIES.items():\n"
+            "    check_config(family.model_class(), {'family': name}, name)\n"
+            "    assert 'torch._dynamo' not in sys.modules, name\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-600:]
 
 
 @pytest.mark.parametrize("family, changes, message", [
