@@ -448,6 +448,10 @@ def test_gan_pages_with_fresh_checkpoints(scratch_models):
     assert_clean(app)
     families = app.dataframe[0].value["family"].tolist()
     assert "gan" in families and "ddpm" not in families  # the scratch DDPMs were never scored
+    assert "ms per sample (here)" not in app.dataframe[0].value  # timing costs seconds: only when asked
+    click_and_wait(app, "Time the ")
+    times = app.dataframe[0].value["ms per sample (here)"].astype(float)
+    assert len(times) == len(families) and (times > 0).all()
     app.switch_page("app_pages/gan_conditional.py").run()
     assert_clean(app)
     assert app.selectbox(key="checkpoint_cgan").options == ["cgan-mlp"]
