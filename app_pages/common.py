@@ -24,6 +24,7 @@ import genmodels
 from genmodels import figures, registry
 from genmodels.checkpoint import (
     CONFIG,
+    JUDGED,
     METRICS,
     SAMPLES,
     WEIGHTS,
@@ -66,7 +67,8 @@ LOCAL_ROOT_VARIABLE = "GENMODELS_LOCAL_ROOT"  # hosted: the one folder the Local
 HUB_OWNERS_VARIABLE = "GENMODELS_HUB_OWNERS"  # hosted: the Hub owners whose repos load (comma-separated; unset: any)
 HUB_CACHE_MB_VARIABLE = "GENMODELS_HUB_CACHE_MB"  # hosted: the Hub download cache's size, in MB (default 500)
 # Hosted: the most a Hub repo's files may weigh, checked before anything is downloaded.
-HOSTED_FILE_BYTES = {CONFIG: 64 * 1024, METRICS: 1024 * 1024, WEIGHTS: 20 * 1024 * 1024, SAMPLES: 8 * 1024 * 1024}
+HOSTED_FILE_BYTES = {CONFIG: 64 * 1024, METRICS: 1024 * 1024, WEIGHTS: 20 * 1024 * 1024, SAMPLES: 8 * 1024 * 1024,
+                     JUDGED: 1024 * 1024}
 HOSTED_REPO_BYTES = 100 * 1024 * 1024
 
 

@@ -163,6 +163,16 @@ def quality_controls(runs: dict[str, DDPM]) -> tuple[str, int, int]:
     return name, n, seed
 
 
+def show_extremes(judge, most: torch.Tensor, least: torch.Tensor, where_from: str) -> None:
+    """The most and the least confident samples side by side, each with the judge's class and confidence."""
+    left, right = st.columns(2)
+    for column, images, label in ((left, most, "most"), (right, least, "least")):
+        confidence, predicted = judge.predict_proba(images).max(-1)
+        show_images(images, nrow=8, height=170, where=column, key=f"{label}_confident",
+                    title=f"the {len(images)} {label} confident {where_from}")
+        column.caption(", ".join(f"{int(digit)} ({p:.2f})" for digit, p in zip(predicted, confidence, strict=True)))
+
+
 def show_good_and_bad(runs: dict[str, DDPM]) -> None:
     st.subheader("Good and bad samples")
     st.markdown(
@@ -196,21 +206,25 @@ def show_good_and_bad(runs: dict[str, DDPM]) -> None:
             if images is None:
                 return
     probabilities = judge.predict_proba(images)
-    confidence, predicted = probabilities.max(-1)
-    order = confidence.argsort(descending=True)
-    report = metrics.class_report(probabilities)
-    k = min(16, n // 2)
-    left, right = st.columns(2)
-    for column, picked, label in ((left, order[:k], "most"), (right, order.flip(0)[:k], "least")):
-        show_images(images[picked], nrow=8, height=170, where=column, title=f"the {k} {label} confident",
-                    key=f"{label}_confident")
-        column.caption(", ".join(f"{int(predicted[i])} ({confidence[i]:.2f})" for i in picked))
+    report, counted = metrics.class_report(probabilities), n
+    judged = model.judged_samples if seed == 0 and n == 16 else None
+    if judged is not None:  # the extremes of many samples, picked when the checkpoint was scored
+        show_extremes(judge, judged["most"].float() / 255, judged["least"].float() / 255,
+                      f"of {judged['n']:,} samples ({judged['sampler']}), picked by `python -m train.sample_quality "
+                      f"--gallery`")
+        _, recorded = recorded_quality(model)
+        if recorded and "histogram" in recorded:
+            report, counted = recorded, recorded["n"]
+    else:
+        order = probabilities.max(-1).values.argsort(descending=True)
+        k = min(16, n // 2)
+        show_extremes(judge, images[order[:k]], images[order.flip(0)[:k]], f"of these {n} samples")
     floor = judge.metrics.get("fid_floor", {}).get("confident_rate")
-    st.metric("confident over 0.9", f"{report['confident_rate']:.0%}",
+    st.metric(f"confident over 0.9, of {counted:,} samples", f"{report['confident_rate']:.0%}",
               delta=(f"{100 * (report['confident_rate'] - floor):+.0f} points against real test digits "
                      f"({floor:.0%})") if floor else None)
     st.plotly_chart(figures.class_histogram(report["histogram"], class_names("mnist"),
-                                            title=f"predicted classes of {n} samples"), width="stretch")
+                                            title=f"predicted classes of {counted:,} samples"), width="stretch")
     st.markdown(
         "Early in training the worst samples are blobs. Once the model is trained they are rarely noise: "
         "they are digits that hesitate between two classes (a 4 that might be a 9), strokes that do not "

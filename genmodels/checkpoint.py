@@ -45,6 +45,8 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 METRICS = "metrics.json"
 SAMPLES = "samples.safetensors"  # optional: the fixed-seed samples saved after each training epoch
+JUDGED = "judged.safetensors"  # optional: the judge's most and least confident of many samples (sample_quality)
+MAX_JUDGED = 256  # images of each kind in judged.safetensors
 CARD = "README.md"
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
@@ -86,6 +88,8 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="genmodels", licens
         self.config = config
         self.metrics: dict[str, Any] = {}
         self.training_samples: torch.Tensor | None = None  # (epochs, n, C, 28, 28) uint8, if recorded
+        # {"most", "least": (k, C, 28, 28) uint8, "n": samples judged, "sampler": how they were drawn}, if recorded
+        self.judged_samples: dict[str, Any] | None = None
         self.problems: list[str] = []  # what was wrong with the optional files it was loaded from
 
     # --- what a page shows -------------------------------------------------------------
@@ -117,6 +121,8 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="genmodels", licens
         (Path(save_directory) / METRICS).write_text(json.dumps(self.metrics, indent=1))
         if self.training_samples is not None:
             save_file({"samples": self.training_samples.contiguous()}, str(Path(save_directory) / SAMPLES))
+        if self.judged_samples is not None:
+            save_judged(Path(save_directory) / JUDGED, **self.judged_samples)
 
     def generate_model_card(self, *args, **kwargs) -> ModelCard:
         cfg = dataclasses.asdict(self.config)
@@ -217,7 +223,9 @@ trained on {self.metrics.get('device', '?')} in {_fmt(self.metrics.get('wall_tim
         for name, read, attribute, empty in (
                 (METRICS, read_metrics, "metrics", {}),
                 (SAMPLES, lambda path: read_samples(path, getattr(model.config, "image_channels", 1)),
-                 "training_samples", None)):
+                 "training_samples", None),
+                (JUDGED, lambda path: read_judged(path, getattr(model.config, "image_channels", 1)),
+                 "judged_samples", None)):
             try:
                 path = resolve(model_id, name, **fetch)
             except CheckpointError:
@@ -500,6 +508,38 @@ def read_samples(path: str, channels: int) -> torch.Tensor:
                               f"model is shown without them. Restore the file from the same checkpoint.") from err
     return samples
 
+
+
+def save_judged(path: str | os.PathLike, most: torch.Tensor, least: torch.Tensor, n: int, sampler: str) -> None:
+    """judged.safetensors: the judge's ``most`` and ``least`` confident of ``n`` samples drawn by ``sampler``."""
+    save_file({"most": most.contiguous(), "least": least.contiguous()}, str(path),
+              metadata={"n": str(n), "sampler": sampler})
+
+
+def read_judged(path: str, channels: int) -> dict[str, Any]:
+    """judged.safetensors, checked: two uint8 tensors ``most`` and ``least`` of shape (k, channels, 28, 28), k at
+    most MAX_JUDGED, and the metadata ``n`` (at least k samples judged) and ``sampler``."""
+    try:
+        if os.path.getsize(path) > 2 * MAX_JUDGED * channels * 784 + 64 * 1024:
+            raise ValueError("larger than two sets of MAX_JUDGED images")
+        with safe_open(path, framework="pt") as f:
+            if set(f.keys()) != {"most", "least"}:
+                raise ValueError(f"tensors {sorted(f.keys())[:3]}, not 'most' and 'least'")
+            meta = f.metadata() or {}
+            shapes = {key: tuple(f.get_slice(key).get_shape()) for key in ("most", "least")}
+        for key, shape in shapes.items():
+            if len(shape) != 4 or shape[1:] != (channels, 28, 28) or not 0 < shape[0] <= MAX_JUDGED:
+                raise ValueError(f"'{key}' of shape {list(shape)}, not (k, {channels}, 28, 28)")
+        n, sampler = meta.get("n", ""), meta.get("sampler", "")
+        if not (n.isdigit() and int(n) >= max(s[0] for s in shapes.values())) or not 0 < len(sampler) <= 200:
+            raise ValueError(f"metadata n {n[:20]!r} and sampler {sampler[:20]!r}")
+        tensors = load_file(path)
+        if any(t.dtype != torch.uint8 for t in tensors.values()):
+            raise ValueError("images not uint8")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"'{path}' does not hold the judged samples train.sample_quality saves ({err}), so "
+                              f"the model is shown without them. Restore the file from the same checkpoint.") from err
+    return {**tensors, "n": int(n), "sampler": sampler}
 
 
 def read_config(source: str | os.PathLike, revision: str | None = None, local_files_only: bool = False,

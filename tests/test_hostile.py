@@ -165,6 +165,28 @@ def test_saved_samples_of_the_wrong_shape_are_left_out_and_said(saved_vae, sampl
     assert re.search(problem, loaded.problems[0]), loaded.problems[0]
 
 
+IMAGES = torch.zeros(16, 1, 28, 28, dtype=torch.uint8)
+
+
+@pytest.mark.parametrize("tensors, metadata, problem", [
+    ({"most": IMAGES}, {"n": "100", "sampler": "DDIM"}, r"tensors \['most'\], not 'most' and 'least'"),
+    ({"most": IMAGES, "least": IMAGES[:, :, :14].contiguous()}, {"n": "100", "sampler": "DDIM"},
+     r"'least' of shape"),
+    ({"most": IMAGES, "least": IMAGES.float()}, {"n": "100", "sampler": "DDIM"}, "images not uint8"),
+    ({"most": IMAGES, "least": IMAGES.clone()}, {"n": "8", "sampler": "DDIM"}, "metadata n '8'"),  # fewer
+    ({"most": IMAGES, "least": IMAGES.clone()}, {"n": "100"}, "metadata n '100' and sampler ''"),
+    ({"most": torch.zeros(600, 1, 28, 28, dtype=torch.uint8), "least": IMAGES}, {"n": "1000", "sampler": "D"},
+     "larger than two sets"),
+])
+def test_judged_samples_not_as_saved_are_left_out_and_said(saved_vae, tensors, metadata, problem):
+    _, folder = saved_vae
+    save_file(tensors, folder / "judged.safetensors", metadata=metadata)
+    loaded = genmodels.load(folder)
+    assert loaded.judged_samples is None
+    assert len(loaded.problems) == 1 and "judged.safetensors" in loaded.problems[0]
+    assert re.search(problem, loaded.problems[0]), loaded.problems[0]
+
+
 def test_a_sound_checkpoint_has_no_problems(saved_vae):
     model, folder = saved_vae
     model.training_samples = torch.zeros(1, 2, 1, 28, 28, dtype=torch.uint8)

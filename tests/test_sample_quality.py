@@ -75,3 +75,29 @@ def test_bad_arguments(folders, capsys):
     assert "error:" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--steps", "many"])
+
+
+def test_gallery_keeps_the_judges_extremes_of_many_samples(folders, capsys):
+    judge, ddpm = str(folders / "judge"), str(folders / "ddpm")
+    assert main([ddpm, "--judge", judge, "--gallery", "40", "--steps", "5"]) == 0
+    assert "the 16 most confident of 40" in capsys.readouterr().out
+    model = genmodels.load(ddpm)
+    judged = model.judged_samples
+    assert judged["n"] == 40 and judged["sampler"] == "DDIM, 5 steps, eta 0, seed 0" and not model.problems
+    assert judged["most"].shape == judged["least"].shape == (16, 1, 28, 28)
+    # independently: the same 40 samples, judged again, sorted
+    images = model.sample(40, generator=torch.Generator().manual_seed(0), steps=5)
+    confidence = genmodels.load(judge).predict_proba(images).max(-1).values.sort(descending=True).values
+    kept = genmodels.load(judge).predict_proba(judged["most"].float() / 255).max(-1).values
+    assert kept.min() >= confidence[20] - 1e-3  # the top 16 of 40 are all above the median
+    worst = genmodels.load(judge).predict_proba(judged["least"].float() / 255).max(-1).values
+    assert worst.max() <= confidence[19] + 1e-3 and worst.min() == pytest.approx(confidence[-1].item(), abs=1e-2)
+    assert "sample_quality" not in json.loads((folders / "ddpm" / "metrics.json").read_text())  # no scores
+
+    model.save_pretrained(folders / "copy")  # a saved model carries its gallery along
+    assert torch.equal(genmodels.load(folders / "copy").judged_samples["least"], judged["least"])
+
+
+def test_a_gallery_needs_sixteen_samples(folders):
+    with pytest.raises(SystemExit):
+        main([str(folders / "ddpm"), "--judge", str(folders / "judge"), "--gallery", "8"])

@@ -12,6 +12,11 @@ For a DDPM, ``--steps`` picks the sampler (DDIM with that many steps, or ``ddpm`
 ``--write`` stores the numbers in each checkpoint's ``metrics.json`` under ``sample_quality``
 (keyed by sampler, so several samplers can be recorded) and ``bits_per_dim``, and the floor in the
 judge's ``metrics.json`` under ``fid_floor``, each with the command that made it.
+
+``--gallery N`` does something else instead of scoring: it draws N samples from each checkpoint (``--seed``,
+``--steps``) and stores the judge's 16 most and 16 least confident of them in the checkpoint's
+``judged.safetensors``: the good and bad samples a training page shows at once, picked from many samples
+rather than from the 16 a first view can afford to draw.
 """
 
 import argparse
@@ -25,6 +30,7 @@ from pathlib import Path
 import torch
 
 import genmodels
+from genmodels.checkpoint import JUDGED, save_judged
 from genmodels.data import load_dataset
 from genmodels.metrics import class_report, frechet_distance
 from train.loop import atomic_write, describe_device, pick_device
@@ -82,6 +88,21 @@ def bits_per_dim(model, n: int, seed: int, batch_size: int = 100) -> dict:
             "n": n, "prior_term": prior * to_bits, "terms": [float(f"{v:.5g}") for v in (terms * to_bits).tolist()]}
 
 
+def write_gallery(location: str, model, judge, n: int, seed: int, steps: str, k: int = 16) -> str:
+    """Draw n samples, keep the judge's k most and k least confident in the checkpoint's judged.safetensors."""
+    if not Path(location).is_dir():
+        return f"not written: {location} is not a local folder"
+    images, sampler = sample_images(model, n, seed, steps)
+    confidence = judge.predict_proba(images).max(-1).values
+    order = confidence.argsort(descending=True)
+    as_bytes = (images * 255).round().clamp(0, 255).to(torch.uint8)
+    path = Path(location) / JUDGED
+    atomic_write(path, lambda tmp: save_judged(tmp, most=as_bytes[order[:k]], least=as_bytes[order.flip(0)[:k]],
+                                               n=n, sampler=f"{sampler}, seed {seed}"))
+    return (f"{path}: the {k} most confident of {n} ({confidence[order[0]]:.2f} to {confidence[order[k - 1]]:.2f}) "
+            f"and the {k} least ({confidence[order[-1]]:.2f} to {confidence[order[-k]]:.2f})")
+
+
 def update_metrics(folder: str, key: str, value) -> None:
     path = Path(folder) / "metrics.json"
     if not path.is_file():
@@ -107,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bpd", type=int, default=0, metavar="N", help="DDPM: bits per dimension on N test images")
     p.add_argument("--floor", action="store_true", help="score n real test images too")
     p.add_argument("--write", action="store_true", help="store the numbers in each metrics.json")
+    p.add_argument("--gallery", type=int, default=0, metavar="N",
+                   help="instead of scoring: store the judge's 16 most and least confident of N samples in each "
+                        "checkpoint's judged.safetensors")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                    help="where the models sample (the noise is drawn on the CPU, so a seed gives the same samples)")
     args = p.parse_args(argv)
@@ -122,6 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     except genmodels.CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.gallery:
+        if args.gallery < 16:
+            p.error("--gallery needs at least 16 samples")
+        for location, model in models:
+            if has_steps(model):
+                model.to(device)
+            print(write_gallery(location, model, judge, args.gallery, args.seed, args.steps))
+        return 0
     reference = judge.all_features(load_dataset("mnist", train=True, subset=args.n).images)
     rows = []
     if args.floor:
