@@ -86,6 +86,32 @@ def wait_for_render(driver, timeout: float = 90.0, settle: float = 0.5) -> None:
     raise BrowserError(f"{driver.current_url} did not finish rendering within {timeout} s")
 
 
+def wait_for_rerun(driver, timeout: float = 600) -> None:
+    """Until the rerun a control started has begun (if it is seen; a fast one may be over first) and ended."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.time() + 2
+    while time.time() < deadline:
+        apps = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
+        if apps and apps[0].get_attribute("data-test-script-state") == "running":
+            break
+        time.sleep(0.05)
+    wait_for_render(driver, timeout=timeout, settle=0.0)
+
+
+def open_from_menu(driver, page: str, timeout: float = 300) -> None:
+    """Click the page's link in the sidebar menu, as a student does (the app stays loaded in the browser; only
+    the page's script runs), and wait until it has rendered."""
+    from selenium.webdriver.common.by import By
+
+    links = driver.find_elements(By.CSS_SELECTOR, f'[data-testid="stSidebarNav"] a[href$="/{page}"]')
+    if not links:
+        raise BrowserError(f"no link to /{page} in the sidebar menu")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", links[0])
+    links[0].click()
+    wait_for_rerun(driver, timeout)
+
+
 def problems_on_page(driver) -> list[str]:
     """The texts of every exception and error box on the page, and any traceback."""
     from selenium.webdriver.common.by import By

@@ -15,7 +15,15 @@ import time
 from pathlib import Path
 
 from bench import table
-from bench.browser import BrowserError, chromium, problems_on_page, start_server, stop_server, wait_for_render
+from bench.browser import (
+    BrowserError,
+    chromium,
+    problems_on_page,
+    start_server,
+    stop_server,
+    wait_for_render,
+    wait_for_rerun,
+)
 from genmodels import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,19 +51,6 @@ def move_main_control(driver) -> bool:
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].focus();", sliders[0])
     ActionChains(driver).send_keys(Keys.ARROW_RIGHT).perform()
     return True
-
-
-def wait_for_rerun(driver) -> None:
-    """Until the rerun a control started has begun (if it is seen; a fast one may be over first) and ended."""
-    from selenium.webdriver.common.by import By
-
-    deadline = time.time() + 2
-    while time.time() < deadline:
-        apps = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
-        if apps and apps[0].get_attribute("data-test-script-state") == "running":
-            break
-        time.sleep(0.05)
-    wait_for_render(driver, timeout=600, settle=0.0)
 
 
 def percentile(values: list[float], q: float) -> float:

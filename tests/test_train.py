@@ -97,6 +97,15 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["state.bin"]  # no temporary left behind
 
 
+def test_atomic_write_gives_the_file_the_usual_permissions(tmp_path):
+    """As open() would (mkstemp alone makes it readable by its owner only: 0600)."""
+    target = tmp_path / "metrics.json"
+    atomic_write(target, lambda tmp: Path(tmp).write_text("{}"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
 def test_missing_dataset_fails_with_a_clear_message(tmp_path):
     result = cli("vae", "--epochs", "1", "--out", str(tmp_path / "x"), "--data-root", str(tmp_path / "nodata"))
     assert result.returncode == 2

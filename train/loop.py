@@ -150,6 +150,10 @@ def git_commit() -> str:
     return head + ("-dirty" if dirty else "")
 
 
+_UMASK = os.umask(0o022)  # read once (umask can only be read by setting it), and put back at once
+os.umask(_UMASK)
+
+
 def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)``, then rename onto ``path``: readers see the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +161,7 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes the file private (0600); the others are not
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
