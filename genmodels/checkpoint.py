@@ -510,10 +510,12 @@ def read_samples(path: str, channels: int) -> torch.Tensor:
 
 
 
-def save_judged(path: str | os.PathLike, most: torch.Tensor, least: torch.Tensor, n: int, sampler: str) -> None:
-    """judged.safetensors: the judge's ``most`` and ``least`` confident of ``n`` samples drawn by ``sampler``."""
+def save_judged(path: str | os.PathLike, most: torch.Tensor, least: torch.Tensor, n: int, sampler: str,
+                command: str = "") -> None:
+    """judged.safetensors: the judge's ``most`` and ``least`` confident of ``n`` samples drawn by ``sampler``
+    (and the command that picked them)."""
     save_file({"most": most.contiguous(), "least": least.contiguous()}, str(path),
-              metadata={"n": str(n), "sampler": sampler})
+              metadata={"n": str(n), "sampler": sampler, "command": command})
 
 
 def read_judged(path: str, channels: int) -> dict[str, Any]:
@@ -539,7 +541,7 @@ def read_judged(path: str, channels: int) -> dict[str, Any]:
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"'{path}' does not hold the judged samples train.sample_quality saves ({err}), so "
                               f"the model is shown without them. Restore the file from the same checkpoint.") from err
-    return {**tensors, "n": int(n), "sampler": sampler}
+    return {**tensors, "n": int(n), "sampler": sampler, "command": meta.get("command", "")[:1000]}
 
 
 def read_config(source: str | os.PathLike, revision: str | None = None, local_files_only: bool = False,

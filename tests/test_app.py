@@ -329,6 +329,33 @@ def test_ddpm_training_page_compares_both_settings(scratch_models):
     assert sum(len(c.split(", ")) == 16 for c in captions) == 2  # 16 best and 16 worst of 64 fresh samples
 
 
+def test_ddpm_training_page_shows_the_judged_extremes_of_many_samples(scratch_models, tmp_path):
+    """A checkpoint with judged.safetensors: the first view shows its picks (of 2,000 samples), not the extremes of
+    the 16 saved ones, and the class histogram of the recorded run with the most samples."""
+    import json
+    import shutil
+
+    from genmodels.checkpoint import save_judged
+
+    for name in ("ddpm-linear", "ddpm-cosine"):
+        shutil.copytree(scratch_models / name, tmp_path / name)
+    most = torch.full((16, 1, 28, 28), 200, dtype=torch.uint8)
+    save_judged(tmp_path / "ddpm-linear" / "judged.safetensors", most, most // 2, 2000, "DDIM, 50 steps, seed 0")
+    metrics = json.loads((tmp_path / "ddpm-linear" / "metrics.json").read_text())
+    metrics["sample_quality"] = {"DDIM, 50 steps, eta 0": {"fid_mnist": 20.0, "confident_rate": 0.9, "n": 10_000,
+                                                           "histogram": [1000] * 10}}
+    (tmp_path / "ddpm-linear" / "metrics.json").write_text(json.dumps(metrics))
+    app = start("Local folder", str(tmp_path))
+    app.switch_page("app_pages/ddpm_training.py").run()
+    app.selectbox(key="quality_run").select("ddpm-linear").run()
+    assert_clean(app)
+    assert [m.label for m in app.metric if "confident" in m.label] == ["confident over 0.9, of 10,000 samples"]
+    captions = [c.value for c in app.caption if len(c.value.split(", ")) == 16]
+    assert len(captions) == 2  # 16 most and 16 least confident, each with class and confidence
+    app.number_input(key="quality_seed").set_value(1).run()  # another seed: extremes of the samples drawn now
+    assert [m.label for m in app.metric if "confident" in m.label] == ["confident over 0.9, of 16 samples"]
+
+
 def test_saved_final_samples_are_what_sampling_from_seed_0_gives(scratch_models):
     """The training page and the model zoo show the samples saved after the last epoch instead of sampling
     seed 0 again: that is honest only if the saved (fp16) model draws the same digits."""

@@ -84,6 +84,7 @@ def test_gallery_keeps_the_judges_extremes_of_many_samples(folders, capsys):
     model = genmodels.load(ddpm)
     judged = model.judged_samples
     assert judged["n"] == 40 and judged["sampler"] == "DDIM, 5 steps, eta 0, seed 0" and not model.problems
+    assert judged["command"].startswith("python -m train.sample_quality") and "--gallery 40" in judged["command"]
     assert judged["most"].shape == judged["least"].shape == (16, 1, 28, 28)
     # independently: the same 40 samples, judged again, sorted
     images = model.sample(40, generator=torch.Generator().manual_seed(0), steps=5)

@@ -88,7 +88,7 @@ def bits_per_dim(model, n: int, seed: int, batch_size: int = 100) -> dict:
             "n": n, "prior_term": prior * to_bits, "terms": [float(f"{v:.5g}") for v in (terms * to_bits).tolist()]}
 
 
-def write_gallery(location: str, model, judge, n: int, seed: int, steps: str, k: int = 16) -> str:
+def write_gallery(location: str, model, judge, n: int, seed: int, steps: str, command: str, k: int = 16) -> str:
     """Draw n samples, keep the judge's k most and k least confident in the checkpoint's judged.safetensors."""
     if not Path(location).is_dir():
         return f"not written: {location} is not a local folder"
@@ -98,7 +98,7 @@ def write_gallery(location: str, model, judge, n: int, seed: int, steps: str, k:
     as_bytes = (images * 255).round().clamp(0, 255).to(torch.uint8)
     path = Path(location) / JUDGED
     atomic_write(path, lambda tmp: save_judged(tmp, most=as_bytes[order[:k]], least=as_bytes[order.flip(0)[:k]],
-                                               n=n, sampler=f"{sampler}, seed {seed}"))
+                                               n=n, sampler=f"{sampler}, seed {seed}", command=command))
     return (f"{path}: the {k} most confident of {n} ({confidence[order[0]]:.2f} to {confidence[order[k - 1]]:.2f}) "
             f"and the {k} least ({confidence[order[-1]]:.2f} to {confidence[order[-k]]:.2f})")
 
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         for location, model in models:
             if has_steps(model):
                 model.to(device)
-            print(write_gallery(location, model, judge, args.gallery, args.seed, args.steps))
+            print(write_gallery(location, model, judge, args.gallery, args.seed, args.steps, command))
         return 0
     reference = judge.all_features(load_dataset("mnist", train=True, subset=args.n).images)
     rows = []
