@@ -210,8 +210,10 @@ def show_good_and_bad(runs: dict[str, DDPM]) -> None:
     judged = model.judged_samples if seed == 0 and n == 16 else None
     if judged is not None:  # the extremes of many samples, picked when the checkpoint was scored
         show_extremes(judge, judged["most"].float() / 255, judged["least"].float() / 255,
-                      f"of {judged['n']:,} samples ({judged['sampler']}), picked by `python -m train.sample_quality "
-                      f"--gallery`")
+                      f"of {judged['n']:,} samples")
+        st.caption(f"Picked from {judged['n']:,} samples ({judged['sampler']}) when the checkpoint was scored "
+                   f"(`python -m train.sample_quality --gallery`): the worst of 16 samples are rarely bad ones. "
+                   f"Another seed or more samples shows the extremes of samples drawn now.")
         _, recorded = recorded_quality(model)
         if recorded and "histogram" in recorded:
             report, counted = recorded, recorded["n"]
