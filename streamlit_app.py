@@ -11,7 +11,7 @@ import streamlit as st
 import torch
 
 import app_pages.startup  # noqa: F401 (before any page: every page's imports complete before any page runs)
-from app_pages.common import HOSTING, source_sidebar, torch_threads
+from app_pages.common import HOSTING, page_turn, source_sidebar, torch_threads
 from genmodels import registry
 
 
@@ -70,6 +70,7 @@ for section, pages in registry.sections().items():  # every family's pages, as t
     PAGES[section] = [st.Page(p.path, title=p.title, icon=p.icon) for p in pages]
 
 source_sidebar()
-st.navigation(PAGES).run()
+with page_turn():  # hosted: at most a few pages compute at once (their memory adds up)
+    st.navigation(PAGES).run()
 if glibc() is not None:
     glibc().malloc_trim(0)  # what this run freed goes back to the OS (a few ms): ten visitors' peaks do not add up

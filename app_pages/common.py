@@ -3,6 +3,7 @@
 Streamlit only: the math and the figures live in ``genmodels``.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import inspect
@@ -569,6 +570,37 @@ _IN_FLIGHT: dict[tuple, threading.Event] = {}  # in-run computations under way, 
 # cores locally; the others wait their turn.
 MAX_JOBS = 1 if HOSTING.hosted else max(1, (os.cpu_count() or 2) // 2)
 _JOB_SLOTS = threading.BoundedSemaphore(MAX_JOBS)
+# Page runs computing at once on a hosted app: on a fraction of a core ten pages at once finish no sooner than ten
+# in turn, but all their temporary tensors and figures would be in memory together.
+PAGE_RUNS_HOSTED = 3
+_PAGE_SLOTS = threading.BoundedSemaphore(PAGE_RUNS_HOSTED)
+
+
+@contextlib.contextmanager
+def one_of(slots: threading.Semaphore, waiting):
+    """Hold one of ``slots`` for the block, showing ``waiting()`` (a context manager: a spinner) while none is free.
+
+    Streamlit stops or restarts a script run by raising inside any ``st`` call, the spinner's own exit included:
+    once the slot is held it is given back whatever is raised. (A first version acquired it inside the spinner and
+    entered ``try`` after it: a visitor who clicked while waiting kept the slot for ever, and a ten-visitor load test
+    stalled for over an hour once all three had leaked.)"""
+    held = slots.acquire(blocking=False)
+    try:
+        if not held:
+            with waiting():
+                slots.acquire()
+                held = True
+        yield
+    finally:
+        if held:
+            slots.release()
+
+
+def page_turn():
+    """What ``streamlit_app.py`` runs every page inside: hosted, one of PAGE_RUNS_HOSTED slots; locally nothing."""
+    if not HOSTING.hosted:
+        return contextlib.nullcontext()
+    return one_of(_PAGE_SLOTS, lambda: st.spinner("Many visitors right now: waiting for a turn..."))
 
 
 def clear_long_results() -> None:

@@ -104,7 +104,13 @@ def open_from_menu(driver, page: str, timeout: float = 300) -> None:
     the page's script runs), and wait until it has rendered."""
     from selenium.webdriver.common.by import By
 
-    links = driver.find_elements(By.CSS_SELECTOR, f'[data-testid="stSidebarNav"] a[href$="/{page}"]')
+    link = f'[data-testid="stSidebarNav"] a[href$="/{page}"]'
+    links = driver.find_elements(By.CSS_SELECTOR, link)
+    more = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNavViewButton"]')
+    if not links and more:  # a long menu shows its first pages and "View N more"
+        more[0].click()
+        time.sleep(0.3)
+        links = driver.find_elements(By.CSS_SELECTOR, link)
     if not links:
         raise BrowserError(f"no link to /{page} in the sidebar menu")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", links[0])

@@ -281,6 +281,53 @@ def test_background_runs_queue_for_a_slot_and_can_be_stopped(monkeypatch):
     release.set()
 
 
+def test_a_page_slot_is_given_back_whatever_stops_the_run():
+    """Streamlit stops a script run by raising inside any st call, the waiting spinner's exit included: a slot
+    taken while waiting must come back (three leaked slots once stalled a ten-visitor load test for an hour)."""
+    import contextlib
+    import threading
+
+    slots = threading.BoundedSemaphore(1)
+    stopped = RuntimeError("StopException")
+
+    @contextlib.contextmanager
+    def spinner_stopped_on_exit():
+        yield
+        raise stopped  # the visitor clicked elsewhere while waiting for a turn
+
+    entered, raised = [], []
+
+    def second_visitor():
+        try:
+            with common.one_of(slots, spinner_stopped_on_exit):
+                entered.append("second")  # never: stopped as its wait ended
+        except RuntimeError as err:
+            raised.append(err)
+
+    with common.one_of(slots, spinner_stopped_on_exit):  # a slot is free: no waiting, no spinner
+        entered.append("first")
+        waiter = threading.Thread(target=second_visitor)
+        waiter.start()
+        time.sleep(0.2)
+        assert waiter.is_alive()  # waiting for the one slot
+    waiter.join(5)
+    assert not waiter.is_alive() and entered == ["first"] and raised == [stopped]
+    assert slots.acquire(timeout=1)  # the waiter took the slot, was stopped, and gave it back
+    slots.release()
+    with pytest.raises(ValueError):  # a page that fails gives its slot back too
+        with common.one_of(slots, contextlib.nullcontext):
+            raise ValueError
+    assert slots.acquire(blocking=False)
+
+
+def test_pages_take_turns_only_when_hosted(hosted, monkeypatch):
+    import contextlib
+
+    assert not isinstance(common.page_turn(), contextlib.nullcontext)
+    monkeypatch.setattr(common, "HOSTING", Hosting())
+    assert isinstance(common.page_turn(), contextlib.nullcontext)
+
+
 def test_the_stop_button_on_a_page(scratch_models, monkeypatch):
     """The visitor who started a run sees its progress and a Stop button; stopping it says so on the page."""
     import threading
