@@ -31,6 +31,7 @@ from genmodels.checkpoint import (
     WEIGHTS,
     CheckpointError,
     HubModel,
+    as_uint8,
     first_line,
     hub_error,
     is_repo_id,
@@ -498,7 +499,7 @@ class StoredImages:
     10,000); indexing or slicing gives float images in [0, 1], as ``load_dataset`` does."""
 
     def __init__(self, images: torch.Tensor):
-        self.data = (images * 255).round().to(torch.uint8)
+        self.data = as_uint8(images)
 
     def __len__(self) -> int:
         return len(self.data)

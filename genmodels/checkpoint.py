@@ -510,6 +510,11 @@ def read_samples(path: str, channels: int) -> torch.Tensor:
 
 
 
+def as_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] as the uint8 (0 to 255) that samples.safetensors and judged.safetensors hold."""
+    return (images.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+
+
 def save_judged(path: str | os.PathLike, most: torch.Tensor, least: torch.Tensor, n: int, sampler: str,
                 command: str = "") -> None:
     """judged.safetensors: the judge's ``most`` and ``least`` confident of ``n`` samples drawn by ``sampler``

@@ -54,6 +54,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from genmodels.checkpoint import as_uint8
+
 STATE_FILE = ".train_state.safetensors"
 STEP_CURVE_EVERY = 10  # keep one training loss per this many steps in metrics.json
 VAL_SIZE = 5000  # training images held out for validation, unless --val-size says otherwise
@@ -488,7 +490,7 @@ def run(family, args, argv: list[str]) -> Path:
         for name, value in evaluation.items():
             curves.setdefault(f"{monitor}_{name}", []).append(round(value, 4))
         if snapshot and main_process:
-            images = (snapshot(model).detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)[None]
+            images = as_uint8(snapshot(model))[None]
             previous = model.training_samples
             model.training_samples = images if previous is None else torch.cat([previous, images])
         print(f"epoch {epoch + 1}/{args.epochs}  "

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 import genmodels
-from genmodels.checkpoint import JUDGED, save_judged
+from genmodels.checkpoint import JUDGED, as_uint8, save_judged
 from genmodels.data import load_dataset
 from genmodels.metrics import class_report, frechet_distance
 from train.loop import atomic_write, describe_device, pick_device
@@ -95,7 +95,7 @@ def write_gallery(location: str, model, judge, n: int, seed: int, steps: str, co
     images, sampler = sample_images(model, n, seed, steps)
     confidence = judge.predict_proba(images).max(-1).values
     order = confidence.argsort(descending=True)
-    as_bytes = (images * 255).round().clamp(0, 255).to(torch.uint8)
+    as_bytes = as_uint8(images)
     path = Path(location) / JUDGED
     atomic_write(path, lambda tmp: save_judged(tmp, most=as_bytes[order[:k]], least=as_bytes[order.flip(0)[:k]],
                                                n=n, sampler=f"{sampler}, seed {seed}", command=command))
