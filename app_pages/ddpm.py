@@ -1,5 +1,6 @@
 """DDPM step by step: noise becoming a digit, what the network predicts at each step, the schedule,
-the forward process beside the reverse one, and DDPM against DDIM from the same seed."""
+the forward process beside the reverse one, and the exact sampler against the fast ones (DDIM, DPM-Solver++)
+from the same seed."""
 
 import streamlit as st
 import torch
@@ -17,12 +18,17 @@ from app_pages.common import (
     show_images,
 )
 from genmodels import diffusion, figures
-from genmodels.ddpm import DDPM
+from genmodels.ddpm import APP_SAMPLER, DDPM
 from genmodels.schedule import SCHEDULES, NoiseSchedule
 
 N_SAMPLES = 8
 COLUMNS = 10  # states in a film strip
-HOSTED_DDIM_STEPS = 100  # a hosted app's cap on the comparison's DDIM steps (computed within the script run)
+HOSTED_DDIM_STEPS = 100  # a hosted app's cap on the comparison's fast-sampler steps (computed within the script run)
+FAST = {  # the fast samplers: (method, eta) for DDPM.sample, and how the page names them
+    "DPM-Solver++(2M)": ("dpm++", 1.0),
+    "DDIM": ("ddim", 0.0),
+}
+DEFAULT_FAST = APP_SAMPLER  # the trajectory's sampler: (method, steps, eta)
 
 
 def introduction() -> None:
@@ -44,45 +50,57 @@ def introduction() -> None:
         "**Questions** this page answers (DTU Part B/C, Cambridge 1(a), Graz DiffModel): what problem does the "
         "model solve, and how does the iterative sampler turn noise into a digit? What does the network believe "
         "the clean image is at each step? How do the noise schedule and the sampler (all $T$ DDPM steps, or a "
-        "few deterministic DDIM steps) change the result? Training curves, samples over the epochs, good and "
+        "few steps of DDIM or DPM-Solver++) change the result? Training curves, samples over the epochs, good and "
         "bad samples and FID are on the next page."
     )
 
 
-def _sampling(model: DDPM, steps: int | None, seed: int):
+def sampler_name(steps: int | None, method: str = "ddim", eta: float = 0.0, T: int = 1000) -> str:
+    if steps is None:
+        return f"DDPM, {T} steps"
+    name = "DDIM" if method == "ddim" else "DPM-Solver++(2M)"
+    return f"{name}, {steps} step{'s' * (steps != 1)}, eta {eta:g}"
+
+
+def _sampling(model: DDPM, steps: int | None, seed: int, method: str = "ddim", eta: float = 0.0):
     """(key, compute, progress text) of a sampling run of N_SAMPLES images from ``seed`` (thinned to 100 steps)."""
-    name = f"DDPM, {model.config.T} steps" if steps is None else f"DDIM, {steps} step{'s' * (steps != 1)}"
-    return (("trajectory", model_key(model), steps, seed),
+    return (("trajectory", model_key(model), steps, seed) + ((method, eta) if steps is not None else ()),
             lambda callback: model.sample(N_SAMPLES, generator=torch.Generator().manual_seed(seed), steps=steps,
-                                          return_trajectory=True, callback=callback).thinned(100),
-            f"Sampling {N_SAMPLES} digits with {name}...")
+                                          method=method, eta=eta, return_trajectory=True,
+                                          callback=callback).thinned(100),
+            f"Sampling {N_SAMPLES} digits with {sampler_name(steps, method, eta, model.config.T)}...")
 
 
-def trajectory(model: DDPM, steps: int, seed: int) -> diffusion.Trajectory:
-    """A DDIM run, computed once per server within the script run (seconds)."""
-    return compute_slow(*_sampling(model, steps, seed))
+def trajectory(model: DDPM, seed: int, method: str, steps: int, eta: float) -> diffusion.Trajectory:
+    """A fast sampler's run, computed once per server within the script run (a second or two)."""
+    return compute_slow(*_sampling(model, min(steps, model.config.T), seed, method, eta))
 
 
 def exact_trajectory(model: DDPM, seed: int, where=st, place: str = "top") -> diffusion.Trajectory | None:
     """The exact sampler's run from ``seed``: None until a visitor starts it with the button and it is done."""
     key, compute, text = _sampling(model, None, seed)
-    fast = measured_seconds(_sampling(model, min(50, model.config.T), 0)[0])
-    estimate = f", about {fast * model.config.T / min(50, model.config.T) / 60:.0f} min here" if fast else ""
+    method, steps, eta = DEFAULT_FAST
+    steps = min(steps, model.config.T)
+    fast = measured_seconds(_sampling(model, steps, 0, method, eta)[0])
+    estimate = f", about {fast * model.config.T / steps / 60:.0f} min here" if fast else ""
     return long_computation(key, compute, text, where=where, place=place,
                             button=f"Run the exact sampler from seed {seed} ({model.config.T} steps{estimate})")
 
 
-def sampler_controls() -> tuple[bool, int]:
-    """(the exact sampler?, seed)."""
+def sampler_controls() -> tuple[tuple[str, int, float] | None, int]:
+    """((method, steps, eta) of the fast sampler, or None for the exact one; seed)."""
     c1, c2 = st.columns([2, 1])
-    sampler = c1.radio("Sampler",
-                       ["DDIM, 50 steps (fast)", "DDPM, every one of the T steps (exact; starts from a button)"],
-                       horizontal=True, key="ddpm_sampler",
-                       help="DDIM (Song et al., 2021) skips steps deterministically; the DDPM ancestral sampler is "
-                            "the algorithm the model was derived for. The exact run is computed once per server, "
-                            "in the background: other clicks do not interrupt it.")
+    method, steps, eta = DEFAULT_FAST
+    choices = {f"DPM-Solver++(2M), {steps} steps (fast)": DEFAULT_FAST, "DDIM, 50 steps": ("ddim", 50, 0.0),
+               "DDPM, every one of the T steps (exact; starts from a button)": None}
+    sampler = c1.radio("Sampler", list(choices), horizontal=True, key="ddpm_sampler",
+                       help="The DDPM ancestral sampler is the algorithm the model was derived for, one network "
+                            "evaluation for each of the T steps. DDIM (Song et al., 2021) skips steps "
+                            "deterministically; DPM-Solver++ (Lu et al., 2022) takes larger, second-order steps and "
+                            "here adds fresh noise as DDPM does. The exact run is computed once per server, in the "
+                            "background: other clicks do not interrupt it.")
     seed = int(c2.number_input("Seed", 0, 100_000, 0, key="ddpm_seed"))
-    return sampler.startswith("DDPM"), seed
+    return choices[sampler], seed
 
 
 def show_reverse_process(model: DDPM, traj: diffusion.Trajectory) -> int:
@@ -152,56 +170,87 @@ def show_schedule(model: DDPM, t: int) -> None:
     st.plotly_chart(figures.schedule_curves(curves, marker=t), width="stretch")
 
 
-def comparison_controls(T: int, seed: int) -> tuple[int, float, int]:
-    """(DDIM steps, eta, seed) of the comparison."""
-    c1, c2, c3 = st.columns(3)
+def comparison_controls(T: int, seed: int) -> tuple[str, int, float, int]:
+    """(fast sampler's name, steps, eta, seed) of the comparison."""
+    c0, c1, c2, c3 = st.columns([1.3, 1.2, 1.2, 0.8])
+    name = c0.radio("Fast sampler", list(FAST), index=1, key="fast_sampler")
     most = min(T, HOSTED_DDIM_STEPS) if HOSTING.hosted else T
-    steps = c1.select_slider("DDIM steps", options=[s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if s <= most],
+    steps = c1.select_slider("Steps (network evaluations)",
+                             options=[s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if s <= most],
                              value=min(20, T), key=f"ddim_steps_{most}",
                              help=f"This hosted demo offers up to {most} steps; run the app on your own computer for "
                                   f"all {T}." if most < T else None)
-    eta = c2.slider("eta (0: deterministic, 1: DDPM-like noise)", 0.0, 1.0, 0.0, step=0.1, key="ddim_eta")
+    eta = c2.slider("eta (0: deterministic, 1: fresh noise as in DDPM)", 0.0, 1.0, FAST[name][1], step=0.1,
+                    key=f"eta_{FAST[name][0]}")
     compare_seed = int(c3.number_input("Seed", 0, 100_000, seed, key="compare_seed"))
-    return steps, eta, compare_seed
+    return name, steps, eta, compare_seed
 
 
-def show_ddpm_against_ddim(model: DDPM, seed: int) -> None:
-    T = model.config.T
-    st.subheader("DDPM against DDIM from the same seed")
+def explain_fast_samplers(T: int) -> None:
     st.markdown(
-        "Both samplers start from the same $x_T$ (the same seed). DDIM with $\\eta = 0$ is deterministic given "
-        "$x_T$: with 10, 20 or 100 steps it draws nearly the same digit, because every step follows the "
-        "network's own prediction. $\\eta = 1$ adds fresh noise at every step as DDPM does, and with all "
-        f"{T} steps it *is* the DDPM sampler. The DDPM digit usually differs from the DDIM one: the noise added "
-        "on the way changes which digit comes out."
+        "Both fast samplers start from the same $x_T$ (the same seed) and use the network's estimate of the clean "
+        "image, $\\hat x_0 = (x_t - \\sqrt{1-\\bar\\alpha_t}\\,\\epsilon_\\theta)/\\sqrt{\\bar\\alpha_t}$. **DDIM** "
+        "(Song et al., 2021) jumps from $x_t$ to an earlier step $s$ as if $\\hat x_0$ were right:"
     )
-    steps, eta, compare_seed = comparison_controls(T, seed)
-    ddim = compute_slow(("ddim", model_key(model), steps, eta, compare_seed),
+    st.latex(r"x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s-\sigma^2}\;\epsilon_\theta(x_t,t) "
+             r"+ \sigma z,\qquad \sigma = \eta\,\sqrt{\tfrac{1-\bar\alpha_s}{1-\bar\alpha_t}}"
+             r"\sqrt{1-\tfrac{\bar\alpha_t}{\bar\alpha_s}}")
+    st.markdown(
+        "With $\\eta = 0$ it is deterministic given $x_T$: with 10, 20 or 100 steps it draws nearly the same "
+        "digit, because every step follows the network's own prediction. $\\eta = 1$ adds fresh noise at every "
+        f"step as DDPM does, and with all {T} steps it *is* the DDPM sampler.\n\n"
+        "**DPM-Solver++(2M)** (Lu et al., 2022) writes the same step in $\\lambda_t = \\log(\\alpha_t/\\sigma_t)$, "
+        "half the log signal-to-noise ratio ($\\alpha_t = \\sqrt{\\bar\\alpha_t}$, $\\sigma_t = "
+        "\\sqrt{1-\\bar\\alpha_t}$, $h = \\lambda_s - \\lambda_t$), where it is exact if $\\hat x_0$ stays constant "
+        "over the step, and corrects for how $\\hat x_0$ changed since the step before (no extra network "
+        "evaluation: the last one is remembered; $r$ is the ratio of the last step's $h$ to this one's):"
+    )
+    st.latex(r"x_s = \frac{\sigma_s}{\sigma_t}e^{-\eta h}\,x_t + \alpha_s\big(1-e^{-(1+\eta)h}\big)\,D + "
+             r"\sigma_s\sqrt{1-e^{-2\eta h}}\;z,\qquad D = \hat x_0^{(t)} + \frac{\hat x_0^{(t)} - "
+             r"\hat x_0^{(\text{before})}}{2r}")
+    st.markdown(
+        "With $D = \\hat x_0$ this is DDIM again (for $\\eta = 0$ and for $\\eta = 1$). Its steps are spread evenly "
+        "in $\\lambda$, not in $t$, so more of them fall where the details are drawn. The DDPM digit usually "
+        "differs from the fast ones: the noise added on the way changes which digit comes out."
+    )
+
+
+def show_fast_against_exact(model: DDPM, seed: int) -> None:
+    T = model.config.T
+    st.subheader("The exact sampler against the fast ones, from the same seed")
+    explain_fast_samplers(T)
+    name, steps, eta, compare_seed = comparison_controls(T, seed)
+    method = FAST[name][0]
+    label = sampler_name(steps, method, eta, T)
+    fast = compute_slow(("fast", model_key(model), method, steps, eta, compare_seed),
                         lambda callback: model.sample(N_SAMPLES, generator=torch.Generator().manual_seed(compare_seed),
-                                                      steps=steps, eta=eta, callback=callback),
-                        f"DDIM, {steps} step{'s' * (steps != 1)}...")
+                                                      steps=steps, eta=eta, method=method, callback=callback),
+                        f"{label}...")
     left, right = st.columns(2)
-    show_images(ddim, nrow=4, height=230, where=left, title=f"DDIM, {steps} step{'s' * (steps != 1)}, eta = {eta:g}")
+    show_images(fast, nrow=4, height=230, where=left, title=label.replace("eta", "eta ="))
     exact_run = exact_trajectory(model, compare_seed, where=right, place="comparison")
     if exact_run is not None:
         show_images(exact_run.xs[-1].clamp(0, 1), nrow=4, height=230, where=right, title=f"DDPM, all {T} steps")
     else:
         right.info(f"The exact sampler takes {T} network evaluations; the button runs it once, in the background, "
                    "and keeps the result for everyone.")
+    st.caption("How good each sampler's digits are at each number of steps, measured on thousands of samples, is "
+               "on the DDPM training page (FID-MNIST against network evaluations).")
 
 
 introduction()
 model: DDPM = pick_checkpoint(__file__)
 st.subheader("Watching noise become digits")
-exact, seed = sampler_controls()
-traj = exact_trajectory(model, seed) if exact else None
+fast_sampler, seed = sampler_controls()
+traj = exact_trajectory(model, seed) if fast_sampler is None else None
 if traj is None:
-    if exact:
-        st.info("Until the exact run is there, the page shows DDIM with 50 steps from the same seed.")
-    traj = trajectory(model, min(50, model.config.T), seed)
+    method, steps, eta = fast_sampler or DEFAULT_FAST
+    if fast_sampler is None:
+        st.info(f"Until the exact run is there, the page shows {sampler_name(steps, method, eta)} from the same seed.")
+    traj = trajectory(model, seed, method, steps, eta)
 t = show_reverse_process(model, traj)
 show_forward_beside_reverse(model, traj)
 show_schedule(model, t)
-show_ddpm_against_ddim(model, seed)
-show_code(DDPM.loss, diffusion.ddpm_sample, diffusion.ddim_sample, NoiseSchedule.q_sample)
+show_fast_against_exact(model, seed)
+show_code(DDPM.loss, diffusion.ddpm_sample, diffusion.ddim_sample, diffusion.dpm_solver_sample, NoiseSchedule.q_sample)
 model_card(model)

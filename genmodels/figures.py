@@ -320,6 +320,36 @@ def lines(x, series: dict[str, list[float]], title: str, x_title: str, y_title: 
     return fig
 
 
+def fid_curve(curve: dict, confident_floor: float | None = None) -> go.Figure:
+    """Sample quality against sampling cost: FID-MNIST (left, with the real-data floor at the same n) and the
+    confident rate (right, with real test images' rate if given) of each fast sampler at each number of steps
+    (network evaluations, log scale). Stochastic samplers (eta > 0) solid, deterministic ones dashed."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"FID-MNIST of {curve['n']:,} samples (lower is better)",
+                                                        "confident over 0.9 (higher is better)"))
+    samplers: dict[str, list[dict]] = {}
+    for point in curve["points"]:
+        samplers.setdefault(point["sampler"].split(",")[0] + f", eta {point['eta']:g}", []).append(point)
+    for i, (name, points) in enumerate(samplers.items()):
+        points = sorted(points, key=lambda p: p["steps"])
+        steps = [p["steps"] for p in points]
+        hover = [f"{p['seconds_per_image'] * 1000:.0f} ms an image" for p in points]
+        style = dict(color=CLASS_COLOURS[i % len(CLASS_COLOURS)], dash="solid" if points[0]["eta"] else "dash")
+        fig.add_trace(go.Scatter(x=steps, y=[p["fid_mnist"] for p in points], mode="lines+markers", name=name,
+                                 line=style, legendgroup=name, text=hover), row=1, col=1)
+        fig.add_trace(go.Scatter(x=steps, y=[100 * p["confident_rate"] for p in points], mode="lines+markers",
+                                 name=name, line=style, legendgroup=name, showlegend=False, text=hover), row=1, col=2)
+    fig.add_hline(y=curve["floor_fid_mnist"], line=dict(color="grey", dash="dot"), row=1, col=1,
+                  annotation_text="real test images", annotation_position="top right")
+    if confident_floor is not None:
+        fig.add_hline(y=100 * confident_floor, line=dict(color="grey", dash="dot"), row=1, col=2,
+                      annotation_text="real test images", annotation_position="bottom right")
+    fig.update_xaxes(type="log", title_text="steps (network evaluations)")
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_yaxes(ticksuffix=" %", row=1, col=2)
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
 def gan_dynamics(runs: dict[str, dict], window: int = 20) -> go.Figure:
     """A GAN's training, per step (moving averages), one colour per run: the two losses, D's accuracy on real
     and on generated images, and D's mean output on each (D(x), D(G(z)))."""

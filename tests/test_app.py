@@ -255,39 +255,52 @@ def test_priors_table_shows_the_spread_over_training_runs(tmp_path):
     assert rows["IWAE bound, k = 50, all test images, over 3 training runs (seeds 0, 1, 2)"] == "0.12 (std over runs)"
 
 
+def reverse_steps(app: AppTest):
+    return next(s for s in app.select_slider if s.label == "Step of the reverse process")
+
+
 def test_ddpm_page_samplers_and_the_step_slider(scratch_models):
     app = start("Local folder", str(scratch_models))
     app.switch_page("app_pages/ddpm.py").run()
     assert app.selectbox(key="checkpoint_ddpm").options == ["ddpm-cosine", "ddpm-linear"]
-    steps = app.select_slider(key="ddpm_step_20")  # DDIM with min(50, T) = 20 steps
+    sampler = app.radio(key="ddpm_sampler")
+    assert sampler.value.startswith("DPM-Solver++(2M), 20 steps")  # the app's fast sampler first
+    steps = reverse_steps(app)
     assert steps.options[0] == "t = 19" and steps.options[-1] == "t = 0"
     steps.set_value(0).run()
     assert any("t = 19" in c.value for c in app.caption)
-    app.radio(key="ddpm_sampler").set_value(app.radio(key="ddpm_sampler").options[1]).run()  # the exact sampler
+    app.radio(key="ddpm_sampler").set_value("DDIM, 50 steps").run()
     assert_clean(app)
-    # it starts only from a button, runs in the background, and the page shows DDIM meanwhile
+    assert len(reverse_steps(app).options) == 20  # DDIM with min(50, T) = 20 steps: every t
+    app.radio(key="ddpm_sampler").set_value(app.radio(key="ddpm_sampler").options[-1]).run()  # the exact sampler
+    assert_clean(app)
+    # it starts only from a button, runs in the background, and the page shows the fast sampler meanwhile
     buttons = [b for b in app.button if b.label.startswith("Run the exact sampler from seed 0 (20 steps")]
-    assert len(buttons) == 2 and len(app.select_slider(key="ddpm_step_20").options) == 20  # DDIM-20 meanwhile
-    assert any("Until the exact run" in i.value for i in app.info)
+    assert len(buttons) == 2 and reverse_steps(app).options[0] == "t = 19"
+    assert any("Until the exact run" in i.value and "DPM-Solver++" in i.value for i in app.info)
     buttons[0].click().run()
     wait_for_jobs()
     app.run()
     assert_clean(app)
-    assert len(app.select_slider(key="ddpm_step_20").options) == 20  # all T = 20 steps now
-    assert not any("Until the exact run" in i.value for i in app.info)  # the exact run, not DDIM meanwhile
+    assert len(reverse_steps(app).options) == 20  # all T = 20 steps now
+    assert not any("Until the exact run" in i.value for i in app.info)  # the exact run, not the fast one meanwhile
     # the comparison: the exact run above used seed 0, so it is shown without a button
     assert not app.button
+    assert app.radio(key="fast_sampler").value == "DDIM"
     app.number_input(key="compare_seed").set_value(3).run()
     app.select_slider(key="ddim_steps_20").set_value(5).run()
-    app.slider(key="ddim_eta").set_value(1.0).run()
+    app.slider(key="eta_ddim").set_value(1.0).run()
     buttons = [b for b in app.button if b.label.startswith("Run the exact sampler from seed 3")]
     assert len(buttons) == 1
     buttons[0].click().run()
-    app.slider(key="ddim_eta").set_value(0.5).run()  # another click while it runs: the run goes on
+    app.slider(key="eta_ddim").set_value(0.5).run()  # another click while it runs: the run goes on
+    app.radio(key="fast_sampler").set_value("DPM-Solver++(2M)").run()
+    assert app.slider(key="eta_dpm++").value == 1.0  # DPM-Solver++ starts stochastic, as the app samples
     wait_for_jobs()
     app.run()
     assert_clean(app)
     assert not app.button  # computed once and kept for every session
+    assert any("DPM-Solver++(2M), 5 steps, eta = 1" in el.proto.spec for el in app.get("plotly_chart"))
 
 
 def click_and_wait(app: AppTest, label: str) -> None:

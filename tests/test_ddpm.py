@@ -50,6 +50,21 @@ def test_sampling_is_reproducible_and_in_range(tiny_ddpm):
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_dpm_solver_sampling_is_reproducible_and_in_range(tiny_ddpm, eta):
+    a = tiny_ddpm.sample(3, generator=torch.Generator().manual_seed(5), steps=5, method="dpm++", eta=eta)
+    b = tiny_ddpm.sample(3, generator=torch.Generator().manual_seed(5), steps=5, method="dpm++", eta=eta)
+    assert torch.equal(a, b) and a.shape == (3, 1, 28, 28) and 0 <= a.min() and a.max() <= 1
+    assert not torch.equal(a, tiny_ddpm.sample(3, generator=torch.Generator().manual_seed(5), steps=5))  # not DDIM
+    traj = tiny_ddpm.sample(2, generator=torch.Generator().manual_seed(5), steps=5, method="dpm++", eta=eta,
+                            return_trajectory=True)
+    assert traj.timesteps[0] == 19 and traj.timesteps[-1] == 0 and traj.xs.shape[0] == len(traj.timesteps) + 1
+    two = tiny_ddpm.sample(2, generator=torch.Generator().manual_seed(5), steps=5, method="dpm++", eta=eta)
+    assert torch.allclose(traj.xs[-1].clamp(0, 1), two)
+    with pytest.raises(ValueError, match="method"):
+        tiny_ddpm.sample(1, steps=5, method="euler")
+
+
 def test_inpainting_returns_the_observed_pixels(tiny_ddpm):
     x = torch.randint(0, 256, (2, 1, 28, 28)) / 255
     mask = make_mask("top rows", 2, rows=10)

@@ -11,6 +11,8 @@ from genmodels.diffusion import (
     ddim_sample,
     ddim_timesteps,
     ddpm_sample,
+    dpm_solver_sample,
+    logsnr_timesteps,
     discretized_gaussian_log_likelihood,
     gaussian_kl,
     make_mask,
@@ -82,6 +84,72 @@ def test_ddim_timesteps():
     assert ddim_timesteps(1000, 50) == sorted({round(999 * k / 49) for k in range(50)}, reverse=True)
     with pytest.raises(ValueError):
         ddim_timesteps(10, 11)
+
+
+def half_log_snr(s: NoiseSchedule) -> torch.Tensor:
+    return 0.5 * (s.alpha_bars.log() - (1 - s.alpha_bars).log())
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_logsnr_timesteps_are_even_in_lambda(kind):
+    s = NoiseSchedule(1000, kind)
+    lam = half_log_snr(s)
+    assert logsnr_timesteps(s, 1) == [999]
+    for steps in (2, 5, 10, 20):
+        ts = logsnr_timesteps(s, steps)
+        assert ts[0] == 999 and ts[-1] == 0 and len(ts) == steps and ts == sorted(set(ts), reverse=True)
+        # after the start, equal steps in lambda from max(lambda_{T-1}, -5) to lambda_0, to the rounding of t:
+        # each target lies between the lambdas of the picked t's neighbours
+        targets = torch.linspace(max(lam[-1].item(), -5.0), lam[0].item(), steps)
+        for t, target in zip(ts[1:], targets[1:]):
+            assert lam[min(t + 1, 999)] - 1e-6 <= target <= lam[max(t - 1, 0)] + 1e-6
+    with pytest.raises(ValueError):
+        logsnr_timesteps(s, 1001)
+
+
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_first_order_dpm_solver_is_ddim(eta):
+    """With D = x0_hat the exponential-integrator step is DDIM's, deterministic and stochastic."""
+    s = NoiseSchedule(1000, "linear")
+    eps = gaussian_data_eps(s, 0.3, 0.04)
+    ts = ddim_timesteps(1000, 20)
+    a = ddim_sample(eps, s, (2000, 1, 2, 2), steps=20, eta=eta, generator=torch.Generator().manual_seed(3))
+    b = dpm_solver_sample(eps, s, (2000, 1, 2, 2), order=1, eta=eta, timesteps=ts,
+                          generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_dpm_solver_follows_the_ode_closer_than_ddim(kind):
+    """For Gaussian data the probability-flow ODE is affine: x_0 = mu + s (x_T - m_T) / s_T, with m_T and s_T
+    the mean and std of x_T. DPM-Solver++(2M) lands nearer to it than DDIM at equal network evaluations."""
+    s = NoiseSchedule(1000, kind)
+    mu, s2 = 0.3, 0.04
+    eps = gaussian_data_eps(s, mu, s2)
+    shape = (5000, 1, 1, 1)
+    x_T = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    ab = s.alpha_bars[-1]
+    exact = mu + math.sqrt(s2) * (x_T - ab.sqrt() * mu) / (ab * s2 + 1 - ab).sqrt()
+    for steps in (10, 20, 50):
+        errors = {}
+        for name, sampler in (("ddim", ddim_sample), ("dpm", dpm_solver_sample)):
+            x = sampler(eps, s, shape, steps=steps, generator=torch.Generator().manual_seed(1), clip=False)
+            errors[name] = (x - exact).abs().mean().item()
+        assert errors["dpm"] < errors["ddim"] / 4, (steps, errors)
+    x = dpm_solver_sample(eps, s, shape, steps=1000, generator=torch.Generator().manual_seed(1), clip=False)
+    assert (x - exact).abs().mean() < 1e-3  # and converges to it
+
+
+def test_stochastic_dpm_solver_recovers_the_data_distribution_in_ten_steps():
+    s = NoiseSchedule(1000, "linear")
+    mu, s2 = 0.3, 0.04
+    eps = gaussian_data_eps(s, mu, s2)
+    shape = (40000, 1, 1, 1)
+    x = dpm_solver_sample(eps, s, shape, steps=10, eta=1.0, generator=torch.Generator().manual_seed(2), clip=False)
+    assert x.mean().item() == pytest.approx(mu, abs=0.01)
+    assert x.var().item() == pytest.approx(s2, rel=0.05)
+    x = ddim_sample(eps, s, shape, steps=10, eta=1.0, generator=torch.Generator().manual_seed(2), clip=False)
+    assert x.var().item() < 0.5 * s2  # DDIM with the same noise and steps is far off (about 0.008)
 
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])

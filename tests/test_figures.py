@@ -90,3 +90,15 @@ def test_kl_bars_label_every_bar_and_rate_distortion_leaves_room_for_its_labels(
     fig = figures.rate_distortion([0.5, 1.0, 8.0], [25.0, 20.0, 5.0], [60.0, 65.0, 120.0], 1.0)
     low, high = fig.layout.xaxis.range
     assert low < 5.0 and high > 25.0 + 0.2 * 20
+
+
+def test_fid_curve_one_line_per_sampler_in_each_panel_on_log_axes():
+    points = [{"sampler": f"{name}, {k} steps, eta {eta:g}", "method": m, "eta": eta, "steps": k,
+               "fid_mnist": 100 / k, "confident_rate": 0.9, "histogram": [1] * 10, "seconds_per_image": 0.01 * k}
+              for name, m, eta in (("DDIM", "ddim", 0.0), ("DPM-Solver++(2M)", "dpm++", 1.0)) for k in (20, 5, 10)]
+    fig = figures.fid_curve({"n": 1000, "floor_fid_mnist": 3.0, "points": points}, confident_floor=0.98)
+    assert [t.name for t in fig.data] == ["DDIM, eta 0"] * 2 + ["DPM-Solver++(2M), eta 1"] * 2
+    assert list(fig.data[0].x) == [5, 10, 20] and list(fig.data[0].y) == [20, 10, 5]  # sorted by steps
+    assert list(fig.data[1].y) == [90, 90, 90] and fig.data[0].line.dash == "dash" and fig.data[2].line.dash == "solid"
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis2.type == "log"
+    assert {s.y0 for s in fig.layout.shapes} == {3.0, 98.0}  # the real-data floors

@@ -102,3 +102,26 @@ def test_gallery_keeps_the_judges_extremes_of_many_samples(folders, capsys):
 def test_a_gallery_needs_sixteen_samples(folders):
     with pytest.raises(SystemExit):
         main([str(folders / "ddpm"), "--judge", str(folders / "judge"), "--gallery", "8"])
+
+
+def test_fid_curve_scores_each_fast_sampler_at_each_step_count(folders, capsys):
+    judge, vae, ddpm = (str(folders / name) for name in ("judge", "vae", "ddpm"))
+    assert main([vae, ddpm, "--judge", judge, "--n", "40", "--curve", "1,4", "--write"]) == 0
+    assert "not a diffusion model" in capsys.readouterr().err  # the VAE has no sampler steps
+    model = genmodels.load(ddpm)  # the curve passes the loader's schema
+    curve = model.metrics["fid_curve"]
+    assert curve["n"] == 40 and "--curve 1,4" in curve["command"] and curve["device"].startswith("cpu")
+    points = {(p["method"], p["eta"], p["steps"]): p for p in curve["points"]}
+    assert set(points) == {(m, e, k) for m, e in (("ddim", 0.0), ("dpm++", 0.0), ("dpm++", 1.0)) for k in (1, 4)}
+    # one step of every sampler is the same jump from pure noise to the estimate of x_0: the same samples
+    assert len({points[(m, e, 1)]["fid_mnist"] for m, e in (("ddim", 0.0), ("dpm++", 0.0), ("dpm++", 1.0))}) == 1
+    assert points[("dpm++", 0.0, 4)]["fid_mnist"] != points[("ddim", 0.0, 4)]["fid_mnist"]
+    assert all(sum(p["histogram"]) == 40 and p["seconds_per_image"] > 0 for p in points.values())
+    # each point is the same score as one run of the plain command with that sampler
+    assert main([ddpm, "--judge", judge, "--n", "40", "--steps", "4", "--method", "dpm++", "--eta", "1",
+                 "--write"]) == 0
+    single = genmodels.load(ddpm).metrics["sample_quality"]["DPM-Solver++(2M), 4 steps, eta 1"]
+    assert single["fid_mnist"] == pytest.approx(points[("dpm++", 1.0, 4)]["fid_mnist"], rel=1e-6)
+    assert "fid_curve" not in json.loads((folders / "vae" / "metrics.json").read_text())
+    with pytest.raises(SystemExit):
+        main([ddpm, "--judge", judge, "--curve", "5,ten"])

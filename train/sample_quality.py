@@ -41,19 +41,29 @@ def has_steps(model) -> bool:
     return "eta" in inspect.signature(model.sample).parameters
 
 
-def sample_images(model, n: int, seed: int, steps: str, batch_size: int = 500) -> tuple[torch.Tensor, str]:
+def sampler_label(model, steps: str, method: str = "ddim", eta: float = 0.0) -> str:
+    """The name a sampler's scores are recorded under (and the pages look them up by)."""
+    if not has_steps(model):
+        return model.sampler_name
+    if steps == "ddpm":
+        return f"DDPM, {model.config.T} steps"
+    name = "DDIM" if method == "ddim" else "DPM-Solver++(2M)"
+    return f"{name}, {int(steps)} steps, eta {eta:g}"
+
+
+def sample_images(model, n: int, seed: int, steps: str, batch_size: int = 500, method: str = "ddim",
+                  eta: float = 0.0) -> tuple[torch.Tensor, str]:
     """n samples in [0, 1] from a fixed seed, and the name of the sampler used."""
     generator = torch.Generator().manual_seed(seed)
-    kwargs, name = {}, model.sampler_name
-    if has_steps(model):  # a diffusion model: DDIM with that many steps, or all T
-        kwargs["steps"] = None if steps == "ddpm" else int(steps)
-        name = f"DDPM, {model.config.T} steps" if steps == "ddpm" else f"DDIM, {int(steps)} steps, eta 0"
+    kwargs = {}
+    if has_steps(model):  # a diffusion model: a fast sampler with that many steps, or all T
+        kwargs = {"steps": None if steps == "ddpm" else int(steps), "method": method, "eta": eta}
     out = []
     with torch.no_grad():
         for i in range(0, n, batch_size):
             out.append(model.sample(min(batch_size, n - i), generator=generator, **kwargs).float())
             print(f"  sampled {i + len(out[-1])} / {n}", file=sys.stderr)
-    return torch.cat(out), name
+    return torch.cat(out), sampler_label(model, steps, method, eta)
 
 
 def floor_images(n: int, seed: int) -> torch.Tensor:
@@ -103,6 +113,37 @@ def write_gallery(location: str, model, judge, n: int, seed: int, steps: str, co
             f"and the {k} least ({confidence[order[-1]]:.2f} to {confidence[order[-k]]:.2f})")
 
 
+CURVE_SAMPLERS = (("ddim", 0.0), ("dpm++", 0.0), ("dpm++", 1.0))  # (method, eta) of each curve
+
+
+def fid_curve(models, judge, reference: torch.Tensor, steps: list[int], args, command: str, device) -> int:
+    """FID-MNIST and the confident rate of each fast sampler at each number of steps (network evaluations),
+    with the real-data floor at the same n: the trade-off between sampling time and quality."""
+    floor = quality(judge, floor_images(args.n, args.seed), reference)
+    for location, model in models:
+        if not has_steps(model):
+            print(f"{location}: not a diffusion model, no curve", file=sys.stderr)
+            continue
+        model.to(device)
+        points = []
+        for method, eta in CURVE_SAMPLERS:
+            for k in steps:
+                started = time.perf_counter()
+                images, sampler = sample_images(model, args.n, args.seed, str(k), method=method, eta=eta)
+                seconds = time.perf_counter() - started
+                r = quality(judge, images, reference)
+                points.append({"sampler": sampler, "method": method, "eta": eta, "steps": k,
+                               "fid_mnist": r["fid_mnist"], "confident_rate": r["confident_rate"],
+                               "histogram": r["histogram"], "seconds_per_image": seconds / args.n})
+                print(f"{location} | {sampler} | FID-MNIST {r['fid_mnist']:.1f} (floor {floor['fid_mnist']:.1f}) | "
+                      f"confident {r['confident_rate']:.1%} | {seconds / args.n * 1000:.1f} ms an image", flush=True)
+        if args.write:
+            update_metrics(location, "fid_curve", {
+                "n": args.n, "seed": args.seed, "floor_fid_mnist": floor["fid_mnist"], "points": points,
+                "device": describe_device(next(model.parameters()).device), "command": command})
+    return 0
+
+
 def update_metrics(folder: str, key: str, value) -> None:
     path = Path(folder) / "metrics.json"
     if not path.is_file():
@@ -124,7 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--judge", default="checkpoints/mnist-classifier", help="the classifier checkpoint")
     p.add_argument("--n", type=int, default=10_000, help="samples per model, and reference images")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", default="50", help="DDPM sampler: DDIM steps, or 'ddpm' for all T steps")
+    p.add_argument("--steps", default="50", help="DDPM sampler: its number of steps, or 'ddpm' for all T steps")
+    p.add_argument("--method", choices=["ddim", "dpm++"], default="ddim",
+                   help="DDPM fast sampler: DDIM or DPM-Solver++(2M)")
+    p.add_argument("--eta", type=float, default=0.0, help="DDPM fast sampler: 0 deterministic, 1 stochastic")
+    p.add_argument("--curve", default="", metavar="STEPS",
+                   help="instead of one sampler: FID-MNIST at each of these numbers of steps (comma-separated, "
+                        "for example 5,10,20,50,100) for each of the fast samplers in CURVE_SAMPLERS, at --n "
+                        "samples, with the floor at the same n; --write stores it under fid_curve")
     p.add_argument("--bpd", type=int, default=0, metavar="N", help="DDPM: bits per dimension on N test images")
     p.add_argument("--floor", action="store_true", help="score n real test images too")
     p.add_argument("--write", action="store_true", help="store the numbers in each metrics.json")
@@ -135,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="where the models sample (the noise is drawn on the CPU, so a seed gives the same samples)")
     args = p.parse_args(argv)
     if args.steps != "ddpm" and not args.steps.isdigit():
-        p.error("--steps must be a number of DDIM steps or 'ddpm'")
+        p.error("--steps must be a number of steps or 'ddpm'")
+    if args.curve and not all(v.isdigit() and int(v) > 0 for v in args.curve.split(",")):
+        p.error("--curve must be numbers of steps separated by commas, for example 5,10,20,50")
     command = "python -m train.sample_quality " + " ".join(argv)
     torch.manual_seed(args.seed)
     device = pick_device(args.device)
@@ -155,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             print(write_gallery(location, model, judge, args.gallery, args.seed, args.steps, command))
         return 0
     reference = judge.all_features(load_dataset("mnist", train=True, subset=args.n).images)
+    if args.curve:
+        return fid_curve(models, judge, reference, [int(v) for v in args.curve.split(",")], args, command, device)
     rows = []
     if args.floor:
         result = quality(judge, floor_images(args.n, args.seed), reference)
@@ -167,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             # an iterative sampler (diffusion, Gibbs chains) runs where the network is; the others are fast on the CPU
             model.to(device)
         started = time.perf_counter()
-        images, sampler = sample_images(model, args.n, args.seed, args.steps)
+        images, sampler = sample_images(model, args.n, args.seed, args.steps, method=args.method, eta=args.eta)
         result = quality(judge, images, reference)
         result.update(n=args.n, seed=args.seed, sampler=sampler, seconds=round(time.perf_counter() - started, 1),
                       device=describe_device(next(model.parameters()).device), command=command)
