@@ -194,8 +194,8 @@ def quality_controls(runs: dict[str, DDPM]) -> tuple[str, int, int]:
     name = c1.selectbox("Checkpoint", list(runs), key="quality_run")
     n = c2.select_slider("Samples", [16, 32, 64, 128, 256], value=16, key="quality_n",
                          help="With seed 0, the first 16 are the samples saved at the end of training (no "
-                              "waiting); more, or another seed, are drawn now (DDIM, 50 steps: seconds per 16 on a "
-                              "CPU).")
+                              "waiting); more, or another seed, are drawn now (the app's sampler, "
+                              f"{FAST_NAME}: a second or two per 16 on a CPU).")
     seed = int(c3.number_input("Seed", 0, 100_000, 0, key="quality_seed"))
     return name, n, seed
 

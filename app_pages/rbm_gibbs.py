@@ -18,11 +18,9 @@ from app_pages.common import (
     show_images,
 )
 from genmodels import figures
-from genmodels.rbm import RBM
+from genmodels.rbm import MIXING_CHAINS, MIXING_STEPS, RBM, mixing_curve
 
 STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
-MIXING_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
-MIXING_CHAINS = 40
 MIXING_DEFAULTS = ("rbm-256-2ep", "rbm-256", "rbm-256-cd1")
 
 
@@ -92,15 +90,21 @@ def show_chains(model: RBM, start: str, chains: int, steps: int, seed: int) -> N
     )
 
 
-@st.cache_data(show_spinner="Running 40 chains per model from test digits...", max_entries=16)
+@st.cache_data(show_spinner=f"Running {MIXING_CHAINS} chains per model from test digits...", max_entries=16)
 def _mixing(_model: RBM, key: str, _judge, judge_key: str, seed: int) -> list[float]:
     """The share of chains whose p(v | h), by the judge, still shows the digit they started at, per step."""
     images, labels = load_test_set("mnist")
-    v = (images[:MIXING_CHAINS] > 0.5).float()
-    frames, _ = _model.trace(v, MIXING_STEPS[-1], torch.Generator().manual_seed(seed), record=MIXING_STEPS,
-                             energies=False)
-    start = torch.as_tensor(labels[:MIXING_CHAINS])
-    return [float((_judge.predict_proba(f).argmax(-1) == start).float().mean()) for f in frames]
+    return mixing_curve(_model, _judge, images[:MIXING_CHAINS], labels[:MIXING_CHAINS], MIXING_STEPS, seed)
+
+
+def mixing(model: RBM, judge) -> list[float]:
+    """The curve recorded with the checkpoint (``python -m train.sample_quality --mixing``) when it was measured
+    as this page would, else computed now (a second per model)."""
+    recorded = model.metrics.get("mixing", {})
+    if (recorded.get("steps") == list(MIXING_STEPS) and recorded.get("chains") == MIXING_CHAINS
+            and recorded.get("seed") == 0 and len(recorded.get("share", [])) == len(MIXING_STEPS)):
+        return recorded["share"]
+    return _mixing(model, model_key(model), judge, model_key(judge), 0)
 
 
 def show_mixing() -> None:
@@ -118,8 +122,7 @@ def show_mixing() -> None:
         model = load_or_stop(options[labels.index(name)][0])
         epochs = model.metrics.get("epochs", "?")
         how = "CD-1" if not model.config.persistent else f"PCD-{model.config.cd_k}"
-        curves[f"{name} ({model.config.n_hidden} hidden, {epochs} epochs, {how})"] = _mixing(
-            model, model_key(model), judge, model_key(judge), 0)
+        curves[f"{name} ({model.config.n_hidden} hidden, {epochs} epochs, {how})"] = mixing(model, judge)
     if curves:
         st.plotly_chart(figures.lines(MIXING_STEPS, curves, f"{MIXING_CHAINS} chains started at test digits: share "
                                       "still showing their first digit", "Gibbs step", "share", height=360,

@@ -441,6 +441,7 @@ METRICS_SCHEMA = {
     "bits_per_dim": {"mean": NUMBER, "stderr": NUMBER, "n": int, "prior_term": NUMBER, "terms": [NUMBER],
                      "command": str},
     "eval_over_runs": {"runs": [str], "seeds": str, "k": int, "command": str, "*": NUMBER},
+    "mixing": {"steps": [int], "share": [NUMBER], "chains": int, "seed": int, "command": str},
     "fid_curve": {"n": int, "seed": int, "floor_fid_mnist": NUMBER, "device": str, "command": str,
                   "points": [{"sampler": str, "method": str, "eta": NUMBER, "steps": int, "fid_mnist": NUMBER,
                               "confident_rate": NUMBER, "histogram": [NUMBER], "seconds_per_image": NUMBER}]},

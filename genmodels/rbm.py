@@ -276,6 +276,22 @@ class RBM(HubModel):
         return (log_z_a + log_mean_w).item(), spread
 
 
+MIXING_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+MIXING_CHAINS = 40
+
+
+@torch.no_grad()
+def mixing_curve(model: RBM, judge, images: torch.Tensor, labels, steps: tuple[int, ...] = MIXING_STEPS,
+                 seed: int = 0) -> list[float]:
+    """How fast Gibbs chains forget where they started: chains start at the binarized ``images`` (their digits
+    are ``labels``), and at each of ``steps`` the share of chains whose p(v | h) the ``judge`` (a classifier
+    with ``predict_proba``) still calls the digit they started at."""
+    v = (images > 0.5).float()
+    frames, _ = model.trace(v, steps[-1], torch.Generator().manual_seed(seed), record=steps, energies=False)
+    start = torch.as_tensor(labels)
+    return [float((judge.predict_proba(f).argmax(-1) == start).float().mean()) for f in frames]
+
+
 def pixel_means(images: torch.Tensor) -> torch.Tensor:
     """Each pixel's mean over the images, clamped to [0.001, 0.999] (so that its log-odds are finite)."""
     return flat(images).mean(0).clamp(1e-3, 1 - 1e-3)

@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
+import genmodels
 from genmodels import registry
 from genmodels.checkpoint import list_checkpoints
 
@@ -559,6 +560,21 @@ def test_gibbs_page_starts_from_test_digits_and_compares_mixing(scratch_models):
     app.select_slider(key="gibbs_steps").set_value(100).run()
     assert_clean(app)
     assert any("free energy" in c.proto.spec for c in app.get("plotly_chart"))
+    assert any("still showing their first digit" in c.proto.spec for c in app.get("plotly_chart"))  # computed now
+
+
+def test_gibbs_page_shows_the_recorded_mixing_curves_without_running_chains(monkeypatch):
+    import genmodels.rbm
+
+    def no_chains(*args, **kwargs):
+        raise AssertionError("the shipped RBMs carry their mixing curves: no chains should run")
+
+    monkeypatch.setattr(genmodels.rbm, "mixing_curve", no_chains)
+    app = start(page="app_pages/rbm_gibbs.py")
+    assert_clean(app)
+    (chart,) = [c.proto.spec for c in app.get("plotly_chart") if "still showing their first digit" in c.proto.spec]
+    recorded = genmodels.load(str(ROOT / "checkpoints" / "rbm-256-2ep")).metrics["mixing"]["share"]
+    assert "rbm-256-2ep" in chart and json.dumps(recorded[-1]) in chart
 
 
 def test_hub_field_refuses_what_is_not_a_repo_id():

@@ -125,3 +125,32 @@ def test_fid_curve_scores_each_fast_sampler_at_each_step_count(folders, capsys):
     assert "fid_curve" not in json.loads((folders / "vae" / "metrics.json").read_text())
     with pytest.raises(SystemExit):
         main([ddpm, "--judge", judge, "--curve", "5,ten"])
+
+
+def test_mixing_curve_is_recorded_as_the_gibbs_page_computes_it(folders, capsys):
+    from genmodels.rbm import MIXING_CHAINS, MIXING_STEPS, RBM, RBMConfig, mixing_curve
+
+    rbm = RBM(RBMConfig(n_hidden=8)).eval()
+    rbm.metrics = {"seed": 0}
+    rbm.save_pretrained(folders / "rbm")
+    judge = str(folders / "judge")
+    assert main([str(folders / "rbm"), str(folders / "vae"), "--judge", judge, "--mixing", "--write"]) == 0
+    assert "not an RBM" in capsys.readouterr().err
+    recorded = genmodels.load(str(folders / "rbm")).metrics["mixing"]  # passes the loader's schema
+    assert recorded["steps"] == list(MIXING_STEPS) and recorded["chains"] == MIXING_CHAINS and recorded["seed"] == 0
+    test = load_dataset("mnist", train=False, subset=MIXING_CHAINS)
+    assert recorded["share"] == mixing_curve(rbm, genmodels.load(judge), test.images, test.labels)
+    assert all(0 <= s <= 1 for s in recorded["share"])
+
+
+def test_mixing_curve_counts_the_chains_the_judge_still_calls_their_first_digit():
+    from genmodels.rbm import RBM, RBMConfig, mixing_curve
+
+    class Always:  # a judge that sees a 3 in everything
+        def predict_proba(self, images):
+            return torch.nn.functional.one_hot(torch.full((len(images),), 3), 10).float()
+
+    rbm = RBM(RBMConfig(n_hidden=8)).eval()
+    images = torch.rand(6, 1, 28, 28)
+    assert mixing_curve(rbm, Always(), images, [3, 3, 3, 3, 3, 3], steps=(1, 5)) == [1.0, 1.0]
+    assert mixing_curve(rbm, Always(), images, [3, 3, 3, 1, 1, 1], steps=(1, 5)) == [0.5, 0.5]

@@ -113,6 +113,23 @@ def write_gallery(location: str, model, judge, n: int, seed: int, steps: str, co
             f"and the {k} least ({confidence[order[-1]]:.2f} to {confidence[order[-k]]:.2f})")
 
 
+def record_mixing(models, judge, args, command: str) -> int:
+    """The Gibbs sampling page's mixing curve of each RBM, measured as the page does (seed 0)."""
+    from genmodels.rbm import MIXING_CHAINS, MIXING_STEPS, mixing_curve
+
+    test = load_dataset("mnist", train=False, subset=MIXING_CHAINS)
+    for location, model in models:
+        if not hasattr(model, "trace"):
+            print(f"{location}: not an RBM, no mixing curve", file=sys.stderr)
+            continue
+        share = mixing_curve(model, judge, test.images, test.labels, MIXING_STEPS, seed=0)
+        print(f"{location} | " + " ".join(f"{k}: {v:.2f}" for k, v in zip(MIXING_STEPS, share, strict=True)))
+        if args.write:
+            update_metrics(location, "mixing", {"steps": list(MIXING_STEPS), "share": share, "chains": MIXING_CHAINS,
+                                                "seed": 0, "command": command})
+    return 0
+
+
 CURVE_SAMPLERS = (("ddim", 0.0), ("dpm++", 0.0), ("dpm++", 1.0))  # (method, eta) of each curve
 
 
@@ -179,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gallery", type=int, default=0, metavar="N",
                    help="instead of scoring: store the judge's 16 most and least confident of N samples in each "
                         "checkpoint's judged.safetensors")
+    p.add_argument("--mixing", action="store_true",
+                   help="instead of scoring: for each RBM, the share of 40 Gibbs chains started at test digits that "
+                        "the judge still calls their first digit, after 1 to 1,000 steps (the Gibbs sampling page's "
+                        "chart); --write stores it under mixing")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                    help="where the models sample (the noise is drawn on the CPU, so a seed gives the same samples)")
     args = p.parse_args(argv)
@@ -196,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     except genmodels.CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.mixing:
+        return record_mixing(models, judge, args, command)
     if args.gallery:
         if args.gallery < 16:
             p.error("--gallery needs at least 16 samples")
