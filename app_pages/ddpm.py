@@ -234,8 +234,8 @@ def show_fast_against_exact(model: DDPM, seed: int) -> None:
     else:
         right.info(f"The exact sampler takes {T} network evaluations; the button runs it once, in the background, "
                    "and keeps the result for everyone.")
-    st.caption("How good each sampler's digits are at each number of steps, measured on thousands of samples, is "
-               "on the DDPM training page (FID-MNIST against network evaluations).")
+    st.caption("How good each sampler's digits are at each number of steps, measured on a thousand samples per "
+               "point, is on the DDPM training page (FID-MNIST against network evaluations).")
 
 
 introduction()

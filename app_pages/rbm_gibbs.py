@@ -127,6 +127,8 @@ def show_mixing() -> None:
         st.plotly_chart(figures.lines(MIXING_STEPS, curves, f"{MIXING_CHAINS} chains started at test digits: share "
                                       "still showing their first digit", "Gibbs step", "share", height=360,
                                       log_x=True), width="stretch")
+        st.caption("Curves recorded with a checkpoint (`python -m train.sample_quality CHECKPOINT --mixing --write`, "
+                   "the same chains and seed) are read from its metrics.json; the others are computed here, once.")
     st.markdown(
         "Each chain starts at a test digit; the classifier reads p(v | h) at each step and the curve is the share"
         " of chains it still calls the digit they started at. The shipped RBMs answer question 3 with numbers "
