@@ -287,7 +287,8 @@ def test_ddpm_page_samplers_and_the_step_slider(scratch_models):
     assert not any("Until the exact run" in i.value for i in app.info)  # the exact run, not the fast one meanwhile
     # the comparison: the exact run above used seed 0, so it is shown without a button
     assert not app.button
-    assert app.radio(key="fast_sampler").value == "DDIM"
+    assert app.radio(key="fast_sampler").value == "DPM-Solver++(2M)"  # the app's sampler: the run above, reused
+    app.radio(key="fast_sampler").set_value("DDIM").run()
     app.number_input(key="compare_seed").set_value(3).run()
     app.select_slider(key="ddim_steps_20").set_value(5).run()
     app.slider(key="eta_ddim").set_value(1.0).run()
