@@ -332,17 +332,18 @@ def fid_curve(curve: dict, confident_floor: float | None = None) -> go.Figure:
     for i, (name, points) in enumerate(samplers.items()):
         points = sorted(points, key=lambda p: p["steps"])
         steps = [p["steps"] for p in points]
-        hover = [f"{p['seconds_per_image'] * 1000:.0f} ms an image" for p in points]
         style = dict(color=CLASS_COLOURS[i % len(CLASS_COLOURS)], dash="solid" if points[0]["eta"] else "dash")
         fig.add_trace(go.Scatter(x=steps, y=[p["fid_mnist"] for p in points], mode="lines+markers", name=name,
-                                 line=style, legendgroup=name, text=hover), row=1, col=1)
+                                 line=style, legendgroup=name), row=1, col=1)
         fig.add_trace(go.Scatter(x=steps, y=[100 * p["confident_rate"] for p in points], mode="lines+markers",
-                                 name=name, line=style, legendgroup=name, showlegend=False, text=hover), row=1, col=2)
-    fig.add_hline(y=curve["floor_fid_mnist"], line=dict(color="grey", dash="dot"), row=1, col=1,
-                  annotation_text="real test images", annotation_position="top right")
-    if confident_floor is not None:
-        fig.add_hline(y=100 * confident_floor, line=dict(color="grey", dash="dot"), row=1, col=2,
-                      annotation_text="real test images", annotation_position="bottom right")
+                                 name=name, line=style, legendgroup=name, showlegend=False), row=1, col=2)
+    # the floors as lines, not shapes: a shape on a log axis takes log10 coordinates
+    span = [min(p["steps"] for p in curve["points"]), max(p["steps"] for p in curve["points"])]
+    floors = [(1, curve["floor_fid_mnist"])] + ([(2, 100 * confident_floor)] if confident_floor is not None else [])
+    for col, y in floors:
+        fig.add_trace(go.Scatter(x=span, y=[y, y], mode="lines", name="real test images",
+                                 line=dict(color="grey", dash="dot"), showlegend=col == 1,
+                                 legendgroup="floor"), row=1, col=col)
     fig.update_xaxes(type="log", title_text="steps (network evaluations)")
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(ticksuffix=" %", row=1, col=2)
