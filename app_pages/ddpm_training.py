@@ -76,7 +76,7 @@ def settings_table(runs: dict[str, DDPM]) -> dict[str, list[str]]:
     for name, model in runs.items():
         m = model.metrics
         training = m.get("training", {})
-        sampler, quality = recorded_quality(model)
+        sampler, quality = recorded_quality(model, FAST_NAME)
         bpd = m.get("bits_per_dim")
         table["checkpoint"].append(name)
         table["schedule"].append(f"{model.config.schedule}, T = {model.config.T}")
@@ -100,7 +100,7 @@ def show_settings(runs: dict[str, DDPM]) -> None:
     """The settings table, the loss curves on shared axes and the bound term by term."""
     st.subheader("Hyperparameter settings")
     st.dataframe(settings_table(runs), hide_index=True)
-    scored = {name: (recorded_quality(m), m.metrics.get("bits_per_dim")) for name, m in runs.items()}
+    scored = {name: (recorded_quality(m, FAST_NAME), m.metrics.get("bits_per_dim")) for name, m in runs.items()}
     details = "; ".join(f"{name}: FID-MNIST on {q[1]['n']:,} samples ({q[0]})"
                         + (f", bits/dim on {bpd['n']} test images" if bpd else "")
                         for name, (q, bpd) in scored.items() if q[1])
@@ -254,7 +254,7 @@ def show_good_and_bad(runs: dict[str, DDPM]) -> None:
         st.caption(f"Picked from {judged['n']:,} samples ({judged['sampler']}) when the checkpoint was scored "
                    f"(`python -m train.sample_quality --gallery`): the worst of 16 samples are rarely bad ones. "
                    f"Another seed or more samples shows the extremes of samples drawn now.")
-        _, recorded = recorded_quality(model)
+        _, recorded = recorded_quality(model, FAST_NAME)
         if recorded and "histogram" in recorded:
             report, counted = recorded, recorded["n"]
     else:

@@ -154,3 +154,10 @@ def test_mixing_curve_counts_the_chains_the_judge_still_calls_their_first_digit(
     images = torch.rand(6, 1, 28, 28)
     assert mixing_curve(rbm, Always(), images, [3, 3, 3, 3, 3, 3], steps=(1, 5)) == [1.0, 1.0]
     assert mixing_curve(rbm, Always(), images, [3, 3, 3, 1, 1, 1], steps=(1, 5)) == [0.5, 0.5]
+
+
+def test_gallery_of_another_sampler_says_which(folders):
+    ddpm = str(folders / "ddpm")
+    assert main([ddpm, "--judge", str(folders / "judge"), "--gallery", "16", "--steps", "3", "--method", "dpm++",
+                 "--eta", "1"]) == 0
+    assert genmodels.load(ddpm).judged_samples["sampler"] == "DPM-Solver++(2M), 3 steps, eta 1, seed 0"

@@ -98,11 +98,12 @@ def bits_per_dim(model, n: int, seed: int, batch_size: int = 100) -> dict:
             "n": n, "prior_term": prior * to_bits, "terms": [float(f"{v:.5g}") for v in (terms * to_bits).tolist()]}
 
 
-def write_gallery(location: str, model, judge, n: int, seed: int, steps: str, command: str, k: int = 16) -> str:
+def write_gallery(location: str, model, judge, n: int, seed: int, steps: str, command: str, k: int = 16,
+                  method: str = "ddim", eta: float = 0.0) -> str:
     """Draw n samples, keep the judge's k most and k least confident in the checkpoint's judged.safetensors."""
     if not Path(location).is_dir():
         return f"not written: {location} is not a local folder"
-    images, sampler = sample_images(model, n, seed, steps)
+    images, sampler = sample_images(model, n, seed, steps, method=method, eta=eta)
     confidence = judge.predict_proba(images).max(-1).values
     order = confidence.argsort(descending=True)
     as_bytes = as_uint8(images)
@@ -225,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         for location, model in models:
             if has_steps(model):
                 model.to(device)
-            print(write_gallery(location, model, judge, args.gallery, args.seed, args.steps, command))
+            print(write_gallery(location, model, judge, args.gallery, args.seed, args.steps, command,
+                                method=args.method, eta=args.eta))
         return 0
     reference = judge.all_features(load_dataset("mnist", train=True, subset=args.n).images)
     if args.curve:
