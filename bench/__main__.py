@@ -170,6 +170,8 @@ def main() -> None:
     p.add_argument("--only", choices=[*sections, "cold", "load"], nargs="*",
                    help="sections to run: the app's, then one per family; 'cold' (first views in a browser, idle and "
                         "busy) and 'load' (a crowd of browsers) take minutes and run only when named")
+    p.add_argument("--pages", nargs="*", default=None, metavar="PAGE",
+                   help="cold: only these pages (their URL names, for example ddpm rbm_gibbs)")
     p.add_argument("--sessions", type=int, default=10, help="browser sessions of the load test")
     p.add_argument("--local", action="store_true", help="the load test against a local-mode server (default: hosted)")
     p.add_argument("--server-python", default=sys.executable,
@@ -191,7 +193,7 @@ def main() -> None:
     if "cold" in only:
         from bench import cold
 
-        cold.run()
+        cold.run(args.pages)
     if "load" in only:
         from bench import load
 

@@ -57,8 +57,9 @@ def first_view(page: str) -> tuple[float, float, list[str]]:
         stop_server(proc)
 
 
-def run() -> None:
-    pages = [page for page in PAGES if page]  # the zoo is the wake-up column of every row
+def run(only: list[str] | None = None) -> None:
+    """Every page's first view (or those in ``only``), idle and beside one busy process per core."""
+    pages = [page for page in PAGES if page and (not only or page in only)]  # the zoo: the wake-up column
     rows = {page: [f"/{page}"] for page in pages}
     for busy in (False, True):
         hogs = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(multiprocessing.cpu_count())]
