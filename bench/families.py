@@ -85,7 +85,8 @@ def ddpm(quick: bool) -> None:
                      f"{128 / step_s:,.0f} images/s, {60000 / 128 * step_s / 60:.1f} min per epoch"])
     model.eval()
     for name, kwargs in (("DDIM, 50 steps", {"steps": 50}), ("DDIM, 10 steps", {"steps": 10}),
-                         ("DPM-Solver++(2M), 20 steps, eta 1 (the app's)", {"steps": 20, "method": "dpm++", "eta": 1.0}),
+                         ("DPM-Solver++(2M), 20 steps, eta 1 (the app's)",
+                          {"steps": 20, "method": "dpm++", "eta": 1.0}),
                          ("DDPM, all 1000 steps", {"steps": None})):
         t = time.perf_counter()
         model.sample(16, generator=torch.Generator().manual_seed(0), **kwargs)

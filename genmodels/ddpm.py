@@ -128,9 +128,9 @@ class DDPM(HubModel):
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         if method == "dpm++" and steps is not None:
-            return _to_images(diffusion.dpm_solver_sample(self.eps_fn(y, guidance), self.schedule, shape, steps,
-                                                          eta=eta, generator=generator, return_trajectory=return_trajectory,
-                                                          callback=callback))
+            return _to_images(diffusion.dpm_solver_sample(
+                self.eps_fn(y, guidance), self.schedule, shape, steps, eta=eta, generator=generator,
+                return_trajectory=return_trajectory, callback=callback))
         return self._run(self.eps_fn(y, guidance), shape, generator, steps, eta,
                          return_trajectory=return_trajectory, callback=callback)
 

@@ -175,7 +175,8 @@ def dpm_solver_sample(eps_fn: EpsFn, schedule: NoiseSchedule, shape: tuple, step
     ratio, where alpha_t = sqrt(alpha_bar_t) and sigma_t = sqrt(1 - alpha_bar_t). From t to the next timestep s,
     with h = lambda_s - lambda_t and z ~ N(0, I):
 
-        x_s = (sigma_s / sigma_t) exp(-eta h) x_t + alpha_s (1 - exp(-(1 + eta) h)) D + sigma_s sqrt(1 - exp(-2 eta h)) z
+        x_s = (sigma_s / sigma_t) exp(-eta h) x_t + alpha_s (1 - exp(-(1 + eta) h)) D
+              + sigma_s sqrt(1 - exp(-2 eta h)) z
 
     which is exact if the estimate of x_0 stays constant over the step. eta = 0 solves the probability-flow ODE
     (with D = x0_hat it *is* DDIM with eta = 0, ``order=1``); eta = 1 solves the reverse SDE (with D = x0_hat it is
@@ -213,7 +214,8 @@ def dpm_solver_sample(eps_fn: EpsFn, schedule: NoiseSchedule, shape: tuple, step
                 d = x0_hat + (x0_hat - before[0]) * h / (2 * before[1])
             x_next = sigma[s] / sigma[t] * (-eta * h).exp() * x - alpha[s] * torch.expm1(-(1 + eta) * h) * d
             if eta > 0:
-                x_next = x_next + sigma[s] * (-torch.expm1(-2 * eta * h)).sqrt() * torch.randn(shape, generator=generator)
+                noise = torch.randn(shape, generator=generator)
+                x_next = x_next + sigma[s] * (-torch.expm1(-2 * eta * h)).sqrt() * noise
         before = (x0_hat, h)
         x = x_next
         record(x, x0_hat, eps)

@@ -9,7 +9,6 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-import genmodels
 from genmodels import registry
 from genmodels.checkpoint import list_checkpoints
 
