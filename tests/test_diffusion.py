@@ -11,10 +11,10 @@ from genmodels.diffusion import (
     ddim_sample,
     ddim_timesteps,
     ddpm_sample,
-    dpm_solver_sample,
-    logsnr_timesteps,
     discretized_gaussian_log_likelihood,
+    dpm_solver_sample,
     gaussian_kl,
+    logsnr_timesteps,
     make_mask,
     variational_bound,
 )
@@ -101,7 +101,7 @@ def test_logsnr_timesteps_are_even_in_lambda(kind):
         # after the start, equal steps in lambda from max(lambda_{T-1}, -5) to lambda_0, to the rounding of t:
         # each target lies between the lambdas of the picked t's neighbours
         targets = torch.linspace(max(lam[-1].item(), -5.0), lam[0].item(), steps)
-        for t, target in zip(ts[1:], targets[1:]):
+        for t, target in zip(ts[1:], targets[1:], strict=True):
             assert lam[min(t + 1, 999)] - 1e-6 <= target <= lam[max(t - 1, 0)] + 1e-6
     with pytest.raises(ValueError):
         logsnr_timesteps(s, 1001)

@@ -97,7 +97,8 @@ def test_fid_curve_one_line_per_sampler_in_each_panel_on_log_axes():
                "fid_mnist": 100 / k, "confident_rate": 0.9, "histogram": [1] * 10, "seconds_per_image": 0.01 * k}
               for name, m, eta in (("DDIM", "ddim", 0.0), ("DPM-Solver++(2M)", "dpm++", 1.0)) for k in (20, 5, 10)]
     fig = figures.fid_curve({"n": 1000, "floor_fid_mnist": 3.0, "points": points}, confident_floor=0.98)
-    assert [t.name for t in fig.data] == ["DDIM, eta 0"] * 2 + ["DPM-Solver++(2M), eta 1"] * 2 + ["real test images"] * 2
+    names = ["DDIM, eta 0"] * 2 + ["DPM-Solver++(2M), eta 1"] * 2 + ["real test images"] * 2
+    assert [t.name for t in fig.data] == names
     assert list(fig.data[0].x) == [5, 10, 20] and list(fig.data[0].y) == [20, 10, 5]  # sorted by steps
     assert list(fig.data[1].y) == [90, 90, 90] and fig.data[0].line.dash == "dash" and fig.data[2].line.dash == "solid"
     assert fig.layout.xaxis.type == "log" and fig.layout.xaxis2.type == "log"
