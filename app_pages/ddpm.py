@@ -18,7 +18,7 @@ from app_pages.common import (
     show_images,
 )
 from genmodels import diffusion, figures
-from genmodels.ddpm import APP_SAMPLER, DDPM
+from genmodels.ddpm import APP_SAMPLER, DDPM, sampler_name
 from genmodels.schedule import SCHEDULES, NoiseSchedule
 
 N_SAMPLES = 8
@@ -28,7 +28,6 @@ FAST = {  # the fast samplers: (method, eta) for DDPM.sample, and how the page n
     "DPM-Solver++(2M)": ("dpm++", 1.0),
     "DDIM": ("ddim", 0.0),
 }
-DEFAULT_FAST = APP_SAMPLER  # the trajectory's sampler: (method, steps, eta)
 
 
 def introduction() -> None:
@@ -55,13 +54,6 @@ def introduction() -> None:
     )
 
 
-def sampler_name(steps: int | None, method: str = "ddim", eta: float = 0.0, T: int = 1000) -> str:
-    if steps is None:
-        return f"DDPM, {T} steps"
-    name = "DDIM" if method == "ddim" else "DPM-Solver++(2M)"
-    return f"{name}, {steps} step{'s' * (steps != 1)}, eta {eta:g}"
-
-
 def _sampling(model: DDPM, steps: int | None, seed: int, method: str = "ddim", eta: float = 0.0):
     """(key, compute, progress text) of a sampling run of N_SAMPLES images from ``seed`` (thinned to 100 steps)."""
     return (("trajectory", model_key(model), steps, seed) + ((method, eta) if steps is not None else ()),
@@ -79,7 +71,7 @@ def trajectory(model: DDPM, seed: int, method: str, steps: int, eta: float) -> d
 def exact_trajectory(model: DDPM, seed: int, where=st, place: str = "top") -> diffusion.Trajectory | None:
     """The exact sampler's run from ``seed``: None until a visitor starts it with the button and it is done."""
     key, compute, text = _sampling(model, None, seed)
-    method, steps, eta = DEFAULT_FAST
+    method, steps, eta = APP_SAMPLER
     steps = min(steps, model.config.T)
     fast = measured_seconds(_sampling(model, steps, 0, method, eta)[0])
     estimate = f", about {fast * model.config.T / steps / 60:.0f} min here" if fast else ""
@@ -90,8 +82,8 @@ def exact_trajectory(model: DDPM, seed: int, where=st, place: str = "top") -> di
 def sampler_controls() -> tuple[tuple[str, int, float] | None, int]:
     """((method, steps, eta) of the fast sampler, or None for the exact one; seed)."""
     c1, c2 = st.columns([2, 1])
-    method, steps, eta = DEFAULT_FAST
-    choices = {f"DPM-Solver++(2M), {steps} steps (fast)": DEFAULT_FAST, "DDIM, 50 steps": ("ddim", 50, 0.0),
+    method, steps, eta = APP_SAMPLER
+    choices = {f"DPM-Solver++(2M), {steps} steps (fast)": APP_SAMPLER, "DDIM, 50 steps": ("ddim", 50, 0.0),
                "DDPM, every one of the T steps (exact; starts from a button)": None}
     sampler = c1.radio("Sampler", list(choices), horizontal=True, key="ddpm_sampler",
                        help="The DDPM ancestral sampler is the algorithm the model was derived for, one network "
@@ -242,7 +234,7 @@ st.subheader("Watching noise become digits")
 fast_sampler, seed = sampler_controls()
 traj = exact_trajectory(model, seed) if fast_sampler is None else None
 if traj is None:
-    method, steps, eta = fast_sampler or DEFAULT_FAST
+    method, steps, eta = fast_sampler or APP_SAMPLER
     if fast_sampler is None:
         st.info(f"Until the exact run is there, the page shows {sampler_name(steps, method, eta)} from the same seed.")
     traj = trajectory(model, seed, method, steps, eta)

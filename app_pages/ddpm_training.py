@@ -25,14 +25,14 @@ from app_pages.common import (
 from genmodels import diffusion, figures, metrics
 from genmodels.checkpoint import CheckpointError
 from genmodels.data import class_names
-from genmodels.ddpm import APP_SAMPLER, DDPM
+from genmodels.ddpm import APP_SAMPLER, DDPM, sampler_name
 
 INLINE_SAMPLES = 64  # fresh samples drawn within the script run; more only from a button, in the background
 HOSTED_SAMPLES = 128  # a hosted app's cap on fresh samples (half a minute of its shared CPU)
 # DDIM-50 takes 0.2 s a sample on a 2-core CPU, one thread (python -m bench --only threads: 8 in 1.6 s); the app's
 # sampler costs the same per network evaluation
 SECONDS_PER_SAMPLE = 0.2 * APP_SAMPLER[1] / 50
-FAST_NAME = f"DPM-Solver++(2M), {APP_SAMPLER[1]} steps, eta {APP_SAMPLER[2]:g}"
+FAST_NAME = sampler_name(APP_SAMPLER[1], APP_SAMPLER[0], APP_SAMPLER[2])
 
 
 def introduction() -> None:

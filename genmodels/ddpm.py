@@ -24,6 +24,14 @@ METHODS = ("ddim", "dpm++")  # the fast samplers ``DDPM.sample`` offers beside t
 APP_SAMPLER = ("dpm++", 20, 1.0)
 
 
+def sampler_name(steps: int | None, method: str = "ddim", eta: float = 0.0, T: int = 1000) -> str:
+    """How pages and recorded scores name a sampler: "DDPM, 1000 steps" (all T) or "DDIM, 50 steps, eta 0"."""
+    if steps is None:
+        return f"DDPM, {T} steps"
+    name = "DDIM" if method == "ddim" else "DPM-Solver++(2M)"
+    return f"{name}, {steps} step{'s' * (steps != 1)}, eta {eta:g}"
+
+
 @dataclass
 class DDPMConfig:
     family: str = "ddpm"
@@ -125,13 +133,7 @@ class DDPM(HubModel):
         ((x + 1) / 2, not clipped: noisy states leave [0, 1])."""
         shape = (n, self.config.image_channels, 28, 28)
         steps = None if steps is None else min(steps, self.config.T)
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-        if method == "dpm++" and steps is not None:
-            return _to_images(diffusion.dpm_solver_sample(
-                self.eps_fn(y, guidance), self.schedule, shape, steps, eta=eta, generator=generator,
-                return_trajectory=return_trajectory, callback=callback))
-        return self._run(self.eps_fn(y, guidance), shape, generator, steps, eta,
+        return self._run(self.eps_fn(y, guidance), shape, generator, steps, eta, method=method,
                          return_trajectory=return_trajectory, callback=callback)
 
     @torch.no_grad()
@@ -144,10 +146,15 @@ class DDPM(HubModel):
         return self._run(self.eps_fn(), x.shape, generator, steps, 1.0, known=(2 * x - 1, mask), resample=resample,
                          return_trajectory=return_trajectory, callback=callback)
 
-    def _run(self, eps, shape: tuple, generator, steps: int | None, eta: float, **kwargs):
-        """The exact ancestral sampler (``steps=None``) or DDIM on ``steps`` steps, in image units."""
+    def _run(self, eps, shape: tuple, generator, steps: int | None, eta: float, method: str = "ddim", **kwargs):
+        """The exact ancestral sampler (``steps=None``), or ``method`` on ``steps`` steps, in image units."""
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         if steps is None:
             return _to_images(diffusion.ddpm_sample(eps, self.schedule, shape, generator, **kwargs))
+        if method == "dpm++":  # no inpainting: it takes neither ``known`` nor ``resample``
+            return _to_images(diffusion.dpm_solver_sample(eps, self.schedule, shape, steps, eta=eta,
+                                                          generator=generator, **kwargs))
         return _to_images(diffusion.ddim_sample(eps, self.schedule, shape, steps, eta, generator, **kwargs))
 
     @torch.no_grad()

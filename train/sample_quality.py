@@ -32,6 +32,7 @@ import torch
 import genmodels
 from genmodels.checkpoint import JUDGED, as_uint8, save_judged
 from genmodels.data import load_dataset
+from genmodels.ddpm import sampler_name
 from genmodels.metrics import class_report, frechet_distance
 from train.loop import atomic_write, describe_device, pick_device
 
@@ -45,10 +46,7 @@ def sampler_label(model, steps: str, method: str = "ddim", eta: float = 0.0) -> 
     """The name a sampler's scores are recorded under (and the pages look them up by)."""
     if not has_steps(model):
         return model.sampler_name
-    if steps == "ddpm":
-        return f"DDPM, {model.config.T} steps"
-    name = "DDIM" if method == "ddim" else "DPM-Solver++(2M)"
-    return f"{name}, {int(steps)} steps, eta {eta:g}"
+    return sampler_name(None if steps == "ddpm" else int(steps), method, eta, model.config.T)
 
 
 def sample_images(model, n: int, seed: int, steps: str, batch_size: int = 500, method: str = "ddim",
