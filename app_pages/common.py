@@ -37,6 +37,7 @@ from genmodels.checkpoint import (
     is_repo_id,
     list_checkpoints,
     read_config,
+    read_metrics,
     resolve,
 )
 from genmodels.data import DatasetNotFoundError, load_dataset
@@ -352,6 +353,25 @@ def load_model(location: str, revision: str | None = None) -> HubModel:
         raise CheckpointError(public(err)) from err
 
 
+@st.cache_data(show_spinner=False, ttl=60, max_entries=256)
+def _metrics(location: str, revision: str | None, offline: bool, stamp: tuple) -> dict:
+    hub = is_hub_location(location)
+    path = resolve(location, METRICS, revision=revision, hub=hub, local_files_only=(offline and hub) or None)
+    return read_metrics(path)
+
+
+def checkpoint_metrics(location: str, revision: str | None = None) -> dict:
+    """A checkpoint's metrics.json without loading its weights, for a table over more checkpoints than the model
+    cache keeps; {} when the file is missing or malformed (the model card of that checkpoint says why)."""
+    offline = is_hub_location(location) and not hub_online()
+    try:
+        path = Path(location) / METRICS
+        stamp = (path.stat().st_mtime_ns,) if not is_hub_location(location) else ()
+        return _metrics(location, revision, offline, stamp)
+    except (CheckpointError, OSError):
+        return {}
+
+
 def model_key(model: HubModel) -> str:
     """The one cache key of a loaded model everywhere: where it came from and a hash of its weights."""
     source, revision = getattr(model, "source", ""), getattr(model, "revision", None) or ""
@@ -483,7 +503,7 @@ def find_judge() -> HubModel | None:
     """The source's classifier (a family that is not generative), else the shipped one; None if neither loads."""
     source = current_source()
     try:
-        candidates = [loc for loc, cfg in available_checkpoints(source) if not registry.is_generative(cfg)]
+        candidates = [loc for loc, cfg in available_checkpoints(source) if registry.is_judge(cfg)]
     except CheckpointError:
         candidates = []
     for location in [*candidates, str(SHIPPED / "mnist-classifier")]:

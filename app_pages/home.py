@@ -1,5 +1,6 @@
 """Home: every model the chosen source offers, with samples and a link to its page."""
 
+import numpy as np
 import streamlit as st
 
 from app_pages.common import (
@@ -10,6 +11,7 @@ from app_pages.common import (
     current_source,
     load_model,
     md,
+    public,
     recorded_quality,
     samples,
     show_images,
@@ -17,6 +19,7 @@ from app_pages.common import (
 )
 from genmodels import registry
 from genmodels.checkpoint import CheckpointError
+from genmodels.data import DatasetNotFoundError, load_dataset
 
 
 def introduction() -> None:
@@ -69,6 +72,43 @@ def show_generative(models: list[tuple[str, dict]], source) -> None:
                              query_params={URL_CHECKPOINT: checkpoint_label(location)})
 
 
+def show_others(models: list[tuple[str, dict]]) -> None:
+    """Models that are not sampled here (autoencoders): one line per page, naming its checkpoints."""
+    st.subheader("Models that restore rather than sample")
+    by_page: dict[str, list[str]] = {}
+    for location, config in models:
+        by_page.setdefault(registry.page_for(config) or "", []).append(checkpoint_label(location))
+    for page, names in by_page.items():
+        if page:
+            st.page_link(page, label=f"{registry.page(page)[1].title}: {len(names)} checkpoints",
+                         icon=registry.page(page)[1].icon)
+        st.caption(md(", ".join(names)))
+
+
+@st.cache_data(show_spinner=False)
+def dataset_examples(name: str, n: int) -> np.ndarray:
+    """The first n test images of a dataset, as a numpy array in [0, 1]."""
+    return load_dataset(name, train=False, subset=n).images.numpy()
+
+
+def show_datasets() -> None:
+    st.subheader("The datasets")
+    st.markdown(
+        "MNIST (handwritten digits) and Fashion-MNIST (clothes), 28x28 grey images, 60,000 for training and "
+        "10,000 for testing; binarized MNIST sets every pixel over 0.5 to 1. **Coloured MNIST** (and coloured "
+        "Fashion-MNIST) paints each image by a seeded rule: the stroke in a bright colour of any hue, the "
+        "background a dark colour of a hue at least a quarter turn away, each pixel mixing the two by its grey "
+        "value. Image $i$ of a split always gets the same colours, so the coloured test set is the same everywhere."
+    )
+    names = ("mnist", "fashion-mnist", "colored-mnist", "colored-fashion-mnist")
+    for column, name in zip(st.columns(len(names)), names, strict=True):
+        try:
+            show_images(dataset_examples(name, 16), nrow=4, height=200, title=name, where=column,
+                        key=f"home_dataset_{name}")
+        except DatasetNotFoundError as err:
+            column.caption(f"{name}: {md(public(err))}")
+
+
 def show_judges(judges: list[tuple[str, dict]], source) -> None:
     st.subheader("The judge")
     st.markdown("A small MNIST classifier scores every generative model: the Frechet distance between its "
@@ -93,6 +133,10 @@ except CheckpointError as err:
     st.error(f"Could not list checkpoints: {md(err)}")
     st.stop()
 show_generative(course_order([(loc, cfg) for loc, cfg in found if registry.is_generative(cfg)]), source)
-judges = [(loc, cfg) for loc, cfg in found if not registry.is_generative(cfg)]
+others = [(loc, cfg) for loc, cfg in found if not registry.is_generative(cfg) and not registry.is_judge(cfg)]
+if others:
+    show_others(course_order(others))
+judges = [(loc, cfg) for loc, cfg in found if registry.is_judge(cfg)]
 if judges:
     show_judges(judges, source)
+show_datasets()

@@ -23,11 +23,14 @@ def _hide_axes(fig: go.Figure) -> go.Figure:
 
 
 def tile(images: torch.Tensor | np.ndarray, nrow: int, pad: int = 2) -> np.ndarray:
-    """Tile (N, 1, H, W) or (N, H, W) images in [0, 1] into one 2-D array, ``nrow`` per row.
+    """Tile (N, 1, H, W) or (N, H, W) images in [0, 1] into one 2-D array, ``nrow`` per row; colour images
+    (N, 3, H, W) into one (rows, cols, 3) array.
 
     Padding is drawn at 0.5 grey so white and black digits both stand out from it.
     """
     x = np.asarray(images.detach().cpu() if torch.is_tensor(images) else images, dtype=np.float32)
+    if x.ndim == 4 and x.shape[1] == 3:
+        return np.stack([tile(x[:, c], nrow, pad) for c in range(3)], axis=-1)
     if x.ndim == 4:
         x = x[:, 0]
     n, h, w = x.shape
@@ -42,7 +45,7 @@ def tile(images: torch.Tensor | np.ndarray, nrow: int, pad: int = 2) -> np.ndarr
 
 def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 8, title: str | None = None,
                height: int | None = None, value_range: tuple[float, float] = (0.0, 1.0)) -> go.Figure:
-    """A grid of greyscale images (white ink on black, as MNIST is stored).
+    """A grid of greyscale images (white ink on black, as MNIST is stored), or of colour images (N, 3, H, W).
 
     ``value_range`` maps to black and white; values outside it saturate (noise, for example, is
     best shown over (-3, 3)).
@@ -50,9 +53,13 @@ def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 8, title: str | No
     low, high = value_range
     x = images.detach().cpu() if torch.is_tensor(images) else images
     grid = tile((np.asarray(x, dtype=np.float32) - low) / (high - low), nrow)
-    fig = go.Figure(go.Heatmap(z=grid * (high - low) + low, colorscale="gray", zmin=low, zmax=high, showscale=False,
-                               hovertemplate="pixel (%{x}, %{y}): %{z:.2f}<extra></extra>"))
-    rows, cols = grid.shape
+    if grid.ndim == 3:  # colour: an RGB image, hovering shows the 0-255 values
+        fig = go.Figure(go.Image(z=np.round(np.clip(grid, 0, 1) * 255).astype(np.uint8),
+                                 hovertemplate="pixel (%{x}, %{y}): %{z}<extra></extra>"))
+    else:
+        fig = go.Figure(go.Heatmap(z=grid * (high - low) + low, colorscale="gray", zmin=low, zmax=high,
+                                   showscale=False, hovertemplate="pixel (%{x}, %{y}): %{z:.2f}<extra></extra>"))
+    rows, cols = grid.shape[:2]
     h = height or int(min(640, max(160, 420 * rows / cols)))
     fig.update_layout(title=title, height=h, margin=dict(l=0, r=0, t=30 if title else 0, b=0))
     return _hide_axes(fig)
@@ -187,6 +194,20 @@ def correlation_heatmap(corr: np.ndarray) -> go.Figure:
                                hovertemplate="|corr(%{x}, %{y})| = %{z:.2f}<extra></extra>"))
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), title="|correlation| of posterior means")
     fig.update_yaxes(autorange="reversed", scaleanchor="x")
+    return fig
+
+
+def error_table(values: np.ndarray, rows: list[str], columns: list[str], title: str | None = None) -> go.Figure:
+    """A table of errors as a heatmap with each value written in its cell, low (good) dark green; missing values
+    (NaN) are left blank. The colour scale is logarithmic: errors of different distortions differ tenfold."""
+    values = np.asarray(values, dtype=np.float64)
+    shown = np.log10(np.clip(values, 1e-6, None))
+    fig = go.Figure(go.Heatmap(z=shown, x=columns, y=rows, customdata=values, colorscale="Greens", reversescale=True,
+                               showscale=False, texttemplate="%{customdata:.4f}",
+                               hovertemplate="%{y}<br>%{x}: %{customdata:.4f}<extra></extra>"))
+    fig.update_layout(title=title, height=60 + 34 * len(rows), margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(side="top")
     return fig
 
 

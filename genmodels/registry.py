@@ -57,7 +57,8 @@ class Family:
     recipe: str  # its training recipe (see train/loop.py): a module, or "module:object"; `python -m train NAME`
     section: str = ""  # the navigation heading its pages appear under
     pages: tuple[Page, ...] = ()
-    generative: bool = True  # False for a family that only judges others (the classifier): no samples
+    generative: bool = True  # False for a family whose models are not sampled in the zoo (the classifier, autoencoders)
+    judge: bool = False  # True for the family that scores the others' samples (the classifier)
     bench: str | None = None  # "module:function" printing this family's benchmark tables, if any
 
     def model_class(self) -> type[HubModel]:
@@ -99,6 +100,7 @@ VAE_SECTION = "Variational autoencoders"
 DIFFUSION_SECTION = "Diffusion models"
 GAN_SECTION = "Generative adversarial networks"
 EBM_SECTION = "Energy-based models"
+AE_SECTION = "Autoencoders"
 
 FAMILIES: dict[str, Family] = {}
 
@@ -160,8 +162,13 @@ register(Family(
     pages=(Page("app_pages/rbm_filters.py", "Filters and samples: RBM and DBM", ":material/grid_view:",
                 default="dbm"),),
 ))
+register(Family(
+    name="autoencoder", model="genmodels.autoencoder:Autoencoder", recipe="train.autoencoder", section=AE_SECTION,
+    generative=False,
+    pages=(Page("app_pages/ae_restore.py", "Restoring autoencoders", ":material/healing:", default="ae-mix-16"),),
+))
 register(Family(name="classifier", model="genmodels.classifier:Classifier", recipe="train.classifier",
-                generative=False))
+                generative=False, judge=True))
 
 
 # --- reading the registry -------------------------------------------------------------------------------
@@ -197,6 +204,12 @@ def is_generative(config: dict) -> bool:
     """Whether a checkpoint is a generative model (unknown families count as one: their card says why they fail)."""
     f = FAMILIES.get(config.get("family", ""))
     return f is None or f.generative
+
+
+def is_judge(config: dict) -> bool:
+    """Whether a checkpoint is of the family that scores the others (the classifier)."""
+    f = FAMILIES.get(config.get("family", ""))
+    return f is not None and f.judge
 
 
 def page_for(config: dict) -> str | None:

@@ -126,3 +126,32 @@ def test_images_and_labels_that_disagree_in_count_are_refused(tmp_path):
         load_dataset("mnist", train=False, root=tmp_path)
     (raw / "t10k-images-idx3-ubyte").write_bytes(idx((9, 28, 28)))
     assert len(load_dataset("mnist", train=False, root=tmp_path)) == 9
+
+
+def test_colored_mnist_is_mnist_painted_by_a_fixed_rule():
+    import colorsys
+
+    from genmodels.data import digit_colors, hsv_to_rgb, image_channels
+
+    grey = load_dataset("mnist", train=False, subset=300)
+    color = load_dataset("colored-mnist", train=False, subset=300)
+    assert color.images.shape == (300, 3, 28, 28) and image_channels("colored-mnist") == 3
+    assert torch.equal(color.labels, grey.labels)
+    assert 0.0 <= color.images.min() and color.images.max() <= 1.0
+    # Deterministic, and a subset is the start of the full set, colours included.
+    assert torch.equal(load_dataset("colored-mnist", train=False, subset=300).images, color.images)
+    assert torch.equal(load_dataset("colored-mnist", train=False).images[:300], color.images)
+    # Each pixel mixes the image's two colours by its grey value: background pixels are the background colour,
+    # the stroke's brightest pixels the foreground colour.
+    fg, bg = digit_colors(10_000, seed=2)
+    x, g = color.images[7], grey.images[7, 0]
+    assert torch.allclose(x[:, g == 0], bg[7].view(3, 1).expand(3, int((g == 0).sum())))
+    assert torch.allclose(x, g * fg[7].view(3, 1, 1) + (1 - g) * bg[7].view(3, 1, 1))
+    # The stroke is brighter than the background in every image.
+    assert bool((fg.max(1).values > bg.max(1).values + 0.3).all())
+    # The training set is painted by another seed.
+    assert not torch.equal(load_dataset("colored-mnist", train=True, subset=5).images[:, :, 0, 0],
+                           color.images[:5, :, 0, 0])
+    h, s, v = torch.rand(3, 50, generator=torch.Generator().manual_seed(0))
+    expected = torch.tensor([colorsys.hsv_to_rgb(*t) for t in torch.stack([h, s, v], 1).tolist()])
+    assert torch.allclose(hsv_to_rgb(h, s, v), expected, atol=1e-6)

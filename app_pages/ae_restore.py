@@ -1,0 +1,176 @@
+"""Restoring autoencoders: distorted digits in, clean digits out; which training generalises, and the bottleneck."""
+
+import numpy as np
+import streamlit as st
+import torch
+
+from app_pages.common import (
+    checkpoint_label,
+    checkpoint_metrics,
+    checkpoints_of,
+    current_source,
+    load_or_stop,
+    load_test_set,
+    model_card,
+    show_code,
+    show_images,
+)
+from genmodels import figures
+from genmodels.autoencoder import EVAL_STRENGTHS, Autoencoder, error_key, restoration_error
+from genmodels.distortions import DISTORTIONS, distortion
+
+DATASET_TITLES = {"mnist": "MNIST", "colored-mnist": "Coloured MNIST", "fashion-mnist": "Fashion-MNIST",
+                  "colored-fashion-mnist": "Coloured Fashion-MNIST"}
+ROW = 8  # test digits shown in the restoration grid
+
+
+def introduction() -> None:
+    st.title("Restoring autoencoders: distorted in, clean out")
+    st.markdown(
+        "An autoencoder squeezes an image through a small code $z = f(x)$ and rebuilds it, $\\hat x = g(z)$. A "
+        "**restoring** (denoising) autoencoder (Vincent et al., 2008) is shown a distorted image $\\tilde x = "
+        "D_s(x)$ and asked for the clean one: the code has room only for what digits have in common, so the "
+        "distortion, which no clean digit has, is left out."
+    )
+    st.latex(r"\min_{f,\,g}\; \mathbb{E}_{x,\;s \sim U[0,1]}\Big[\,\ell\big(g(f(D_s(x))),\; x\big)\Big],"
+             r"\qquad \ell = \text{binary cross-entropy summed over pixels}")
+    st.markdown(
+        "**Questions** (Graz, topic AutoEnc): can an autoencoder correct noise, an occluding patch, a change of "
+        "brightness, a rotation, a flip? Does one trained on a **mix** of distortions generalise as well as "
+        "one trained on each? How does the size of the bottleneck change how well it restores?"
+    )
+
+
+def dataset_controls(found: list[tuple[str, dict]]) -> str:
+    datasets = sorted({cfg["dataset"] for _, cfg in found}, key=list(DATASET_TITLES).index)
+    return st.radio("Images", datasets, format_func=DATASET_TITLES.get, horizontal=True, key="ae_dataset")
+
+
+def by_name(found: list[tuple[str, dict]], dataset: str) -> dict[str, tuple[str, dict]]:
+    """checkpoint name -> (location, config), for the autoencoders of one dataset."""
+    return {checkpoint_label(loc): (loc, cfg) for loc, cfg in found if cfg["dataset"] == dataset}
+
+
+def trained_on(config: dict) -> str:
+    name = config["distortion"]
+    return "clean images (plain)" if name == "none" else distortion(name).title.lower()
+
+
+def input_controls(n_test: int) -> tuple[int, str, float, int]:
+    """(first test image, distortion, strength, seed of the distortion's random draws)."""
+    c1, c2, c3, c4 = st.columns([1, 1.4, 1.4, 1])
+    first = int(c1.number_input(f"First test image (0 to {n_test - ROW})", 0, n_test - ROW, 0, key="ae_first"))
+    name = c2.selectbox("Distortion", list(DISTORTIONS), index=0, format_func=lambda n: DISTORTIONS[n].title,
+                        key="ae_distortion")
+    strength = c3.slider("Strength s", 0.0, 1.0, 0.6, step=0.05, key="ae_strength")
+    seed = int(c4.number_input("Seed of the distortion", 0, 10_000, 0, key="ae_seed"))
+    return first, name, strength, seed
+
+
+def restorers(models: dict[str, tuple[str, dict]], name: str) -> list[str]:
+    """The checkpoints to restore with: the one trained on this distortion, the one trained on the mix and the
+    plain one, each at the most common bottleneck (16 if there), as far as the source has them."""
+    sizes = [cfg["bottleneck"] for _, cfg in models.values()]
+    usual = 16 if 16 in sizes else max(set(sizes), key=sizes.count)
+    chosen = []
+    for wanted in (name, "mix", "none"):
+        chosen += [label for label, (_, cfg) in models.items()
+                   if cfg["distortion"] == wanted and cfg["bottleneck"] == usual and label not in chosen]
+    return chosen[:3]
+
+
+def show_restoration(models: dict[str, tuple[str, dict]], x: torch.Tensor, name: str, strength: float,
+                     seed: int) -> None:
+    st.subheader("Restore")
+    d = distortion(name)
+    st.markdown(f"**{d.title}** at strength $s = {strength:g}$: {d.describe()}. Top row the clean test digits, "
+                f"then what the autoencoder is given, then what each model gives back. The number under each "
+                f"row is its mean squared error per pixel against the clean digits.")
+    x_tilde = d(x, strength, torch.Generator().manual_seed(seed))
+    rows = [("clean", x), ("distorted input", x_tilde)]
+    for label in restorers(models, name):
+        model = load_or_stop(models[label][0])
+        rows.append((f"{label} (trained on {trained_on(models[label][1])})", model.reconstruct(x_tilde)))
+    for title, images in rows:
+        error = (images - x).pow(2).mean().item()
+        show_images(images, nrow=ROW, height=140, title=f"{title}: MSE {error:.4f}" if title != "clean" else title,
+                    key=f"ae_row_{title}")
+
+
+def error_table(models: dict[str, tuple[str, dict]], strength: float) -> tuple[np.ndarray, list[str], list[str]]:
+    """(errors, rows, columns): rows are the checkpoints (and first the distorted input itself), columns the test
+    distortions and clean inputs; cells the mean squared error per pixel on the test set, as each training run
+    recorded it (NaN where a run did not)."""
+    source = current_source()
+    columns = [*DISTORTIONS, "none"]
+    keys = {n: ("test_mse_clean" if n == "none" else "test_" + error_key(n, strength)) for n in columns}
+    rows, values, baseline = [], [], {}
+    for label, (location, config) in sorted(models.items(), key=lambda m: (m[1][1]["bottleneck"], m[0])):
+        evaluation = checkpoint_metrics(location, source.revision).get("eval", {})
+        rows.append(f"{label}: {trained_on(config)}, bottleneck {config['bottleneck']}")
+        values.append([evaluation.get(keys[n], np.nan) for n in columns])
+        for n in DISTORTIONS:
+            baseline.setdefault(n, evaluation.get("test_" + error_key(n, strength, "input_mse")))
+    first = [baseline.get(n, np.nan) if n != "none" else 0.0 for n in columns]
+    titles = [DISTORTIONS[n].title if n != "none" else "clean input" for n in columns]
+    return np.array([first, *values], dtype=np.float64), ["distorted input, no model", *rows], titles
+
+
+def show_error_table(models: dict[str, tuple[str, dict]]) -> None:
+    st.subheader("Which training generalises?")
+    strength = st.radio("Strength of the test distortions", EVAL_STRENGTHS, index=len(EVAL_STRENGTHS) - 1,
+                        horizontal=True, key="ae_table_strength")
+    st.markdown(
+        "Mean squared error per pixel on the 10,000 test digits, every model (rows) against every distortion "
+        "(columns), as each training run measured it (the distortions drawn from one seed, so every model saw the "
+        "same inputs). The first row is the error of the distorted input itself: a model is worth having where "
+        "it is below that. Darker is better."
+    )
+    values, rows, columns = error_table(models, strength)
+    st.plotly_chart(figures.error_table(values, rows, columns), width="stretch")
+    st.markdown(
+        "Read down a column: the model trained on that distortion is usually best at it, but the one trained on "
+        "the **mix** comes close on every column at once, while a specialist fails on what it never saw (a model "
+        "trained on noise leaves a flip flipped). A flip or a rotation is the hardest to undo: the model must "
+        "recognise the digit to know which way is up, and a **6** turned upside down is a **9**."
+    )
+
+
+def show_bottleneck(models: dict[str, tuple[str, dict]]) -> None:
+    st.subheader("The bottleneck")
+    source = current_source()
+    points: dict[str, list[tuple[int, float]]] = {}
+    for location, config in models.values():
+        evaluation = checkpoint_metrics(location, source.revision).get("eval", {})
+        for what, key in (("clean input", "test_mse_clean"), ("mix at s = 1", "test_" + error_key("mix", 1.0))):
+            if key in evaluation:
+                points.setdefault(f"trained on {trained_on(config)}: {what}", []).append(
+                    (config["bottleneck"], evaluation[key]))
+    points = {k: dict(v) for k, v in points.items() if len(v) > 1}
+    if not points:
+        st.info("The chosen source has each kind of autoencoder at one bottleneck size only: train another with "
+                "`python -m train autoencoder --bottleneck 4 ...` to see the error against the size.")
+        return
+    sizes = sorted({b for v in points.values() for b in v})
+    series = {k: [v.get(b) for b in sizes] for k, v in points.items()}
+    st.plotly_chart(figures.lines(sizes, series, "Test error against the bottleneck", "bottleneck (code dimension)",
+                                  "mean squared error per pixel", height=360, log_x=True), width="stretch")
+    st.markdown(
+        "A larger code keeps more of the image, so clean reconstructions get sharper as the bottleneck grows. "
+        "Restoration gains less: a code large enough to keep everything also has room for the distortion, and "
+        "the network then has less reason to throw it away. A very small code restores to a blurry average "
+        "digit: it removes the distortion and the details with it."
+    )
+
+
+introduction()
+found = checkpoints_of("autoencoder", what="autoencoder checkpoint")
+dataset = dataset_controls(found)
+models = by_name(found, dataset)
+images, _ = load_test_set(dataset)
+first, name, strength, seed = input_controls(len(images))
+show_restoration(models, images[first: first + ROW], name, strength, seed)
+show_error_table(models)
+show_bottleneck(models)
+model_card(load_or_stop(models[restorers(models, "mix")[0]][0]))
+show_code(Autoencoder.loss, type(distortion(name)).apply, restoration_error)
