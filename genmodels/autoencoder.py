@@ -18,12 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genmodels import vae
 from genmodels.checkpoint import HubModel
 from genmodels.data import DATASET_NAMES, image_channels
 from genmodels.distortions import NAMES as DISTORTION_NAMES
 from genmodels.distortions import distortion as get_distortion
 
-ARCHITECTURES = ("conv",)
+ARCHITECTURES = ("conv", "mlp")
 LOSSES = ("bce", "mse")
 CONV_CHANNELS = (32, 64)  # 28x28 -> 14x14 -> 7x7
 EVAL_STRENGTHS = (0.5, 1.0)  # the strengths of the test-set error table a training run records
@@ -76,18 +77,20 @@ class AutoencoderConfig:
     family: str = "autoencoder"
     dataset: str = "mnist"
     image_channels: int = 1  # 3 for the coloured datasets
-    architecture: str = "conv"  # one of ARCHITECTURES
+    architecture: str = "conv"  # one of ARCHITECTURES; "mlp" is the MLP VAE's encoder and decoder (genmodels.vae)
+    hidden_dim: int = 512  # the MLP's hidden layers
     bottleneck: int = 16  # the code's dimension
     loss: str = "bce"  # one of LOSSES
     distortion: str = "none"  # what the inputs go through in training: one of genmodels.distortions.NAMES
 
 
 class Autoencoder(HubModel):
-    """A convolutional autoencoder, plain or restoring (trained on distorted inputs with clean targets)."""
+    """An autoencoder, plain or restoring (trained on distorted inputs with clean targets): convolutional, or with
+    the MLP VAE's networks (the same encoder, giving the code alone, and the same decoder), to set beside a VAE."""
 
     config_class = AutoencoderConfig
     config_limits = {"family": ("autoencoder",), "dataset": DATASET_NAMES, "image_channels": (1, 3),
-                     "architecture": ARCHITECTURES, "bottleneck": (1, 1024), "loss": LOSSES,
+                     "architecture": ARCHITECTURES, "bottleneck": (1, 1024), "hidden_dim": (1, 4096), "loss": LOSSES,
                      "distortion": DISTORTION_NAMES}
     sampler_name = "decoder of draws from a Gaussian fitted to the codes"
 
@@ -102,18 +105,27 @@ class Autoencoder(HubModel):
         if config.image_channels != image_channels(config.dataset):
             raise ValueError(f"{config.dataset} images have {image_channels(config.dataset)} channels, "
                              f"not {config.image_channels}")
-        if config.bottleneck < 1:
-            raise ValueError("bottleneck must be positive")
-        self.encoder = ConvEncoder(config.image_channels, config.bottleneck)
-        self.decoder = ConvDecoder(config.image_channels, config.bottleneck)
+        if config.bottleneck < 1 or config.hidden_dim < 1:
+            raise ValueError("bottleneck and hidden_dim must be positive")
+        if config.architecture == "conv":
+            self.encoder = ConvEncoder(config.image_channels, config.bottleneck)
+            self.decoder = ConvDecoder(config.image_channels, config.bottleneck)
+        else:
+            nets = dict(latent_dim=config.bottleneck, hidden_dim=config.hidden_dim, channels=config.image_channels)
+            self.encoder = vae.Encoder(**nets, outputs=1)
+            self.decoder = vae.Decoder(**nets)
         # A full-covariance Gaussian fitted to the codes of held-out training images (fit_code_distribution).
         self.register_buffer("code_mean", torch.zeros(config.bottleneck))
-        self.register_buffer("code_scale_tril", torch.eye(config.bottleneck))
+        # (not torch.eye: on the meta device, where configs are checked, it imports torch._dynamo, a second slower)
+        self.register_buffer("code_scale_tril", torch.zeros(config.bottleneck, config.bottleneck).fill_diagonal_(1.0))
 
     def headline(self) -> str:
         c = self.config
         trained = "plain" if c.distortion == "none" else f"restoring ({get_distortion(c.distortion).title.lower()})"
-        return f"{trained} conv autoencoder, bottleneck {c.bottleneck}"
+        return f"{trained} {'conv' if c.architecture == 'conv' else 'MLP'} autoencoder, bottleneck {c.bottleneck}"
+
+    def unused_fields(self) -> set[str]:
+        return {"hidden_dim"} if self.config.architecture == "conv" else set()
 
     def describe(self) -> str:
         c = self.config
@@ -121,15 +133,21 @@ class Autoencoder(HubModel):
         trained = ("clean images in and out (a plain autoencoder)" if c.distortion == "none" else
                    f"inputs distorted by '{c.distortion}' ({get_distortion(c.distortion).describe()}, strength s "
                    f"uniform in [0, 1] per image), clean targets")
-        return (f"Encoder: two 4x4 stride-2 convolutions ({a} and {b} channels, ReLU; 28x28 to 7x7), then a linear "
+        pixels = 784 * c.image_channels
+        nets = (f"Encoder: two 4x4 stride-2 convolutions ({a} and {b} channels, ReLU; 28x28 to 7x7), then a linear "
                 f"map to a {c.bottleneck}-dimensional code. Decoder: the mirror image, a linear map to {b}x7x7 and two "
-                f"4x4 stride-2 transposed convolutions to the logits of {c.image_channels}x28x28 pixels. Trained on "
-                f"{c.dataset} with {trained}; loss: {'binary cross-entropy' if c.loss == 'bce' else 'squared error'}.")
+                f"4x4 stride-2 transposed convolutions to the logits of {c.image_channels}x28x28 pixels."
+                if c.architecture == "conv" else
+                f"Encoder: MLP on the {pixels} pixels, {c.hidden_dim}-{c.hidden_dim} (ReLU), to a {c.bottleneck}-"
+                f"dimensional code (the MLP VAE's encoder, giving the code where the VAE gives a mean and a variance). "
+                f"Decoder: MLP, {c.hidden_dim}-{c.hidden_dim}-{pixels} (ReLU), to the pixels' logits (the VAE's).")
+        return (f"{nets} Trained on {c.dataset} with {trained}; loss: "
+                f"{'binary cross-entropy' if c.loss == 'bce' else 'squared error'}.")
 
     # --- the networks ------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code z = f(x), shaped (B, bottleneck)."""
-        return self.encoder(x)
+        return self.encoder(x)[0] if self.config.architecture == "mlp" else self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Pixel logits g(z), shaped (B, C, 28, 28); sigmoid gives the image."""

@@ -104,3 +104,23 @@ def test_restoring_autoencoder_trains_and_records_the_error_table(tmp_path):
         assert 0 < evaluation[f"test_mse_{name}_s1"] < 1 and f"test_input_mse_{name}_s0.5" in evaluation
     model = registry.load(out)
     assert model.config.distortion == "noise" and not torch.equal(model.code_scale_tril, torch.eye(8).half())
+
+
+def test_mlp_autoencoder_is_the_mlp_vaes_networks_with_the_code_alone():
+    from genmodels.vae import VAE, VAEConfig
+
+    ae = Autoencoder(AutoencoderConfig(dataset="binarized-mnist", architecture="mlp", bottleneck=2, hidden_dim=32))
+    v = VAE(VAEConfig(latent_dim=2, hidden_dim=32))
+    ae_shapes = {k: t.shape for k, t in ae.state_dict().items() if k.startswith(("encoder", "decoder"))}
+    vae_shapes = {k: t.shape for k, t in v.state_dict().items() if k.startswith(("encoder", "decoder"))}
+    last = "encoder.head.4.weight"  # the VAE's last encoder layer gives a mean and a log-variance, twice the code
+    assert ae_shapes.pop(last) == (2, 32) and vae_shapes.pop(last) == (4, 32)
+    assert ae_shapes.pop("encoder.head.4.bias") == (2,) and vae_shapes.pop("encoder.head.4.bias") == (4,)
+    assert ae_shapes == vae_shapes
+    # Given the VAE's weights (the mean half of its last layer), the autoencoder's code is the VAE's posterior mean.
+    state = {k: t for k, t in v.state_dict().items() if k.startswith(("encoder", "decoder"))}
+    state[last], state["encoder.head.4.bias"] = state[last][:2], state["encoder.head.4.bias"][:2]
+    ae.load_state_dict({**ae.state_dict(), **state})
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.allclose(ae.encode(x), v.encode(x)[0])
+    assert torch.allclose(ae.reconstruct(x), v.reconstruct(x))

@@ -9,23 +9,28 @@ restoring every distortion at strengths 0.5 and 1 on the test set, beside the er
 import torch
 
 from genmodels.autoencoder import (
+    ARCHITECTURES,
     EVAL_STRENGTHS,
     LOSSES,
     Autoencoder,
     AutoencoderConfig,
     error_key,
+    reconstruction_loss,
     restoration_error,
 )
 from genmodels.data import image_channels, load_dataset
 from genmodels.distortions import DISTORTIONS, NAMES
 
-DATASETS = ("mnist", "fashion-mnist", "colored-mnist", "colored-fashion-mnist")
+DATASETS = ("mnist", "binarized-mnist", "fashion-mnist", "colored-mnist", "colored-fashion-mnist")
 EVAL_SEED = 0  # the distortions of the evaluation images are drawn from this seed
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--dataset", choices=DATASETS, default="mnist")
     parser.add_argument("--bottleneck", type=int, default=16, help="dimension of the code")
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default="conv",
+                        help="conv, or mlp: the MLP VAE's encoder and decoder (python -m train vae)")
+    parser.add_argument("--hidden-dim", type=int, default=512, help="the MLP's hidden layers")
     parser.add_argument("--loss", choices=LOSSES, default="bce", help="binary cross-entropy or squared error")
     parser.add_argument("--distortion", choices=NAMES, default="mix",
                         help="what the training inputs go through ('none': a plain autoencoder)")
@@ -33,7 +38,8 @@ def add_arguments(parser) -> None:
 
 def build(args):
     config = AutoencoderConfig(dataset=args.dataset, image_channels=image_channels(args.dataset),
-                               bottleneck=args.bottleneck, loss=args.loss, distortion=args.distortion)
+                               architecture=args.architecture, hidden_dim=args.hidden_dim, bottleneck=args.bottleneck,
+                               loss=args.loss, distortion=args.distortion)
     kwargs = dict(root=args.data_root, download=args.download, subset=args.subset)
     return Autoencoder(config), load_dataset(args.dataset, train=True, **kwargs), \
         load_dataset(args.dataset, train=False, **kwargs)
@@ -45,13 +51,16 @@ def loss(model: Autoencoder, batch) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model: Autoencoder, dataset, args, final: bool) -> dict[str, float]:
-    """Mean squared error per pixel of clean reconstructions and of restorations; at the end, of every distortion
-    at every strength in EVAL_STRENGTHS (and of the distorted inputs, the error the model starts from)."""
+    """Mean squared error per pixel of clean reconstructions (and their cross-entropy) and of restorations; at the
+    end, of every distortion at every strength in EVAL_STRENGTHS (and of the distorted inputs, the error the model
+    starts from)."""
     device = next(model.parameters()).device
     x = dataset.images.to(device)
     if not final:
         model.fit_code_distribution(x)
-    out = {"mse_clean": restoration_error(model, x, "none", 0.0)[0].mean().item()}
+    out = {"mse_clean": restoration_error(model, x, "none", 0.0)[0].mean().item(),
+           # binary cross-entropy summed over the pixels, per image: the reconstruction term a VAE's ELBO has
+           "bce_clean": reconstruction_loss(model.decode(model.encode(x)), x, "bce").mean().item()}
     cells = [(name, s) for name in DISTORTIONS for s in EVAL_STRENGTHS] if final else \
         [(model.config.distortion, 0.5)] if model.config.distortion != "none" else []
     for name, s in cells:

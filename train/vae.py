@@ -3,8 +3,8 @@
 import torch
 from torch.utils.data import DataLoader
 
-from genmodels.data import load_dataset
-from genmodels.vae import ARCHITECTURES, PRIORS, VAE, VAEConfig
+from genmodels.data import image_channels, load_dataset
+from genmodels.vae import ARCHITECTURES, LIKELIHOODS, PRIORS, VAE, VAEConfig
 
 
 def add_arguments(parser) -> None:
@@ -15,7 +15,12 @@ def add_arguments(parser) -> None:
                         help="mixture components (mog) or pseudo-inputs (vamp)")
     parser.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (beta-VAE)")
     parser.add_argument("--dataset", default="binarized-mnist",
-                        choices=["binarized-mnist", "dynamic-binarized-mnist", "fashion-mnist"])
+                        choices=["binarized-mnist", "dynamic-binarized-mnist", "mnist", "fashion-mnist",
+                                 "colored-mnist", "colored-fashion-mnist"])
+    parser.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
+                        help="p(x|z); 'gaussian' with --sigma 0.7071 is the loss 'squared error + KL'")
+    parser.add_argument("--sigma", type=float, default=0.1,
+                        help="the Gaussian likelihood's standard deviation (fixed, or where the learned one starts)")
     parser.add_argument("--architecture", choices=ARCHITECTURES, default="mlp")
     parser.add_argument("--conditional", action="store_true",
                         help="a conditional VAE: encoder and decoder also see the one-hot label")
@@ -26,9 +31,10 @@ def add_arguments(parser) -> None:
 def build(args):
     config = VAEConfig(dataset=args.dataset, latent_dim=args.latent_dim, hidden_dim=args.hidden_dim,
                        prior=args.prior, n_components=args.n_components, beta=args.beta,
-                       architecture=args.architecture, n_classes=10 if args.conditional else 0)
+                       architecture=args.architecture, n_classes=10 if args.conditional else 0,
+                       likelihood=args.likelihood, sigma=args.sigma, image_channels=image_channels(args.dataset))
     model = VAE(config)
-    # Fashion-MNIST is grey-valued; the Bernoulli likelihood reads its pixels as probabilities.
+    # Fashion-MNIST is grey-valued; the Bernoulli likelihood reads its pixels as probabilities, the others as values.
     train_set = load_dataset(args.dataset, train=True, root=args.data_root, download=args.download,
                              subset=args.subset)
     test_name = "binarized-mnist" if args.dataset == "dynamic-binarized-mnist" else args.dataset
