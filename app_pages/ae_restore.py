@@ -14,6 +14,7 @@ from app_pages.common import (
     model_card,
     show_code,
     show_images,
+    this_page,
 )
 from genmodels import figures
 from genmodels.autoencoder import EVAL_STRENGTHS, Autoencoder, error_key, restoration_error
@@ -42,8 +43,10 @@ def introduction() -> None:
 
 
 def dataset_controls(found: list[tuple[str, dict]]) -> str:
-    datasets = sorted({cfg["dataset"] for _, cfg in found}, key=list(DATASET_TITLES).index)
-    return st.radio("Images", datasets, format_func=DATASET_TITLES.get, horizontal=True, key="ae_dataset")
+    order = list(DATASET_TITLES)
+    datasets = sorted({cfg["dataset"] for _, cfg in found}, key=lambda d: (order.index(d) if d in order else 99, d))
+    return st.radio("Images", datasets, format_func=lambda d: DATASET_TITLES.get(d, d), horizontal=True,
+                    key="ae_dataset")
 
 
 def by_name(found: list[tuple[str, dict]], dataset: str) -> dict[str, tuple[str, dict]]:
@@ -69,14 +72,15 @@ def input_controls(n_test: int) -> tuple[int, str, float, int]:
 
 def restorers(models: dict[str, tuple[str, dict]], name: str) -> list[str]:
     """The checkpoints to restore with: the one trained on this distortion, the one trained on the mix and the
-    plain one, each at the most common bottleneck (16 if there), as far as the source has them."""
+    plain one, each at the bottleneck nearest the most common one (16 if there); at least one checkpoint."""
     sizes = [cfg["bottleneck"] for _, cfg in models.values()]
-    usual = 16 if 16 in sizes else max(set(sizes), key=sizes.count)
+    usual = 16 if 16 in sizes else max(sorted(set(sizes)), key=sizes.count)
     chosen = []
     for wanted in (name, "mix", "none"):
-        chosen += [label for label, (_, cfg) in models.items()
-                   if cfg["distortion"] == wanted and cfg["bottleneck"] == usual and label not in chosen]
-    return chosen[:3]
+        kind = [label for label, (_, cfg) in models.items() if cfg["distortion"] == wanted and label not in chosen]
+        if kind:
+            chosen.append(min(kind, key=lambda label: (abs(models[label][1]["bottleneck"] - usual), label)))
+    return chosen or [min(models, key=lambda label: (abs(models[label][1]["bottleneck"] - usual), label))]
 
 
 def show_restoration(models: dict[str, tuple[str, dict]], x: torch.Tensor, name: str, strength: float,
@@ -164,7 +168,7 @@ def show_bottleneck(models: dict[str, tuple[str, dict]]) -> None:
 
 
 introduction()
-found = checkpoints_of("autoencoder", what="autoencoder checkpoint")
+found = checkpoints_of("autoencoder", this_page(__file__).accepts, what="convolutional autoencoder checkpoint")
 dataset = dataset_controls(found)
 models = by_name(found, dataset)
 images, _ = load_test_set(dataset)
@@ -172,5 +176,5 @@ first, name, strength, seed = input_controls(len(images))
 show_restoration(models, images[first: first + ROW], name, strength, seed)
 show_error_table(models)
 show_bottleneck(models)
-model_card(load_or_stop(models[restorers(models, "mix")[0]][0]))
+model_card(load_or_stop(models[restorers(models, name)[0]][0]))
 show_code(Autoencoder.loss, type(distortion(name)).apply, restoration_error)

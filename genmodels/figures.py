@@ -110,13 +110,15 @@ def latent_scatter(prior_z: np.ndarray, posterior_z: np.ndarray, labels: np.ndar
                    centres: np.ndarray | None = None, centres_name: str = "component means",
                    picked: tuple[np.ndarray, np.ndarray] | None = None,
                    axis_titles: tuple[str, str] = ("z1", "z2"), height: int = 560,
-                   class_names: list[str] | None = None) -> go.Figure:
+                   class_names: list[str] | None = None, posterior_name: str = "q(z|x)",
+                   prior_name: str = "prior") -> go.Figure:
     """Prior samples against the aggregate posterior in a 2-D (latent or projected) plane.
 
     ``density`` is (xs, ys, log p(z) on the ys x xs grid), drawn as contours; ``centres`` marks
     mixture means or VampPrior pseudo-input posterior means; ``picked`` is (mean, covariance)
     of one test digit's posterior, drawn as its 1- and 2-sigma ellipses. ``class_names`` labels
-    the legend (default: digits).
+    the legend (default: digits); ``posterior_name`` and ``prior_name`` name the points and the density (an
+    autoencoder has codes f(x) and a Gaussian fitted to them instead).
     """
     fig = go.Figure()
     if density is not None:
@@ -126,17 +128,18 @@ def latent_scatter(prior_z: np.ndarray, posterior_z: np.ndarray, labels: np.ndar
         top = float(np.max(log_p))
         fig.add_trace(go.Contour(x=xs, y=ys, z=log_p, colorscale=[[0, "#bbbbbb"], [1, "#000000"]],
                                  contours=dict(coloring="lines", start=top - 9, end=top - 0.5, size=1.0),
-                                 showscale=False, name="prior log p(z), 1 nat apart", showlegend=True,
+                                 showscale=False, name=f"{prior_name} log p(z), 1 nat apart", showlegend=True,
                                  hoverinfo="skip", line=dict(width=1.2), opacity=0.8))
     shown = prior_z[: max(1, len(prior_z) // 4)]  # a quarter, light: the contours carry the density, and the
     # crosses must not cover the places where the prior has mass and the posterior none (the "holes")
-    fig.add_trace(go.Scattergl(x=shown[:, 0], y=shown[:, 1], mode="markers", name="prior samples (a quarter)",
+    fig.add_trace(go.Scattergl(x=shown[:, 0], y=shown[:, 1], mode="markers", name=f"{prior_name} samples (a quarter)",
                                marker=dict(size=4, color="#555555", symbol="x-thin",
                                            line=dict(width=1, color="#555555"), opacity=0.35)))
     for digit in np.unique(labels):
         sel = labels == digit
+        name = class_names[int(digit)] if class_names else f"digit {digit}"
         fig.add_trace(go.Scattergl(x=posterior_z[sel, 0], y=posterior_z[sel, 1], mode="markers",
-                                   name=f"q(z|x), {class_names[int(digit)] if class_names else f'digit {digit}'}",
+                                   name=f"{posterior_name}, {name}",
                                    legendgroup="posterior",
                                    marker=dict(size=4, color=CLASS_COLOURS[int(digit) % 10], opacity=0.6)))
     if centres is not None:

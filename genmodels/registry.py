@@ -96,6 +96,15 @@ def _conditional(config: dict) -> bool:
     return bool(config.get("n_classes"))
 
 
+def _conv(config: dict) -> bool:
+    return config.get("architecture", "conv") == "conv"
+
+
+def _plain_mlp(config: dict) -> bool:
+    """An autoencoder with the MLP VAE's networks, trained on clean images: the one to set beside a VAE."""
+    return config.get("architecture") == "mlp" and config.get("distortion") == "none"
+
+
 VAE_SECTION = "Variational autoencoders"
 DIFFUSION_SECTION = "Diffusion models"
 GAN_SECTION = "Generative adversarial networks"
@@ -165,7 +174,12 @@ register(Family(
 register(Family(
     name="autoencoder", model="genmodels.autoencoder:Autoencoder", recipe="train.autoencoder", section=AE_SECTION,
     generative=False,
-    pages=(Page("app_pages/ae_restore.py", "Restoring autoencoders", ":material/healing:", default="ae-mix-16"),),
+    pages=(
+        Page("app_pages/ae_restore.py", "Restoring autoencoders", ":material/healing:", accepts=_conv,
+             default="ae-mix-16"),
+        Page("app_pages/ae_vs_vae.py", "Autoencoder against VAE", ":material/compare:", accepts=_plain_mlp,
+             default="ae-mlp-2d"),
+    ),
 ))
 register(Family(name="classifier", model="genmodels.classifier:Classifier", recipe="train.classifier",
                 generative=False, judge=True))

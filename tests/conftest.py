@@ -96,6 +96,13 @@ def scratch_models(tmp_path_factory):
                  "--out", str(root / "rbm-16")]) == 0
     assert main(["dbm", "--hidden1", "16", "--hidden2", "8", "--pretrain-epochs", "1", "--chains", "10", *ebm,
                  "--out", str(root / "dbm")]) == 0
+    ae = ["autoencoder", "--epochs", "1", "--subset", "500", "--quiet", "--device", "cpu"]
+    assert main([*ae, "--distortion", "mix", "--bottleneck", "4", "--out", str(root / "ae-mix-4")]) == 0
+    assert main([*ae, "--distortion", "noise", "--bottleneck", "8", "--out", str(root / "ae-noise-8")]) == 0
+    assert main([*ae, "--dataset", "colored-mnist", "--distortion", "mix", "--bottleneck", "4",
+                 "--out", str(root / "ae-color-mix-4")]) == 0
+    assert main([*ae, "--dataset", "binarized-mnist", "--architecture", "mlp", "--hidden-dim", "32", "--bottleneck",
+                 "2", "--distortion", "none", "--out", str(root / "ae-mlp")]) == 0  # beside the VAE "plain"
     for schedule in ("linear", "cosine"):
         assert main(["ddpm", "--schedule", schedule, "--T", "20", "--channels", "8", "16", "16", "--epochs", "2",
                      "--subset", "256", "--quiet", "--device", "cpu", "--out", str(root / f"ddpm-{schedule}")]) == 0

@@ -281,3 +281,18 @@ def test_likelihood_options_train_and_bound(mnist_batch):
     model = VAE(VAEConfig(dataset="colored-mnist", image_channels=3, architecture="conv", latent_dim=3, hidden_dim=16,
                           likelihood="gaussian-learned"))
     assert model.sample(2).shape == (2, 3, 28, 28) and torch.isfinite(model.elbo(torch.rand(2, 3, 28, 28))).all()
+
+
+def test_quadrature_log_px_of_a_2d_vae_agrees_with_a_large_iwae(mnist_batch):
+    from genmodels.vae import log_px_by_quadrature
+
+    torch.manual_seed(4)
+    model = VAE(VAEConfig(latent_dim=2, hidden_dim=16)).eval()
+    x = mnist_batch[:3]
+    exact = log_px_by_quadrature(model, x, half_width=6.0, points=161)
+    assert torch.allclose(exact, model.iwae(x, k=20_000), atol=0.05)  # IWAE tends to log p(x) from below
+    with torch.no_grad():
+        elbo = torch.stack([model.elbo(x) for _ in range(200)]).mean(0)
+    assert (elbo <= exact).all()
+    with pytest.raises(ValueError, match="2-D latent"):
+        log_px_by_quadrature(VAE(VAEConfig(latent_dim=3, hidden_dim=8)), x)

@@ -1,0 +1,256 @@
+"""An autoencoder against a VAE with the same networks: reconstructions, code spaces, samples, and why the ELBO."""
+
+import math
+
+import numpy as np
+import streamlit as st
+import torch
+
+from app_pages.common import (
+    checkpoint_label,
+    checkpoints_of,
+    encoded_test_set,
+    load_or_stop,
+    load_test_set,
+    model_card,
+    model_key,
+    pick_checkpoint,
+    pick_other,
+    show_code,
+    show_images,
+)
+from genmodels import figures
+from genmodels.autoencoder import Autoencoder, reconstruction_loss
+from genmodels.vae import VAE, log_px_by_quadrature
+
+ROW = 8  # test digits in the reconstruction rows
+N_CODES = 2000  # test digits encoded for the code-space pictures
+KS = (1, 10, 100, 1000)  # importance samples for the bound against k
+
+
+def introduction() -> None:
+    st.title("Autoencoder against VAE: same networks, different question")
+    st.markdown(
+        "Both squeeze a digit through a small code and rebuild it, with the **same** encoder and decoder networks. "
+        "The autoencoder learns a code $z = f(x)$ and minimises the reconstruction error alone. The VAE learns a "
+        "distribution: a posterior $q(z\\mid x)$, a decoder $p(x\\mid z)$ and a prior $p(z)$, and maximises the "
+        "evidence lower bound:"
+    )
+    st.latex(r"\underbrace{-\,\ell\big(g(f(x)),\,x\big)}_{\text{autoencoder}}"
+             r"\qquad\text{against}\qquad"
+             r"\underbrace{\mathbb{E}_{q(z\mid x)}\big[\log p(x\mid z)\big]"
+             r" - \mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)}_{\text{VAE: ELBO}(x)\;\le\;\log p(x)}")
+    st.markdown(
+        "**Questions** (Leuven, section 4.3): why does the VAE maximise the ELBO and not the likelihood "
+        "$\\log p(x)$? How does it compare with a stacked autoencoder, and what is the reconstruction metric of "
+        "each? (CMI report, problem 1): what does a VAE with a squared-error reconstruction loss do on "
+        "Fashion-MNIST?"
+    )
+
+
+
+def pick_pair() -> tuple[Autoencoder, VAE]:
+    """The autoencoder (the page's checkpoint box) and a VAE with its networks, data and code size."""
+    left, right = st.columns(2)
+    ae = pick_checkpoint(__file__, where=left)
+    c = ae.config
+
+    def same_networks(config: dict) -> bool:
+        return (config.get("architecture", "mlp") == "mlp" and not config.get("n_classes")
+                and config.get("latent_dim") == c.bottleneck and config.get("hidden_dim") == c.hidden_dim
+                and config.get("dataset") == c.dataset and config.get("image_channels", 1) == c.image_channels)
+
+    picked = pick_other("vae", same_networks, f"vae-gaussian-{c.bottleneck}d",
+                        f"VAE with the same networks ({c.dataset}, code of {c.bottleneck})", "ae_vae", where=right)
+    if picked is None:
+        st.info(f"Train one with `python -m train vae --dataset {c.dataset} --latent-dim {c.bottleneck} "
+                f"--hidden-dim {c.hidden_dim}` to compare.")
+        st.stop()
+    return ae, picked[0]
+
+
+def show_reconstructions(ae: Autoencoder, vae: VAE, x: torch.Tensor) -> None:
+    st.subheader("Reconstructions and their metrics")
+    with torch.no_grad():
+        ae_logits = ae.decode(ae.encode(x))
+        mu, _ = vae.encode(x)
+        vae_logits = vae.decode(mu)
+        elbo_terms = [vae.elbo_terms(x) for _ in range(20)]
+    log_px_given_z = torch.stack([t[0] for t in elbo_terms]).mean().item()
+    kl = torch.stack([t[1] for t in elbo_terms]).mean().item()
+    show_images(x, nrow=ROW, height=120, title="test digits", key="ae_vae_x")
+    show_images(torch.sigmoid(ae_logits), nrow=ROW, height=120, title="autoencoder: g(f(x))", key="ae_vae_ae")
+    show_images(vae.decode_mean(mu), nrow=ROW, height=120, title="VAE: mean of p(x | z = mean of q(z|x))",
+                key="ae_vae_vae")
+    ae_bce = reconstruction_loss(ae_logits, x, "bce").mean().item()
+    vae_bce = reconstruction_loss(vae_logits, x, "bce").mean().item()
+    c1, c2, c3 = st.columns(3)
+    c1.metric("autoencoder: cross-entropy", f"{ae_bce:.1f} nats")
+    c2.metric("VAE: cross-entropy at the mean code", f"{vae_bce:.1f} nats")
+    c3.metric("VAE: ELBO = E[log p(x|z)] - KL", f"{log_px_given_z - kl:.1f} nats",
+              f"{log_px_given_z:.1f} - {kl:.1f}", delta_color="off")
+    st.markdown(
+        "Per digit, summed over the 784 pixels, on these eight. The autoencoder's metric is a **distance** "
+        "between an image and its reconstruction, and the autoencoder wins it: all of its code serves the "
+        "reconstruction. The cross-entropy looks like a log-likelihood, $-\\sum_i [x_i \\log \\hat x_i + (1 - x_i) "
+        "\\log(1 - \\hat x_i)]$, but it is one only of $x$ **given its own code**: without a distribution over codes "
+        "the autoencoder gives no probability to a new image, so it has no likelihood to report. The VAE's "
+        "metric is a bound on $\\log p(x)$ itself, the probability of the digit under the whole model; it pays "
+        "the KL for keeping its codes near the prior, which is what makes it a generative model."
+    )
+
+
+def code_density(mean: np.ndarray, cov: np.ndarray, half: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(xs, ys, log N(z; mean, cov) on the grid) for the contours of a 2-D Gaussian."""
+    xs = np.linspace(mean[0] - half, mean[0] + half, 120)
+    ys = np.linspace(mean[1] - half, mean[1] + half, 120)
+    grid = np.stack(np.meshgrid(xs, ys), -1)
+    diff = grid - mean
+    inv = np.linalg.inv(cov)
+    log_p = -0.5 * np.einsum("...i,ij,...j->...", diff, inv, diff) - 0.5 * math.log((2 * math.pi) ** 2 *
+                                                                                  np.linalg.det(cov))
+    return xs, ys, log_p
+
+
+def show_code_spaces(ae: Autoencoder, vae: VAE, labels: np.ndarray) -> None:
+    st.subheader("Code spaces")
+    codes = encoded_test_set(ae, N_CODES).numpy()
+    mu = encoded_test_set(vae, N_CODES)[0].numpy()
+    generator = torch.Generator().manual_seed(0)
+    if ae.config.bottleneck == 2:
+        mean, scale = ae.code_mean.float().numpy(), ae.code_scale_tril.float().numpy()
+        cov = scale @ scale.T
+        ae_draws = ae.code_mean.float() + torch.randn(N_CODES, 2, generator=generator) @ ae.code_scale_tril.float().T
+        half = 3 * float(np.sqrt(np.max(np.diag(cov))))
+        left, right = st.columns(2)
+        left.plotly_chart(figures.latent_scatter(
+            ae_draws.numpy(), codes, labels[:N_CODES], density=code_density(mean, cov, half), height=460,
+            posterior_name="code f(x)", prior_name="fitted Gaussian"), width="stretch", key="ae_codes")
+        right.plotly_chart(figures.latent_scatter(
+            vae.prior.sample(N_CODES, generator=generator).numpy(), mu, labels[:N_CODES],
+            density=code_density(np.zeros(2), np.eye(2), 3.5), height=460, posterior_name="mean of q(z|x)",
+            prior_name="prior N(0, I)"), width="stretch", key="vae_codes")
+        st.caption(f"Left: the autoencoder's codes of {N_CODES:,} test digits and a Gaussian fitted to its codes "
+                   f"(grey). Right: the VAE's posterior means and its prior. Mind the axes: nothing fixes the scale "
+                   f"or the place of the autoencoder's codes.")
+    st.markdown(
+        "The autoencoder puts each digit wherever reconstruction is easiest: classes in long thin arms or tight "
+        "islands, and empty space between them. Nothing asked its codes to fill any region, so a point between "
+        "the arms decodes to something no training image was mapped near. The VAE's KL term pulls every posterior "
+        "towards $N(0, I)$, so its codes fill the prior's region with few holes, and a draw from the prior lands "
+        "where the decoder has been trained."
+    )
+    ae_samples = ae.sample(32, generator=torch.Generator().manual_seed(1))
+    vae_samples = vae.sample(32, generator=torch.Generator().manual_seed(1))
+    left, right = st.columns(2)
+    show_images(ae_samples, nrow=8, height=190, title="autoencoder: decoded draws from the fitted Gaussian",
+                where=left, key="ae_samples")
+    show_images(vae_samples, nrow=8, height=190, title="VAE: decoded draws from the prior", where=right,
+                key="vae_samples")
+    st.caption("Both grids decode codes drawn from a Gaussian. The autoencoder's was fitted after training to the "
+               "codes of 5,000 held-out training images (their mean and full covariance), the best a Gaussian can "
+               "do; the VAE's is the prior it was trained with.")
+
+
+@st.cache_data(show_spinner="Computing the bounds...", max_entries=16)
+def bounds(_vae: VAE, key: str, first: int, dataset: str) -> dict[str, list[float]]:
+    """Mean over ROW test digits of the IWAE bound at each k in KS (k = 1 is the ELBO), and of log p(x) by
+    quadrature where the latent is 2-D; fixed seed, so the same for every visitor."""
+    images, _ = load_test_set(dataset)
+    x = images[first: first + ROW]
+    torch.manual_seed(0)
+    out = {"k": list(KS), "iwae": [_vae.iwae(x, k=k).mean().item() for k in KS]}
+    if _vae.config.latent_dim == 2 and not _vae.config.n_classes:
+        out["exact"] = [log_px_by_quadrature(_vae, x, half_width=6.0, points=121).mean().item()]
+    return out
+
+
+def show_why_elbo(vae: VAE, first: int) -> None:
+    st.subheader("Why the ELBO, and not log p(x)?")
+    st.markdown("The likelihood of a VAE is an integral over every code:")
+    st.latex(r"\log p(x) = \log \int p(x\mid z)\, p(z)\, dz"
+             r" = \log \mathbb{E}_{q(z\mid x)}\Big[\frac{p(x\mid z)\,p(z)}{q(z\mid x)}\Big]"
+             r"\;\ge\; \mathbb{E}_{q(z\mid x)}\Big[\log \frac{p(x\mid z)\,p(z)}{q(z\mid x)}\Big] = \mathrm{ELBO}(x)")
+    st.markdown(
+        "The integral has no closed form (the decoder is a neural network), and estimating it by drawing $z$ "
+        "from the prior wastes almost every draw: few codes explain a given digit. Jensen's inequality moves the "
+        "log inside the expectation; what is left is an expectation under $q(z\\mid x)$ that **one** sample "
+        "estimates without bias, and whose gradient flows through $z = \\mu(x) + \\sigma(x)\\,\\varepsilon$ "
+        "(the reparameterisation trick). The gap is exactly $\\mathrm{KL}(q(z\\mid x)\\,\\|\\,p(z\\mid x))$: "
+        "training pushes the bound up and the posterior approximation towards the true one at once. Averaging "
+        "$k$ importance weights inside the log (IWAE, Burda et al. 2016) tightens the bound as $k$ grows:"
+    )
+    b = bounds(vae, model_key(vae), first, vae.config.dataset)
+    exact = b.get("exact", [None])[0]
+    fig = figures.lines(b["k"], {"IWAE bound L_k (k = 1: the ELBO)": b["iwae"],
+                                 **({"log p(x) by quadrature": [exact] * len(KS)} if exact is not None else {})},
+                        "Mean bound on log p(x) over the eight digits above", "importance samples k",
+                        "nats per digit", height=320, log_x=True)
+    st.plotly_chart(fig, width="stretch")
+    gap = b["iwae"][-1] - b["iwae"][0]
+    text = (f"From k = 1 to k = {KS[-1]:,} the bound rises by {gap:.1f} nats. ")
+    if exact is not None:
+        text += (f"With a 2-D code the integral can be done on a grid (121 x 121 codes): log p(x) = {exact:.1f} nats, "
+                 f"{exact - b['iwae'][0]:.1f} above the ELBO. With 32 dimensions the same grid would need 121^32 "
+                 f"decoder passes: that is why the VAE trains on the bound.")
+    else:
+        text += (f"With {vae.config.latent_dim} dimensions no grid can do the integral (121 points a side would be "
+                 f"121^{vae.config.latent_dim} decoder passes): the bound is what can be computed.")
+    st.markdown(text)
+
+
+def show_likelihoods() -> None:
+    st.subheader("The reconstruction loss is a likelihood: squared error is a Gaussian")
+    found = checkpoints_of("vae", lambda c: c.get("dataset") == "fashion-mnist" and not c.get("n_classes"),
+                           required=False)
+    if len(found) < 2:
+        st.info("The chosen source has fewer than two Fashion-MNIST VAEs; the shipped checkpoints have three "
+                "(Bernoulli, squared error, learned sigma).")
+        return
+    st.markdown(
+        "A VAE's reconstruction term is $\\log p(x\\mid z)$, so choosing the loss chooses the likelihood. The "
+        "squared error is a Gaussian with a fixed $\\sigma$: $-\\log \\mathcal N(x; \\hat x, \\sigma^2) = "
+        "\\frac{(x - \\hat x)^2}{2\\sigma^2} + \\text{const}$, and \"MSE + KL\" is $\\sigma^2 = 1/2$. The "
+        "$\\sigma$ weighs reconstruction against the KL, as $\\beta$ does: a large one lets the KL win and the "
+        "images blur; learning it (one $\\sigma$ for all pixels, Rybkin et al. 2021) sets the weight from the "
+        "data. Below, the same Fashion-MNIST VAE with three likelihoods."
+    )
+    images, _ = load_test_set("fashion-mnist")
+    x = images[:ROW]
+    columns = st.columns(len(found))
+    rows = []
+    for column, (location, _) in zip(columns, sorted(found, key=lambda f: checkpoint_label(f[0])), strict=True):
+        model = load_or_stop(location)
+        column.markdown(f"**{checkpoint_label(location)}**: {model.likelihood_text()}")
+        show_images(model.reconstruct(x), nrow=4, height=170, title="reconstructions", where=column,
+                    key=f"lik_rec_{location}")
+        show_images(model.sample(16, generator=torch.Generator().manual_seed(0)), nrow=4, height=170,
+                    title="samples", where=column, key=f"lik_samples_{location}")
+        evaluation = model.metrics.get("eval", {})
+        with torch.no_grad():
+            mse = (model.reconstruct(images[:500]) - images[:500]).pow(2).mean().item()
+        rows.append({"checkpoint": checkpoint_label(location), "likelihood": model.likelihood_text(),
+                     "test ELBO (nats)": round(evaluation.get("test_elbo", float("nan")), 1),
+                     "of which KL": round(evaluation.get("test_kl", float("nan")), 1),
+                     "squared error per pixel": round(mse, 4)})
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.markdown(
+        "The ELBOs in this table do not compare across likelihoods. The Bernoulli's is a log-**probability** of "
+        "pixels read as coin flips, at most 0; a Gaussian's is a log-**density** of real numbers, which grows "
+        "without bound as $\\sigma$ shrinks (a density can exceed 1). Compare the squared error, the KL (how much "
+        "of the code the model uses), and the pictures; to compare likelihoods honestly, the data must be the "
+        "same discrete images under every model, which is what bits per dimension on dequantized pixels does."
+    )
+
+
+introduction()
+ae, vae = pick_pair()
+images, labels = load_test_set(ae.config.dataset)
+first = int(st.number_input(f"First test digit (0 to {len(images) - ROW})", 0, len(images) - ROW, 0,
+                            key="ae_vae_first"))
+show_reconstructions(ae, vae, images[first: first + ROW])
+show_code_spaces(ae, vae, labels)
+show_why_elbo(vae, first)
+show_likelihoods()
+model_card(ae)
+show_code(Autoencoder.loss, VAE.elbo_terms, log_px_by_quadrature)
