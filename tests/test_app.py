@@ -65,12 +65,16 @@ def assert_clean(at: AppTest) -> None:
 def test_home_shows_every_shipped_model_with_samples(app):
     assert_clean(app)
     found = list_checkpoints(SHIPPED)
-    names = [Path(p).name for p, c in found if c["family"] != "classifier"]
+    names = [Path(p).name for p, c in found if registry.is_generative(c)]
     text = " ".join(m.value for m in app.markdown)
     for name in names:
         assert f"**{name}**" in text
-    assert len(app.get("plotly_chart")) == len(names)
-    assert len(app.get("page_link")) == len(names)
+    assert len(app.get("plotly_chart")) == len(names) + 4  # a card each, and the four datasets
+    # Autoencoders are listed under their pages, not sampled: one link per page, their names in a caption.
+    others = [Path(p).name for p, c in found if not registry.is_generative(c) and not registry.is_judge(c)]
+    pages = {registry.page_for(c) for p, c in found if Path(p).name in others}
+    assert len(app.get("page_link")) == len(names) + len(pages)
+    assert all(any(name in c.value for c in app.caption) for name in others)
     judges = [Path(p).name for p, c in found if c["family"] == "classifier"]
     assert all(any(name in c.value for c in app.caption) for name in judges)
     cards = [m.value.strip("*") for m in app.markdown if m.value.startswith("**") and m.value.strip("*") in names]
@@ -664,3 +668,35 @@ def test_every_page_with_checkpoints_whose_metrics_hold_little(sparse_models, pa
     on every page without a traceback."""
     app = start("Local folder", str(sparse_models), page=page)
     assert not app.exception, app.exception
+
+
+def test_restoring_autoencoder_page_controls(scratch_models):
+    app = start("Local folder", str(scratch_models), page="app_pages/ae_restore.py")
+    assert_clean(app)
+    assert app.radio(key="ae_dataset").options == ["MNIST", "Coloured MNIST"]
+    app.selectbox(key="ae_distortion").select("noise").run()
+    app.slider(key="ae_strength").set_value(1.0).run()
+    assert_clean(app)
+    titles = [c.proto.spec for c in app.get("plotly_chart")]  # the specialist, then the one trained on the mix
+    assert any("ae-noise-8 (trained on gaussian noise)" in t for t in titles)
+    assert any("ae-mix-4 (trained on mix of all)" in t for t in titles)
+    app.selectbox(key="ae_distortion").select("rotation").run()  # no specialist: the mix model alone
+    titles = [c.proto.spec for c in app.get("plotly_chart")]
+    assert not any("ae-noise-8 (trained" in t for t in titles) and any("ae-mix-4 (trained" in t for t in titles)
+    app.radio(key="ae_table_strength").set_value(0.5).run()
+    app.radio(key="ae_dataset").set_value("colored-mnist").run()
+    assert_clean(app)
+    assert any("ae-color-mix-4 (trained on mix of all)" in c.proto.spec for c in app.get("plotly_chart"))
+    # One bottleneck per kind in this folder: the curve says what to train instead of drawing nothing.
+    assert any("one bottleneck size only" in i.value for i in app.info)
+
+
+def test_autoencoder_against_vae_page(scratch_models):
+    app = start("Local folder", str(scratch_models), page="app_pages/ae_vs_vae.py")
+    assert_clean(app)
+    assert app.selectbox(key="checkpoint_autoencoder").options == ["ae-mlp"]
+    assert app.selectbox(key="ae_vae").options == ["plain"]  # the VAE with the same networks, data and code size
+    assert any("log p(x) = " in m.value for m in app.markdown)  # a 2-D code: the quadrature
+    assert any("fewer than two Fashion-MNIST VAEs" in i.value for i in app.info)
+    app.number_input(key="ae_vae_first").set_value(100).run()
+    assert_clean(app)
