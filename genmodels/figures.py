@@ -202,13 +202,17 @@ def correlation_heatmap(corr: np.ndarray) -> go.Figure:
 
 def error_table(values: np.ndarray, rows: list[str], columns: list[str], title: str | None = None) -> go.Figure:
     """A table of errors as a heatmap with each value written in its cell, low (good) dark green; missing values
-    (NaN) are left blank. The colour scale is logarithmic: errors of different distortions differ tenfold."""
+    (NaN) are left blank. The colour scale is logarithmic (errors of different distortions differ tenfold) and
+    spans the positive values (an error of 0 is drawn darkest without stretching the scale)."""
     values = np.asarray(values, dtype=np.float64)
-    shown = np.log10(np.clip(values, 1e-6, None))
-    fig = go.Figure(go.Heatmap(z=shown, x=columns, y=rows, customdata=values, colorscale="Greens", reversescale=True,
-                               showscale=False, texttemplate="%{customdata:.4f}",
-                               hovertemplate="%{y}<br>%{x}: %{customdata:.4f}<extra></extra>"))
-    fig.update_layout(title=title, height=60 + 34 * len(rows), margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    positive = values[np.isfinite(values) & (values > 0)]
+    low, high = (np.log10(positive.min()), np.log10(positive.max())) if positive.size else (-6.0, 0.0)
+    shown = np.log10(np.clip(values, 10 ** low, None))
+    text = [["" if not np.isfinite(v) else f"{v:.4f}" for v in row] for row in values]
+    fig = go.Figure(go.Heatmap(z=shown, x=columns, y=rows, text=text, texttemplate="%{text}", zmin=low,
+                               zmax=high, colorscale="Greens", reversescale=True, showscale=False,
+                               hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>"))
+    fig.update_layout(title=title, height=80 + 34 * len(rows), margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(side="top")
     return fig
