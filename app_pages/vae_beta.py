@@ -15,9 +15,9 @@ from app_pages.common import (
     this_page,
 )
 from genmodels import figures, latent
-from genmodels.vae import VAE
+from genmodels.vae import VAE, VAEConfig
 
-SAME = ("dataset", "architecture", "latent_dim", "hidden_dim", "prior")  # a sweep differs only in beta
+SAME = ("dataset", "architecture", "latent_dim", "hidden_dim", "prior", "likelihood", "sigma")  # differ only in beta
 N_ENCODED = 2000
 
 
@@ -42,7 +42,8 @@ def find_sweep() -> dict[float, str]:
     two), or an error saying how to train one."""
     sweeps: dict[tuple, dict[float, str]] = {}
     for loc, cfg in checkpoints_of("vae", this_page(__file__).accepts):
-        sweeps.setdefault(tuple(cfg.get(k) for k in SAME), {})[float(cfg.get("beta", 1.0))] = loc
+        same = tuple(cfg.get(k, getattr(VAEConfig, k)) for k in SAME)  # a field an older config lacks: its default
+        sweeps.setdefault(same, {})[float(cfg.get("beta", 1.0))] = loc
     sweeps = {k: v for k, v in sweeps.items() if len(v) >= 2}
     if not sweeps:
         st.error("The chosen source has no beta sweep: at least two Gaussian-prior VAE checkpoints that differ "
