@@ -21,6 +21,23 @@ def test_image_grid_is_a_greyscale_heatmap():
     assert fig.data[0].zmin == 0 and fig.data[0].zmax == 1 and fig.layout.title.text == "samples"
 
 
+def test_colour_images_tile_channel_by_channel_into_an_rgb_image():
+    images = torch.zeros(3, 3, 4, 4)
+    images[1, 0] = 1.0  # the second image pure red
+    grid = figures.tile(images, nrow=3, pad=1)
+    assert grid.shape == (6, 16, 3)
+    assert (grid[1:5, 6:10] == [1, 0, 0]).all() and (grid[1:5, 1:5] == 0).all() and (grid[0, 0] == 0.5).all()
+    fig = figures.image_grid(images, nrow=3)
+    assert fig.data[0].type == "image" and fig.data[0].z[2, 8].tolist() == [255, 0, 0]  # padding 2
+
+
+def test_error_table_writes_each_value_and_leaves_missing_ones_blank():
+    values = np.array([[0.1, np.nan, 0.0], [0.01, 0.02, 0.5]])
+    fig = figures.error_table(values, ["a", "b"], ["x", "y", "z"])
+    assert [list(row) for row in fig.data[0].text] == [["0.1000", "", "0.0000"], ["0.0100", "0.0200", "0.5000"]]
+    assert fig.data[0].zmin == -2 and np.isclose(fig.data[0].zmax, np.log10(0.5))  # the positive values' span
+
+
 def test_training_curves_plot_every_epoch_series():
     metrics = {"curves": {"step": [10, 20], "step_loss": [2.0, 1.0], "epoch": [1, 2], "train_loss": [2, 1],
                           "test_elbo": [-3, -2], "broken": [1]}}
