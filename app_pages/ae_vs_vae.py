@@ -16,6 +16,7 @@ from app_pages.common import (
     model_key,
     pick_checkpoint,
     pick_other,
+    recorded_quality,
     show_code,
     show_images,
 )
@@ -157,6 +158,11 @@ def show_code_spaces(ae: Autoencoder, vae: VAE, labels: np.ndarray) -> None:
                 where=left, key="ae_samples")
     show_images(vae_samples, nrow=8, height=190, title="VAE: decoded draws from the prior", where=right,
                 key="vae_samples")
+    for column, model in ((left, ae), (right, vae)):
+        _, quality = recorded_quality(model)
+        if quality:
+            column.caption(f"FID-MNIST {quality['fid_mnist']:.1f}, {quality['confident_rate']:.1%} classified with "
+                           f"confidence over 0.9 ({quality['n']:,} samples; lower FID is better)")
     st.caption("Both grids decode codes drawn from a Gaussian. The autoencoder's was fitted after training to the "
                "codes of 5,000 held-out training images (their mean and full covariance), the best a Gaussian can "
                "do; the VAE's is the prior it was trained with.")

@@ -85,7 +85,11 @@ def _in_beta_sweep(config: dict) -> bool:
 
 
 def _beta_sweep_member(config: dict) -> bool:
-    return _in_beta_sweep(config) and (config.get("beta", 1.0) != 1.0 or config.get("architecture") == "conv")
+    """A checkpoint the beta page explains best: beta other than 1, or a conv VAE on grey images with a Bernoulli
+    likelihood (the shipped sweep's kind); other conv VAEs (a coloured one) go to the priors page."""
+    grey_bernoulli = config.get("likelihood", "bernoulli") == "bernoulli" and config.get("image_channels", 1) == 1
+    return _in_beta_sweep(config) and (config.get("beta", 1.0) != 1.0
+                                       or (config.get("architecture") == "conv" and grey_bernoulli))
 
 
 def _prior_comparison(config: dict) -> bool:
