@@ -110,3 +110,17 @@ def test_ema_warm_up_forgets_the_initial_weights():
     # prod of the decays: tiny with the warm-up, 0.999^469 = 63 % without it
     share = math.prod(model.ema_decay_at(s) for s in range(1, 470))
     assert share < 1e-3 and 0.999 ** 469 > 0.6
+
+
+def test_a_ddpm_trains_on_coloured_mnist_and_loads_with_its_colour_samples(tmp_path):
+    from genmodels import registry
+    from train.__main__ import main
+
+    out = tmp_path / "color"
+    assert main(["ddpm", "--dataset", "colored-mnist", "--T", "10", "--channels", "8", "16", "16", "--epochs", "1",
+                 "--subset", "64", "--val-size", "16", "--eval-images", "16", "--quiet", "--device", "cpu",
+                 "--out", str(out)]) == 0
+    model = registry.load(out)
+    assert model.config.image_channels == 3 and not model.problems
+    assert model.training_samples.shape == (1, 16, 3, 28, 28)  # the epoch's colour snapshot, read back checked
+    assert model.sample(2, generator=torch.Generator().manual_seed(0), steps=5).shape == (2, 3, 28, 28)

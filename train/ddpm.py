@@ -2,7 +2,7 @@
 
 import torch
 
-from genmodels.data import load_dataset
+from genmodels.data import image_channels, load_dataset
 from genmodels.ddpm import DDPM, DDPMConfig
 from genmodels.schedule import SCHEDULES
 
@@ -13,13 +13,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--schedule", choices=SCHEDULES, default="linear")
     parser.add_argument("--conditional", action="store_true", help="class-conditional, with guidance")
     parser.add_argument("--ema-decay", type=float, default=0.999)
-    parser.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    parser.add_argument("--dataset", choices=["mnist", "fashion-mnist", "colored-mnist", "colored-fashion-mnist"],
+                        default="mnist")
     parser.add_argument("--eval-images", type=int, default=1000, help="test images for the per-epoch loss")
 
 
 def build(args):
-    model = DDPM(DDPMConfig(dataset=args.dataset, channels=args.channels, T=args.T, schedule=args.schedule,
-                            n_classes=10 if args.conditional else 0, ema_decay=args.ema_decay))
+    model = DDPM(DDPMConfig(dataset=args.dataset, image_channels=image_channels(args.dataset), channels=args.channels,
+                            T=args.T, schedule=args.schedule, n_classes=10 if args.conditional else 0,
+                            ema_decay=args.ema_decay))
     model.to(memory_format=torch.channels_last)  # about 25% faster convolutions on CPU (oneDNN)
     kwargs = dict(root=args.data_root, download=args.download, subset=args.subset)
     return model, load_dataset(args.dataset, train=True, **kwargs), load_dataset(args.dataset, train=False, **kwargs)
