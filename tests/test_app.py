@@ -696,7 +696,9 @@ def test_autoencoder_against_vae_page(scratch_models):
     assert_clean(app)
     assert app.selectbox(key="checkpoint_autoencoder").options == ["ae-mlp"]
     assert app.selectbox(key="ae_vae").options == ["plain"]  # the VAE with the same networks, data and code size
-    assert any("log p(x) = " in m.value for m in app.markdown)  # a 2-D code: the quadrature
+    assert not any("log p(x) = " in m.value for m in app.markdown)  # the quadrature waits for its button
+    click_and_wait(app, "Compute log p(x) exactly")
+    assert any("log p(x) = " in m.value for m in app.markdown)
     assert any("fewer than two Fashion-MNIST VAEs" in i.value for i in app.info)
     app.number_input(key="ae_vae_first").set_value(100).run()
     assert_clean(app)
