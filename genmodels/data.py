@@ -94,6 +94,26 @@ def colorize(images: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor) -> torch.
     return images * fg.view(-1, 3, 1, 1) + (1 - images) * bg.view(-1, 3, 1, 1)
 
 
+def decolorize(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Undo ``colorize`` as far as one image allows: (grey (N, 1, 28, 28), foreground (N, 3), background (N, 3)).
+
+    The background is the median colour of the border pixels (MNIST digits never reach the border); the
+    foreground the pixel farthest from it; each pixel's grey value its position on the segment from background
+    to foreground, clipped to [0, 1]. Exact for a coloured MNIST image whose stroke reaches full ink; for a
+    generated one, the shape it drew and the two colours it chose, so the MNIST judge can score the shape and
+    the colours can be compared on their own.
+    """
+    border = torch.cat([images[..., 0, :], images[..., -1, :], images[..., 1:-1, 0], images[..., 1:-1, -1]], -1)
+    bg = border.median(-1).values  # (N, 3)
+    offset = images - bg.view(-1, 3, 1, 1)
+    farthest = offset.pow(2).sum(1).flatten(1).argmax(-1)  # (N,)
+    fg = images.flatten(2)[torch.arange(len(images)), :, farthest]  # (N, 3)
+    direction = fg - bg
+    length2 = direction.pow(2).sum(-1).clamp(min=1e-8).view(-1, 1, 1)
+    grey = (offset * direction.view(-1, 3, 1, 1)).sum(1, keepdim=True) / length2.unsqueeze(1)
+    return grey.clamp(0, 1), fg, bg
+
+
 class ImageDataset(Dataset):
     """Images in [0, 1] of shape (C, 28, 28) with integer labels, held in memory.
 

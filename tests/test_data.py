@@ -155,3 +155,14 @@ def test_colored_mnist_is_mnist_painted_by_a_fixed_rule():
     h, s, v = torch.rand(3, 50, generator=torch.Generator().manual_seed(0))
     expected = torch.tensor([colorsys.hsv_to_rgb(*t) for t in torch.stack([h, s, v], 1).tolist()])
     assert torch.allclose(hsv_to_rgb(h, s, v), expected, atol=1e-6)
+
+
+def test_decolorize_gives_back_the_grey_digit_and_its_two_colours():
+    from genmodels.data import decolorize, digit_colors
+
+    grey = load_dataset("mnist", train=False, subset=200).images
+    shape, fg, bg = decolorize(load_dataset("colored-mnist", train=False, subset=200).images)
+    F, B = digit_colors(10_000, seed=2)
+    assert torch.allclose(bg, B[:200]) and torch.allclose(fg, F[:200], atol=1 / 255 + 1e-6)
+    ink = grey / grey.flatten(1).max(1).values.view(-1, 1, 1, 1)  # the grey digit, its strongest pixel at 1
+    assert torch.allclose(shape, ink, atol=1e-5)

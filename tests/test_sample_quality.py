@@ -161,3 +161,23 @@ def test_gallery_of_another_sampler_says_which(folders):
     assert main([ddpm, "--judge", str(folders / "judge"), "--gallery", "16", "--steps", "3", "--method", "dpm++",
                  "--eta", "1"]) == 0
     assert genmodels.load(ddpm).judged_samples["sampler"] == "DPM-Solver++(2M), 3 steps, eta 1, seed 0"
+
+
+def test_colour_images_are_scored_by_their_shape_and_their_colours(folders):
+    from genmodels.data import colorize
+    from train.sample_quality import quality, reference_colors
+
+    judge = genmodels.load(folders / "judge")
+    grey = load_dataset("mnist", train=False, subset=N).images
+    reference = judge.all_features(load_dataset("mnist", train=True, subset=N).images)
+    real = quality(judge, grey, reference)
+    painted = load_dataset("colored-mnist", train=False, subset=N).images
+    colors = reference_colors(1000)
+    scored = quality(judge, painted, reference, colors)
+    assert scored["histogram"] == real["histogram"]
+    assert scored["fid_mnist"] == pytest.approx(real["fid_mnist"], rel=0.05, abs=0.05)
+    # Real colour pairs are near the reference; every digit in one colour pair is far from it.
+    red, dark_blue = torch.tensor([[1.0, 0.0, 0.0]]).expand(N, 3), torch.tensor([[0.0, 0.0, 0.3]]).expand(N, 3)
+    one_pair = colorize(grey, red, dark_blue)
+    far = quality(judge, one_pair, reference, colors)["fd_colors"]
+    assert scored["fd_colors"] < 0.05 < far

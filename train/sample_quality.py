@@ -31,7 +31,7 @@ import torch
 
 import genmodels
 from genmodels.checkpoint import JUDGED, as_uint8, save_judged
-from genmodels.data import load_dataset
+from genmodels.data import COLOR_SEEDS, decolorize, digit_colors, load_dataset
 from genmodels.ddpm import sampler_name
 from genmodels.metrics import class_report, frechet_distance
 from train.loop import atomic_write, describe_device, pick_device
@@ -64,18 +64,37 @@ def sample_images(model, n: int, seed: int, steps: str, batch_size: int = 500, m
     return torch.cat(out), sampler_label(model, steps, method, eta)
 
 
-def floor_images(n: int, seed: int) -> torch.Tensor:
-    """n MNIST test images drawn at random (seeded), not the first n: the first 5,000 test digits were
-    written by other people than the last 5,000 (NIST's SD-3 and SD-1), and their FID-MNIST against the
-    training images is 29.9 where a random 5,000 score 7.2. The training reference is mixed throughout."""
-    test = load_dataset("mnist", train=False).images
+def floor_images(n: int, seed: int, dataset: str = "mnist") -> torch.Tensor:
+    """n MNIST (or coloured MNIST) test images drawn at random (seeded), not the first n: the first 5,000 test
+    digits were written by other people than the last 5,000 (NIST's SD-3 and SD-1), and their FID-MNIST against
+    the training images is 29.9 where a random 5,000 score 7.2. The training reference is mixed throughout."""
+    test = load_dataset(dataset, train=False).images
     return test[torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n]]
 
 
-def quality(judge, images: torch.Tensor, reference_features: torch.Tensor) -> dict:
-    """FID-MNIST against the reference features, the class histogram and the confident rate."""
+def quality(judge, images: torch.Tensor, reference_features: torch.Tensor,
+            reference_colors: torch.Tensor | None = None) -> dict:
+    """FID-MNIST against the reference features, the class histogram and the confident rate.
+
+    Colour images (coloured MNIST) are split by ``decolorize`` into the shape they drew, which the MNIST judge
+    scores as above, and their two colours: ``fd_colors`` is the Frechet distance between the (foreground,
+    background) RGB pairs and ``reference_colors``, those of real coloured training images (6 numbers each).
+    """
+    colors = None
+    if images.shape[1] == 3:
+        images, fg, bg = decolorize(images)
+        colors = torch.cat([fg, bg], 1)
     report = class_report(judge.predict_proba(images))
-    return {"fid_mnist": frechet_distance(judge.all_features(images), reference_features), **report}
+    out = {"fid_mnist": frechet_distance(judge.all_features(images), reference_features), **report}
+    if colors is not None and reference_colors is not None:
+        out["fd_colors"] = frechet_distance(colors, reference_colors)
+    return out
+
+
+def reference_colors(n: int) -> torch.Tensor:
+    """The (foreground, background) colours of the first n coloured training images, (n, 6)."""
+    fg, bg = digit_colors(60_000, COLOR_SEEDS[True])
+    return torch.cat([fg, bg], 1)[:n]
 
 
 @torch.no_grad()
@@ -231,10 +250,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.curve:
         return fid_curve(models, judge, reference, [int(v) for v in args.curve.split(",")], args, command, device)
     rows = []
+    colored = any(getattr(model.config, "image_channels", 1) == 3 for _, model in models)
+    colors = reference_colors(args.n) if colored else None
     if args.floor:
         result = quality(judge, floor_images(args.n, args.seed), reference)
         rows.append(("real MNIST test images (the floor)", "", result, None))
         floor = result["fid_mnist"]
+        if colored:
+            color_floor = quality(judge, floor_images(args.n, args.seed, "colored-mnist"), reference, colors)
+            rows.append(("real coloured MNIST test images (the floor)", "", color_floor, None))
         if args.write and judge.metrics.get("fid_floor", {}).get("n", 0) <= args.n:  # keep the floor on most images
             update_metrics(args.judge, "fid_floor", {**result, "n": args.n, "command": command})
     for location, model in models:
@@ -243,11 +267,13 @@ def main(argv: list[str] | None = None) -> int:
             model.to(device)
         started = time.perf_counter()
         images, sampler = sample_images(model, args.n, args.seed, args.steps, method=args.method, eta=args.eta)
-        result = quality(judge, images, reference)
+        result = quality(judge, images, reference, colors)
         result.update(n=args.n, seed=args.seed, sampler=sampler, seconds=round(time.perf_counter() - started, 1),
                       device=describe_device(next(model.parameters()).device), command=command)
         if args.floor:
             result["floor_fid_mnist"] = floor  # real test images at the same n: FID is biased upwards at small n
+            if "fd_colors" in result:
+                result["floor_fd_colors"] = color_floor["fd_colors"]
         bpd = bits_per_dim(model, args.bpd, args.seed) if args.bpd and hasattr(model, "bits_per_dim") else None
         rows.append((location, sampler, result, bpd))
         if args.write:
@@ -255,12 +281,14 @@ def main(argv: list[str] | None = None) -> int:
             if bpd:
                 update_metrics(location, "bits_per_dim", {**bpd, "command": command})
 
-    print(f"| model | sampler | FID-MNIST (n = {args.n}) | confident > 0.9 | classes (0 to 9) | bits/dim |")
-    print("|---|---|---|---|---|---|")
+    print(f"| model | sampler | FID-MNIST (n = {args.n}) | confident > 0.9 | classes (0 to 9) | bits/dim |"
+          + (" colour FD |" if colored else ""))
+    print("|---|---|---|---|---|---|" + ("---|" if colored else ""))
     for name, sampler, r, bpd in rows:
         bits = f"{bpd['mean']:.3f} ± {bpd['stderr']:.3f} (n = {bpd['n']})" if bpd else ""
+        color = (f" {r['fd_colors']:.4f} |" if "fd_colors" in r else " |") if colored else ""
         print(f"| {name} | {sampler} | {r['fid_mnist']:.1f} | {r['confident_rate']:.1%} | "
-              f"{' '.join(str(h) for h in r['histogram'])} | {bits} |")
+              f"{' '.join(str(h) for h in r['histogram'])} | {bits} |{color}")
     return 0
 
 
