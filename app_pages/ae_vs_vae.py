@@ -159,11 +159,18 @@ def show_code_spaces(ae: Autoencoder, vae: VAE, labels: np.ndarray) -> None:
                 where=left, key="ae_samples")
     show_images(vae_samples, nrow=8, height=190, title="VAE: decoded draws from the prior", where=right,
                 key="vae_samples")
+    scores = {}
     for column, model in ((left, ae), (right, vae)):
         _, quality = recorded_quality(model)
         if quality:
+            scores[column] = quality
             column.caption(f"FID-MNIST {quality['fid_mnist']:.1f}, {quality['confident_rate']:.1%} classified with "
                            f"confidence over 0.9 ({quality['n']:,} samples; lower FID is better)")
+    if len(scores) == 2:
+        ratio = scores[left]["fid_mnist"] / scores[right]["fid_mnist"]
+        st.markdown(f"By FID-MNIST the autoencoder's draws are {ratio:.1f} times as far from real digits as the "
+                    f"VAE's. The gap grows with the code: in 2 dimensions a Gaussian covers the autoencoder's few "
+                    f"arms fairly well, in 32 most of its volume lies between the places real digits are encoded.")
     st.caption("Both grids decode codes drawn from a Gaussian. The autoencoder's was fitted after training to the "
                "codes of 5,000 held-out training images (their mean and full covariance), the best a Gaussian can "
                "do; the VAE's is the prior it was trained with.")
