@@ -131,7 +131,8 @@ def show_error_table(models: dict[str, tuple[str, dict]]) -> None:
         "it is below that. Darker is better."
     )
     values, rows, columns = error_table(models, strength)
-    st.plotly_chart(figures.error_table(values, rows, columns), width="stretch")
+    st.plotly_chart(figures.error_table(values, rows, columns), width="stretch",
+                    config={"displayModeBar": False})  # the bar would cover the column names
     st.markdown(
         "Read down a column: the model trained on that distortion is usually best at it, but the one trained on "
         "the **mix** comes close on every column at once, while a specialist fails on what it never saw (a model "
