@@ -74,7 +74,7 @@ def show_generative(models: list[tuple[str, dict]], source) -> None:
 
 def show_others(models: list[tuple[str, dict]]) -> None:
     """Models that are not sampled here (autoencoders): one line per page, naming its checkpoints."""
-    st.subheader("Models that restore rather than sample")
+    st.subheader("Autoencoders: they reconstruct and restore; they have no sampler")
     by_page: dict[str, list[str]] = {}
     for location, config in models:
         by_page.setdefault(registry.page_for(config) or "", []).append(checkpoint_label(location))
