@@ -124,7 +124,8 @@ def show_directions(model: GAN, seed_a: int, frames: int) -> None:
 
 def show_vae_beside(model: GAN, seed_a: int, seed_b: int, path: str, frames: int) -> None:
     st.subheader("The same walk through a VAE")
-    picked = pick_other("vae", lambda c: not c.get("n_classes"), "vae-vamp-32d", "unconditional VAE", "walk_vae")
+    picked = pick_other("vae", lambda c: not c.get("n_classes") and c.get("image_channels", 1) == 1, "vae-vamp-32d",
+                        "unconditional VAE of grey images", "walk_vae")
     if picked is None:
         return
     vae, name = picked
