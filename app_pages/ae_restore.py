@@ -101,6 +101,15 @@ def show_restoration(models: dict[str, tuple[str, dict]], x: torch.Tensor, name:
                     key=f"ae_row_{title}")
 
 
+def row_order(item: tuple[str, tuple[str, dict]]) -> tuple:
+    """The error table's rows in the columns' order (each specialist on the diagonal), then the mix, then plain
+    models, each by bottleneck."""
+    config = item[1][1]
+    order = [*DISTORTIONS, "none"]
+    return (order.index(config["distortion"]) if config["distortion"] in order else len(order),
+            config["bottleneck"], item[0])
+
+
 def error_table(models: dict[str, tuple[str, dict]], strength: float) -> tuple[np.ndarray, list[str], list[str]]:
     """(errors, rows, columns): rows are the checkpoints (and first the distorted input itself), columns the test
     distortions and clean inputs; cells the mean squared error per pixel on the test set, as each training run
@@ -109,7 +118,7 @@ def error_table(models: dict[str, tuple[str, dict]], strength: float) -> tuple[n
     columns = [*DISTORTIONS, "none"]
     keys = {n: ("test_mse_clean" if n == "none" else "test_" + error_key(n, strength)) for n in columns}
     rows, values, baseline = [], [], {}
-    for label, (location, config) in sorted(models.items(), key=lambda m: (m[1][1]["bottleneck"], m[0])):
+    for label, (location, config) in sorted(models.items(), key=row_order):
         evaluation = checkpoint_metrics(location, source.revision).get("eval", {})
         rows.append(f"{label}: {trained_on(config)}, bottleneck {config['bottleneck']}")
         values.append([evaluation.get(keys[n], np.nan) for n in columns])
@@ -133,12 +142,58 @@ def show_error_table(models: dict[str, tuple[str, dict]]) -> None:
     values, rows, columns = error_table(models, strength)
     st.plotly_chart(figures.error_table(values, rows, columns), width="stretch",
                     config={"displayModeBar": False})  # the bar would cover the column names
-    st.markdown(
-        "Read down a column: the model trained on that distortion is usually best at it, but the one trained on "
-        "the **mix** comes close on every column at once, while a specialist fails on what it never saw (a model "
-        "trained on noise leaves a flip flipped). A flip or a rotation is the hardest to undo: the model must "
-        "recognise the digit to know which way is up, and a **6** turned upside down is a **9**."
-    )
+    st.markdown(generalisation_text(models, strength))
+
+
+def cell(evaluation: dict, name: str, strength: float, what: str = "mse") -> float | None:
+    """One recorded number of the error table (None if the run did not record it)."""
+    return evaluation.get("test_" + error_key(name, strength, what))
+
+
+def generalisation_text(models: dict[str, tuple[str, dict]], strength: float) -> str:
+    """What the table says, from its numbers: specialists against the mix model on their own distortion, what
+    a specialist does to the others, where the mix model helps, and what it finds hardest."""
+    source = current_source()
+    mix = next((label for label in restorers(models, "mix") if models[label][1]["distortion"] == "mix"), None)
+    if mix is None:
+        return "Read down a column: which model restores that distortion best?"
+    size = models[mix][1]["bottleneck"]
+    mixed = checkpoint_metrics(models[mix][0], source.revision).get("eval", {})
+    singles = [n for n in DISTORTIONS if n != "mix"]
+    wins, total, left = 0, 0, []
+    for location, config in models.values():
+        name = config["distortion"]
+        if name not in singles or config["bottleneck"] != size:
+            continue
+        own = checkpoint_metrics(location, source.revision).get("eval", {})
+        if cell(own, name, strength) is not None and cell(mixed, name, strength) is not None:
+            total += 1
+            wins += cell(own, name, strength) < cell(mixed, name, strength)
+        left += [cell(own, n, strength) / cell(own, n, strength, "input_mse") for n in singles
+                 if n != name and cell(own, n, strength) and cell(own, n, strength, "input_mse")]
+    text = "Read down a column. "
+    if total:
+        text += (f"The model trained on a distortion beats the one trained on the **mix** at it in {wins} of "
+                 f"{total} columns. ")
+    if left:
+        share = sum(left) / len(left)
+        text += (f"On a distortion it never saw, a specialist's output has on average {share:.0%} of the distorted "
+                 f"input's error" + (" (it makes the image worse)" if share > 1 else "")
+                 + ": it learned to undo one thing. ")
+    cells = {n: cell(mixed, n, strength) for n in singles if cell(mixed, n, strength) is not None}
+    helped = [n for n in cells if cell(mixed, n, strength, "input_mse") and cells[n] < cell(mixed, n, strength,
+                                                                                                "input_mse")]
+    if cells:
+        text += f"The mix model lowers the error of {len(helped)} of the {len(cells)} distortions at once"
+        missed = [DISTORTIONS[n].title.lower() for n in cells if n not in helped]
+        text += (f" (not {', '.join(missed)}: at this strength the input is closer to the digit than the model's "
+                 f"blurry reconstruction of it). " if missed else ". ")
+        hardest, easiest = max(cells, key=cells.get), min(cells, key=cells.get)
+        text += (f"Its hardest is **{DISTORTIONS[hardest].title.lower()}** and its easiest "
+                 f"**{DISTORTIONS[easiest].title.lower()}**: to undo a turn or a flip the model must recognise the "
+                 f"digit and know which way is up (a **6** upside down is a **9**), while noise and brightness "
+                 f"leave the stroke where it was.")
+    return text
 
 
 def show_bottleneck(models: dict[str, tuple[str, dict]]) -> None:
@@ -158,8 +213,10 @@ def show_bottleneck(models: dict[str, tuple[str, dict]]) -> None:
         return
     sizes = sorted({b for v in points.values() for b in v})
     series = {k: [v.get(b) for b in sizes] for k, v in points.items()}
-    st.plotly_chart(figures.lines(sizes, series, "Test error against the bottleneck", "bottleneck (code dimension)",
-                                  "mean squared error per pixel", height=360, log_x=True), width="stretch")
+    fig = figures.lines(sizes, series, "Test error against the bottleneck", "bottleneck (code dimension)",
+                        "mean squared error per pixel", height=360, log_x=True)
+    fig.update_xaxes(tickvals=sizes)
+    st.plotly_chart(fig, width="stretch")
     st.markdown(
         "A larger code keeps more of the image, so clean reconstructions get sharper as the bottleneck grows. "
         "Restoration gains less: a code large enough to keep everything also has room for the distortion, and "
