@@ -132,13 +132,16 @@ def latent_scatter(prior_z: np.ndarray, posterior_z: np.ndarray, labels: np.ndar
                                  hoverinfo="skip", line=dict(width=1.2), opacity=0.8))
     shown = prior_z[: max(1, len(prior_z) // 4)]  # a quarter, light: the contours carry the density, and the
     # crosses must not cover the places where the prior has mass and the posterior none (the "holes")
-    fig.add_trace(go.Scattergl(x=shown[:, 0], y=shown[:, 1], mode="markers", name=f"{prior_name} samples (a quarter)",
+    # SVG draws a few thousand points faster than WebGL starts (in a browser without a GPU, seconds faster);
+    # WebGL only for more.
+    scatter = go.Scattergl if len(prior_z) // 4 + len(posterior_z) > 5000 else go.Scatter
+    fig.add_trace(scatter(x=shown[:, 0], y=shown[:, 1], mode="markers", name=f"{prior_name} samples (a quarter)",
                                marker=dict(size=4, color="#555555", symbol="x-thin",
                                            line=dict(width=1, color="#555555"), opacity=0.35)))
     for digit in np.unique(labels):
         sel = labels == digit
         name = class_names[int(digit)] if class_names else f"digit {digit}"
-        fig.add_trace(go.Scattergl(x=posterior_z[sel, 0], y=posterior_z[sel, 1], mode="markers",
+        fig.add_trace(scatter(x=posterior_z[sel, 0], y=posterior_z[sel, 1], mode="markers",
                                    name=f"{posterior_name}, {name}",
                                    legendgroup="posterior",
                                    marker=dict(size=4, color=CLASS_COLOURS[int(digit) % 10], opacity=0.6)))
