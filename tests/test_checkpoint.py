@@ -203,7 +203,7 @@ def test_shipped_checkpoints_load_and_are_small():
         for key in ("command", "seed", "commit", "device", "wall_time_s", "curves", "eval"):
             assert key in metrics, f"{location}/metrics.json lacks {key}"
         assert metrics["command"].startswith("python -m train ")
-    assert total < 80e6
+    assert total < 120e6  # the project's budget for all of checkpoints/
 
 
 def test_training_samples_travel_with_the_checkpoint(saved_vae, tmp_path):
