@@ -189,10 +189,14 @@ def generalisation_text(models: dict[str, tuple[str, dict]], strength: float) ->
         text += (f" (not {', '.join(missed)}: at this strength the input is closer to the digit than the model's "
                  f"blurry reconstruction of it). " if missed else ". ")
         hardest, easiest = max(cells, key=cells.get), min(cells, key=cells.get)
+        why = {"rotation": "to undo a turn the model must recognise the digit and know which way is up (a **6** "
+                           "upside down is a **9**), where noise and brightness leave the stroke where it was",
+               "occlusion": "under a large patch part of the stroke is gone, and the model must guess it from "
+                            "what digits usually look like",
+               "brightness": "on coloured digits a shift of brightness moves both colours, clipped, and the model "
+                             "must guess what they were"}.get(hardest)
         text += (f"Its hardest is **{DISTORTIONS[hardest].title.lower()}** and its easiest "
-                 f"**{DISTORTIONS[easiest].title.lower()}**: to undo a turn or a flip the model must recognise the "
-                 f"digit and know which way is up (a **6** upside down is a **9**), while noise and brightness "
-                 f"leave the stroke where it was.")
+                 f"**{DISTORTIONS[easiest].title.lower()}**" + (f": {why}." if why else "."))
     return text
 
 
