@@ -75,12 +75,16 @@ def restorers(models: dict[str, tuple[str, dict]], name: str) -> list[str]:
     plain one, each at the bottleneck nearest the most common one (16 if there); at least one checkpoint."""
     sizes = [cfg["bottleneck"] for _, cfg in models.values()]
     usual = 16 if 16 in sizes else max(sorted(set(sizes)), key=sizes.count)
+
+    def nearest(labels: list[str]) -> str:
+        return min(labels, key=lambda label: (abs(models[label][1]["bottleneck"] - usual), label))
+
     chosen = []
     for wanted in (name, "mix", "none"):
         kind = [label for label, (_, cfg) in models.items() if cfg["distortion"] == wanted and label not in chosen]
         if kind:
-            chosen.append(min(kind, key=lambda label: (abs(models[label][1]["bottleneck"] - usual), label)))
-    return chosen or [min(models, key=lambda label: (abs(models[label][1]["bottleneck"] - usual), label))]
+            chosen.append(nearest(kind))
+    return chosen or [nearest(list(models))]
 
 
 def show_restoration(models: dict[str, tuple[str, dict]], x: torch.Tensor, name: str, strength: float,
@@ -88,8 +92,8 @@ def show_restoration(models: dict[str, tuple[str, dict]], x: torch.Tensor, name:
     st.subheader("Restore")
     d = distortion(name)
     st.markdown(f"**{d.title}** at strength $s = {strength:g}$: {d.describe()}. Top row the clean test digits, "
-                f"then what the autoencoder is given, then what each model gives back. The number under each "
-                f"row is its mean squared error per pixel against the clean digits.")
+                f"then what the autoencoder is given, then what each model gives back. The number in each row's "
+                f"title is its mean squared error per pixel against the clean digits.")
     x_tilde = d(x, strength, torch.Generator().manual_seed(seed))
     rows = [("clean", x), ("distorted input", x_tilde)]
     for label in restorers(models, name):
@@ -116,17 +120,19 @@ def error_table(models: dict[str, tuple[str, dict]], strength: float) -> tuple[n
     recorded it (NaN where a run did not)."""
     source = current_source()
     columns = [*DISTORTIONS, "none"]
-    keys = {n: ("test_mse_clean" if n == "none" else "test_" + error_key(n, strength)) for n in columns}
     rows, values, baseline = [], [], {}
     for label, (location, config) in sorted(models.items(), key=row_order):
         evaluation = checkpoint_metrics(location, source.revision).get("eval", {})
         rows.append(f"{label}: {trained_on(config)}, bottleneck {config['bottleneck']}")
-        values.append([evaluation.get(keys[n], np.nan) for n in columns])
-        for n in DISTORTIONS:
-            baseline.setdefault(n, evaluation.get("test_" + error_key(n, strength, "input_mse")))
-    first = [baseline.get(n, np.nan) if n != "none" else 0.0 for n in columns]
+        values.append([evaluation.get("test_mse_clean") if n == "none" else cell(evaluation, n, strength)
+                       for n in columns])
+        for n in DISTORTIONS:  # the distorted input's error: the same in every run (one seed), from the first with it
+            if baseline.get(n) is None:
+                baseline[n] = cell(evaluation, n, strength, "input_mse")
+    first = [baseline.get(n) if n != "none" else 0.0 for n in columns]
     titles = [DISTORTIONS[n].title if n != "none" else "clean input" for n in columns]
-    return np.array([first, *values], dtype=np.float64), ["distorted input, no model", *rows], titles
+    table = [[np.nan if v is None else v for v in row] for row in (first, *values)]
+    return np.array(table, dtype=np.float64), ["distorted input, no model", *rows], titles
 
 
 def show_error_table(models: dict[str, tuple[str, dict]]) -> None:

@@ -1,7 +1,5 @@
 """An autoencoder against a VAE with the same networks: reconstructions, code spaces, samples, and why the ELBO."""
 
-import math
-
 import numpy as np
 import streamlit as st
 import torch
@@ -21,7 +19,7 @@ from app_pages.common import (
     show_code,
     show_images,
 )
-from genmodels import figures
+from genmodels import figures, latent
 from genmodels.autoencoder import Autoencoder, reconstruction_loss
 from genmodels.vae import VAE, log_px_by_quadrature
 
@@ -113,35 +111,25 @@ def show_reconstructions(ae: Autoencoder, vae: VAE, x: torch.Tensor) -> None:
     )
 
 
-def code_density(mean: np.ndarray, cov: np.ndarray, half: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(xs, ys, log N(z; mean, cov) on the grid) for the contours of a 2-D Gaussian."""
-    xs = np.linspace(mean[0] - half, mean[0] + half, 80)
-    ys = np.linspace(mean[1] - half, mean[1] + half, 80)
-    grid = np.stack(np.meshgrid(xs, ys), -1)
-    diff = grid - mean
-    inv = np.linalg.inv(cov)
-    log_p = -0.5 * np.einsum("...i,ij,...j->...", diff, inv, diff) - 0.5 * math.log((2 * math.pi) ** 2 *
-                                                                                  np.linalg.det(cov))
-    return xs, ys, log_p
-
-
 def show_code_spaces(ae: Autoencoder, vae: VAE, labels: np.ndarray) -> None:
     st.subheader("Code spaces")
     codes = encoded_test_set(ae, N_CODES).numpy()
     mu = encoded_test_set(vae, N_CODES)[0].numpy()
     generator = torch.Generator().manual_seed(0)
     if ae.config.bottleneck == 2:
-        mean, scale = ae.code_mean.float().numpy(), ae.code_scale_tril.float().numpy()
-        cov = scale @ scale.T
-        ae_draws = ae.code_mean.float() + torch.randn(N_CODES, 2, generator=generator) @ ae.code_scale_tril.float().T
-        half = 3 * float(np.sqrt(np.max(np.diag(cov))))
-        st.plotly_chart(figures.latent_scatter(
-            ae_draws.numpy(), codes, labels[:N_CODES], density=code_density(mean, cov, half), height=460,
-            posterior_name="code f(x)", prior_name="fitted Gaussian"), width="stretch", key="ae_codes")
-        st.plotly_chart(figures.latent_scatter(
-            vae.prior.sample(N_CODES, generator=generator).numpy(), mu, labels[:N_CODES],
-            density=code_density(np.zeros(2), np.eye(2), 3.5), height=460, posterior_name="mean of q(z|x)",
-            prior_name="prior N(0, I)"), width="stretch", key="vae_codes")
+        draws = ae.sample_codes(N_CODES, generator).float().numpy()
+        xs, ys = latent.grid_around(np.concatenate([draws, codes]))
+        density = latent.density_grid(np.zeros(1), ae.code_mean.double().numpy()[None],
+                                      ae.code_covariance().double().numpy()[None], xs, ys)
+        st.plotly_chart(figures.latent_scatter(draws, codes, labels[:N_CODES], density=(xs, ys, density), height=460,
+                                               posterior_name="code f(x)", prior_name="fitted Gaussian"),
+                        width="stretch", key="ae_codes")
+        prior_z = vae.prior.sample(N_CODES, generator=generator).numpy()
+        xs, ys = latent.grid_around(np.concatenate([prior_z, mu]))
+        density = latent.prior_density_grid(vae.prior, latent.fit_projection(mu), xs, ys)  # the identity in 2-D
+        st.plotly_chart(figures.latent_scatter(prior_z, mu, labels[:N_CODES], density=(xs, ys, density), height=460,
+                                               posterior_name="mean of q(z|x)", prior_name="prior"),
+                        width="stretch", key="vae_codes")
         st.caption(f"Top: the autoencoder's codes of {N_CODES:,} test digits and a Gaussian fitted to its codes "
                    f"(grey). Bottom: the VAE's posterior means and its prior. Mind the axes: nothing fixes the scale "
                    f"or the place of the autoencoder's codes.")

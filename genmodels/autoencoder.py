@@ -182,13 +182,21 @@ class Autoencoder(HubModel):
         self.code_mean.copy_(mean)
         self.code_scale_tril.copy_(torch.linalg.cholesky(cov))
 
+    def code_covariance(self) -> torch.Tensor:
+        """S = L L^T of the Gaussian fitted to the codes."""
+        return self.code_scale_tril @ self.code_scale_tril.T
+
+    @torch.no_grad()
+    def sample_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = m + L eps, eps ~ N(0, I): draws from the Gaussian fitted to the codes, (n, bottleneck)."""
+        eps = torch.randn(n, self.config.bottleneck, generator=generator).to(self.code_mean.device)
+        return self.code_mean + eps @ self.code_scale_tril.T
+
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decoded draws z = m + L eps from the Gaussian fitted to the codes, in [0, 1]. Not a generative model's
-        samples: nothing made the codes Gaussian, so many draws land where no training image was encoded."""
-        eps = torch.randn(n, self.config.bottleneck, generator=generator).to(self.code_mean.device)
-        z = self.code_mean + eps @ self.code_scale_tril.T
-        return torch.sigmoid(self.decode(z))
+        """Decoded draws from the Gaussian fitted to the codes, in [0, 1]. Not a generative model's samples:
+        nothing made the codes Gaussian, so many draws land where no training image was encoded."""
+        return torch.sigmoid(self.decode(self.sample_codes(n, generator)))
 
 
 def error_key(name: str, strength: float, what: str = "mse") -> str:

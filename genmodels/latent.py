@@ -61,15 +61,19 @@ def mixture_log_density(points: np.ndarray, log_w: np.ndarray, means: np.ndarray
     return (top + np.log(np.exp(a - top).sum(1, keepdims=True)))[:, 0]
 
 
+def density_grid(log_w: np.ndarray, means: np.ndarray, covs: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """``mixture_log_density`` on the grid ys x xs (shape (len(ys), len(xs))), for contours."""
+    gx, gy = np.meshgrid(xs, ys)
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    return mixture_log_density(points, log_w, means, covs).reshape(len(ys), len(xs))
+
+
 @torch.no_grad()
 def prior_density_grid(prior, projection: Projection, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """log p(y) of the projected prior on the grid ys x xs (shape (len(ys), len(xs)))."""
     log_w, mu, logvar = (t.double().cpu().numpy() for t in prior.components())
-    means = projection(mu)
     covs = np.stack([projection.covariance(v) for v in np.exp(logvar)])
-    gx, gy = np.meshgrid(xs, ys)
-    points = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    return mixture_log_density(points, log_w, means, covs).reshape(len(ys), len(xs))
+    return density_grid(log_w, projection(mu), covs, xs, ys)
 
 
 def grid_around(points: np.ndarray, n: int = 80, margin: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
