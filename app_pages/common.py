@@ -388,7 +388,7 @@ COURSE_ORDER = (
     "vae-gaussian-2d", "vae-mog-2d", "vae-vamp-2d", "vae-gaussian-32d", "vae-mog-32d", "vae-vamp-32d",
     "beta-vae-conv-beta0.5", "beta-vae-conv-beta1", "beta-vae-conv-beta2", "beta-vae-conv-beta4",
     "beta-vae-conv-beta8", "cvae-conv-mnist", "vae-fashion-16d", "vae-fashion-mse-16d", "vae-fashion-sigma-16d",
-    "ddpm-linear", "ddpm-cosine", "gan-mlp", "gan-dcgan", "gan-dcgan-plain", "gan-mlp-unbalanced", "cgan-mlp",
+    "vae-color-conv-16d", "vae-color-vamp-16d", "ddpm-linear", "ddpm-cosine", "ddpm-color", "gan-mlp", "gan-dcgan", "gan-dcgan-plain", "gan-mlp-unbalanced", "cgan-mlp",
     "rbm-16", "rbm-64", "rbm-256", "rbm-500", "rbm-256-lr0.01", "rbm-256-lr0.2", "rbm-256-2ep", "rbm-256-cd1", "dbm",
     "ae-mlp-2d", "ae-mlp-32d", "ae-mix-16",
 )
@@ -458,12 +458,16 @@ def show_problems(model: HubModel, where=st) -> None:
         where.warning(md(public(problem)), icon=":material/warning:")
 
 
-def pick_checkpoint(page_file: str, where=st, key: str | None = None) -> HubModel:
-    """A select box of the source's checkpoints that this page accepts (as the registry says); returns the
-    loaded model. On any problem the page shows ``st.error`` with what to do, and stops."""
+def pick_checkpoint(page_file: str, where=st, key: str | None = None, options: list[tuple[str, dict]] | None = None,
+                    describe=None) -> HubModel:
+    """A select box of the source's checkpoints that this page accepts (as the registry says), or of ``options``
+    ((location, config), for a page that shows several families; ``describe(config)`` adds to each name);
+    returns the loaded model. On any problem the page shows ``st.error`` with what to do, and stops."""
     family, page = registered(page_file)
-    options = checkpoints_of(family.name, page.accepts)
+    options = checkpoints_of(family.name, page.accepts) if options is None else options
     labels = [checkpoint_label(loc) for loc, _ in options]
+    shown = labels if describe is None else [f"{label} ({describe(cfg)})"
+                                             for label, (_, cfg) in zip(labels, options, strict=True)]
     index = labels.index(page.default) if page.default in labels else 0
     key = key or f"checkpoint_{family.name}"
     # The URL's ?checkpoint=NAME (the model zoo's links, a shared address) picks the model when it changes;
@@ -472,7 +476,7 @@ def pick_checkpoint(page_file: str, where=st, key: str | None = None) -> HubMode
     if wanted in labels and wanted != st.session_state.get(f"{key}_url"):
         st.session_state.pop(key, None)  # the box starts afresh, at the address's model
         index = labels.index(wanted)
-    choice = where.selectbox("Checkpoint", range(len(options)), index=index, format_func=labels.__getitem__,
+    choice = where.selectbox("Checkpoint", range(len(options)), index=index, format_func=shown.__getitem__,
                              key=key)
     st.session_state[f"{key}_url"] = labels[choice]
     st.query_params[URL_CHECKPOINT] = labels[choice]

@@ -424,7 +424,7 @@ class _Number:
 NUMBER = _Number()
 _QUALITY = {"fid_mnist": NUMBER, "confident_rate": NUMBER, "n": int, "histogram": [NUMBER], "seed": int,
             "sampler": str, "seconds": NUMBER, "device": str, "command": str, "floor_fid_mnist": NUMBER,
-            "fd_colors": NUMBER, "floor_fd_colors": NUMBER}
+            "fd_colors": NUMBER, "floor_fd_colors": NUMBER, "hue_rule": NUMBER, "color_pairs": [[NUMBER]]}
 _OPTIMIZER = {"type": str, "lr": NUMBER, "betas": [NUMBER], "weight_decay": NUMBER, "momentum": NUMBER,
               "eps": NUMBER}
 # What metrics.json may hold: a dict's listed keys must have the listed types; "*" gives the type of any other key

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genmodels.checkpoint import HubModel
-from genmodels.data import DATASET_NAMES
+from genmodels.data import DATASET_NAMES, decolorize
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
@@ -59,12 +59,20 @@ class Classifier(HubModel):
         """Class logits (B, n_classes)."""
         return self.head(self.dropout(self.features(x)))
 
+    @staticmethod
+    def shapes(x: torch.Tensor) -> torch.Tensor:
+        """What the judge reads of images: grey ones as they are, colour ones (coloured MNIST) as the grey shape
+        ``decolorize`` splits from their two colours."""
+        return decolorize(x)[0] if x.shape[1] == 3 else x
+
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        """Class probabilities (B, n_classes), in batches."""
+        """Class probabilities (B, n_classes) of grey or colour images (see ``shapes``), in batches."""
+        x = self.shapes(x)
         return torch.cat([F.softmax(self(x[i:i + batch_size]), -1) for i in range(0, len(x), batch_size)])
 
     @torch.no_grad()
     def all_features(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        """``features`` of many images, in batches."""
+        """``features`` of many grey or colour images (see ``shapes``), in batches."""
+        x = self.shapes(x)
         return torch.cat([self.features(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])

@@ -77,15 +77,38 @@ def hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tenso
     return v.unsqueeze(-1) - (v * s).unsqueeze(-1) * (torch.minimum(k, 4 - k).clamp(0, 1))
 
 
+def rgb_to_hsv(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The inverse of ``hsv_to_rgb``: colours (N, 3) in [0, 1] -> (hue, saturation, value), each (N,) in [0, 1]
+    (hue 0 where a colour is grey)."""
+    v, top = rgb.max(-1)
+    chroma = v - rgb.min(-1).values
+    s = torch.where(v > 0, chroma / v.clamp(min=1e-12), torch.zeros_like(v))
+    r, g, b = rgb.unbind(-1)
+    c = chroma.clamp(min=1e-12)
+    sector = torch.stack([(g - b) / c, 2 + (b - r) / c, 4 + (r - g) / c], -1).gather(-1, top.unsqueeze(-1)).squeeze(-1)
+    h = torch.where(chroma > 0, (sector / 6) % 1, torch.zeros_like(v))
+    return h, s, v
+
+
+MIN_HUE_GAP = 0.25  # coloured MNIST's rule: the background's hue at least a quarter turn from the stroke's
+
+
+def hue_gap(fg: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+    """How far apart two colours' hues are around the colour wheel, in turns (0 to 0.5); (N, 3) each -> (N,)."""
+    d = (rgb_to_hsv(fg)[0] - rgb_to_hsv(bg)[0]).abs()
+    return torch.minimum(d, 1 - d)
+
+
 def digit_colors(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(foreground, background) colours of n images, each (n, 3): the stroke in a bright colour of any hue
     (saturation 0.7 to 1, value 0.85 to 1), the background a dark colour (value 0.15 to 0.45) of a hue at
-    least a quarter turn away, so the digit always stands out."""
+    least a quarter turn away (``MIN_HUE_GAP``), so the digit always stands out."""
     g = torch.Generator().manual_seed(seed)
     u = torch.rand(n, 6, generator=g)
     hue = u[:, 0]
     fg = hsv_to_rgb(hue, 0.7 + 0.3 * u[:, 1], 0.85 + 0.15 * u[:, 2])
-    bg = hsv_to_rgb((hue + 0.25 + 0.5 * u[:, 3]) % 1, 0.5 + 0.5 * u[:, 4], 0.15 + 0.3 * u[:, 5])
+    bg_hue = (hue + MIN_HUE_GAP + (1 - 2 * MIN_HUE_GAP) * u[:, 3]) % 1
+    bg = hsv_to_rgb(bg_hue, 0.5 + 0.5 * u[:, 4], 0.15 + 0.3 * u[:, 5])
     return fg, bg
 
 

@@ -10,6 +10,8 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from genmodels.data import rgb_to_hsv
+
 # Ten distinguishable colours, one per digit class (plotly's D3 palette).
 # D3's palette with its grey swapped for a plum, so no class looks like the black prior samples.
 CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -445,4 +447,43 @@ def epoch_curves(runs: dict[str, dict], panels: dict[str, str], height: int = 34
                               row=1, col=col)
         fig.update_xaxes(title_text="epoch")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def _css(rgb: np.ndarray) -> list[str]:
+    return [f"rgb({r:.0f},{g:.0f},{b:.0f})" for r, g, b in np.clip(rgb, 0, 1) * 255]
+
+
+def color_pairs(pairs: dict[str, np.ndarray], min_gap: float, height: int = 420) -> go.Figure:
+    """Where images' two colours lie: each point one image, filled with its stroke colour and ringed in its
+    background colour. Left, the stroke's hue against the background's (in turns), with the band of pairs closer
+    than ``min_gap`` around the colour wheel shaded; right, their values (brightness). ``pairs`` maps a name
+    (real images, a model) to (N, 6) arrays of (foreground RGB, background RGB), one panel row each."""
+    names = list(pairs)
+    fig = make_subplots(rows=len(names), cols=2, horizontal_spacing=0.1, vertical_spacing=0.12,
+                        subplot_titles=[t for n in names for t in (f"{n}: hues", f"{n}: brightness")])
+    diagonal = np.array([0.0, 1.0])
+    for row, name in enumerate(names, start=1):
+        p = np.ascontiguousarray(pairs[name], dtype=np.float32).reshape(-1, 6)
+        fg, bg = torch.from_numpy(p[:, :3]), torch.from_numpy(p[:, 3:])
+        (hf, _, vf), (hb, _, vb) = rgb_to_hsv(fg), rgb_to_hsv(bg)
+        g = min_gap  # the band |hue_f - hue_b| < min_gap around the colour wheel: the diagonal and two corners
+        for xs, ys in (([0, g, 1, 1, 1 - g, 0], [0, 0, 1 - g, 1, 1, g]), ([0, 0, g], [1 - g, 1, 1]),
+                       ([1 - g, 1, 1], [0, 0, g])):
+            fig.add_trace(go.Scatter(x=xs, y=ys, fill="toself", mode="none", fillcolor="rgba(200,60,60,0.15)",
+                                     hoverinfo="skip", showlegend=False), row=row, col=1)
+        marker = dict(size=7, color=_css(p[:, :3]), line=dict(color=_css(p[:, 3:]), width=2))
+        fig.add_trace(go.Scatter(x=hf.numpy(), y=hb.numpy(), mode="markers", marker=marker, showlegend=False,
+                                 hovertemplate="stroke hue %{x:.2f}, background hue %{y:.2f}<extra></extra>"),
+                      row=row, col=1)
+        fig.add_trace(go.Scatter(x=vf.numpy(), y=vb.numpy(), mode="markers", marker=marker, showlegend=False,
+                                 hovertemplate="stroke value %{x:.2f}, background value %{y:.2f}<extra></extra>"),
+                      row=row, col=2)
+        fig.add_trace(go.Scatter(x=diagonal, y=diagonal, mode="lines", line=dict(color="grey", dash="dot"),
+                                 hoverinfo="skip", showlegend=False), row=row, col=2)
+        fig.update_xaxes(title_text="stroke hue (turns)", range=[0, 1], row=row, col=1)
+        fig.update_yaxes(title_text="background hue", range=[0, 1], row=row, col=1)
+        fig.update_xaxes(title_text="stroke brightness (value)", range=[0, 1], row=row, col=2)
+        fig.update_yaxes(title_text="background brightness", range=[0, 1], row=row, col=2)
+    fig.update_layout(height=height * len(names), margin=dict(l=10, r=10, t=40, b=10))
     return fig

@@ -92,8 +92,13 @@ def _beta_sweep_member(config: dict) -> bool:
                                        or (config.get("architecture") == "conv" and grey_bernoulli))
 
 
+def _colour(config: dict) -> bool:
+    return config.get("image_channels", 1) == 3
+
+
 def _prior_comparison(config: dict) -> bool:
-    return _unconditional(config) and not _beta_sweep_member(config)
+    """An unconditional grey VAE outside the beta sweep (a colour one is explained on the coloured MNIST page)."""
+    return _unconditional(config) and not _beta_sweep_member(config) and not _colour(config)
 
 
 def _conditional(config: dict) -> bool:
@@ -135,6 +140,8 @@ register(Family(
              accepts=_in_beta_sweep, explains=_beta_sweep_member),
         Page("app_pages/vae_conditional.py", "Conditional VAE", ":material/category:",
              accepts=_conditional, default="cvae-conv-mnist"),
+        Page("app_pages/color_mnist.py", "Coloured MNIST: scoring colour samples", ":material/palette:",
+             accepts=_colour, default="vae-color-conv-16d"),
     ),
 ))
 register(Family(

@@ -266,7 +266,7 @@ def reverse_steps(app: AppTest):
 def test_ddpm_page_samplers_and_the_step_slider(scratch_models):
     app = start("Local folder", str(scratch_models))
     app.switch_page("app_pages/ddpm.py").run()
-    assert app.selectbox(key="checkpoint_ddpm").options == ["ddpm-cosine", "ddpm-linear"]
+    assert app.selectbox(key="checkpoint_ddpm").options == ["ddpm-color", "ddpm-cosine", "ddpm-linear"]
     sampler = app.radio(key="ddpm_sampler")
     assert sampler.value.startswith("DPM-Solver++(2M), 20 steps")  # the app's fast sampler first
     steps = reverse_steps(app)
@@ -701,4 +701,31 @@ def test_autoencoder_against_vae_page(scratch_models):
     assert any("log p(x) = " in m.value for m in app.markdown)
     assert any("fewer than two Fashion-MNIST VAEs" in i.value for i in app.info)
     app.number_input(key="ae_vae_first").set_value(100).run()
+    assert_clean(app)
+
+
+def test_colour_models_on_the_colour_page_and_their_families_pages(scratch_models):
+    app = start("Local folder", str(scratch_models), page="app_pages/color_mnist.py")
+    assert_clean(app)
+    box = app.selectbox(key="color_model")
+    assert box.options == ["vae-color (VAE)", "ddpm-color (DDPM)"]  # colour models of every family, none grey
+    # the VAE samples fast: its colour pairs are drawn on the page view
+    assert any(m.value.startswith("Of these 400 samples of vae-color") for m in app.markdown)
+    app.slider(key="color_split_index").set_value(3).run()
+    assert any("reads the shape as a" in m.value for m in app.markdown)
+    app.radio(key="color_split_source").set_value("samples of vae-color").run()
+    assert_clean(app)
+    assert any("reads the shape as a" in m.value for m in app.markdown)
+    box.select_index(1).run()
+    assert_clean(app)  # the DDPM: its 16 samples saved after training; no pairs recorded yet, and it says how
+    assert any("no recorded colour pairs" in i.value and "sample_quality" in i.value for i in app.info)
+    boxes = {"app_pages/ddpm.py": "checkpoint_ddpm", "app_pages/ddpm_training.py": "quality_run",
+             "app_pages/ddpm_inpainting.py": "checkpoint_inpaint"}
+    assert set(boxes) == set(DDPM_PAGES)
+    for page, key in boxes.items():  # a colour DDPM on each DDPM page: trajectories, training, inpainting in colour
+        app.switch_page(page).run()
+        app.selectbox(key=key).select("ddpm-color").run()
+        assert_clean(app)
+    app.switch_page("app_pages/vae_priors.py").run()
+    app.selectbox(key="checkpoint_vae").select("vae-color").run()
     assert_clean(app)

@@ -157,6 +157,24 @@ def test_colored_mnist_is_mnist_painted_by_a_fixed_rule():
     assert torch.allclose(hsv_to_rgb(h, s, v), expected, atol=1e-6)
 
 
+def test_rgb_to_hsv_and_the_hue_rule():
+    import colorsys
+
+    from genmodels.data import MIN_HUE_GAP, digit_colors, hue_gap, rgb_to_hsv
+
+    rgb = torch.rand(200, 3, generator=torch.Generator().manual_seed(1))
+    rgb[:5] = rgb[:5, :1]  # greys: hue 0
+    rgb[5] = 0.0
+    expected = torch.tensor([colorsys.rgb_to_hsv(*c) for c in rgb.tolist()])
+    assert torch.allclose(torch.stack(rgb_to_hsv(rgb), 1), expected, atol=1e-6)
+    # Hue distance is around the wheel: red (0) and a red-magenta (0.9) are 0.1 apart, red and cyan half a turn.
+    red, cyan, magenta = torch.tensor([[1.0, 0, 0]]), torch.tensor([[0, 1.0, 1.0]]), torch.tensor([[1.0, 0, 0.6]])
+    assert hue_gap(red, cyan).item() == pytest.approx(0.5) and hue_gap(red, magenta).item() == pytest.approx(0.1)
+    fg, bg = digit_colors(10_000, seed=2)
+    gaps = hue_gap(fg, bg)
+    assert gaps.min() >= MIN_HUE_GAP - 1e-5 and gaps.max() <= 0.5 and gaps.mean() > 0.3  # the rule, and spread
+
+
 def test_decolorize_gives_back_the_grey_digit_and_its_two_colours():
     from genmodels.data import decolorize, digit_colors
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import plotly.graph_objects as go
+import pytest
 import torch
 
 from genmodels import figures
@@ -121,3 +122,39 @@ def test_fid_curve_one_line_per_sampler_in_each_panel_on_log_axes():
     assert fig.layout.xaxis.type == "log" and fig.layout.xaxis2.type == "log"
     assert list(fig.data[4].y) == [3.0, 3.0] and list(fig.data[5].y) == [98.0, 98.0]  # the real-data floors
     assert list(fig.data[4].x) == [5, 20] and fig.data[5].xaxis == "x2"
+
+
+def _inside(x: float, y: float, xs: list[float], ys: list[float]) -> bool:
+    """Ray casting: whether (x, y) lies inside the polygon with these corners."""
+    inside = False
+    for i in range(len(xs)):
+        x1, y1, x2, y2 = xs[i - 1], ys[i - 1], xs[i], ys[i]
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+def test_colour_pairs_shade_the_band_the_hue_rule_forbids_and_paint_each_point():
+    from genmodels.data import hsv_to_rgb
+
+    pairs = np.array([[1.0, 0.0, 0.0, 0.0, 0.0, 0.4], [0.0, 0.6, 0.0, 0.4, 0.2, 0.2]], dtype=np.float32)
+    fig = figures.color_pairs({"real": pairs, "model": pairs[::-1]}, min_gap=0.25)
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["real: hues", "real: brightness", "model: hues", "model: brightness"]
+    bands = [t for t in fig.data if t.fill == "toself"]
+    assert len(bands) == 6  # the diagonal band and its two wrapped corners, in each hue panel
+    grid = np.linspace(0.01, 0.99, 25)
+    for hf in grid:
+        for hb in grid:
+            gap = min(abs(hf - hb), 1 - abs(hf - hb))
+            if abs(gap - 0.25) > 0.02:  # away from the band's edge
+                shaded = any(_inside(hf, hb, list(t.x), list(t.y)) for t in bands[:3])
+                assert shaded == (gap < 0.25), (hf, hb)
+    points = [t for t in fig.data if t.mode == "markers"]
+    assert list(points[0].marker.color) == ["rgb(255,0,0)", "rgb(0,153,0)"]  # filled with the stroke colour
+    assert list(points[0].marker.line.color) == ["rgb(0,0,102)", "rgb(102,51,51)"]  # ringed with the background
+    hue = torch.tensor([0.3])
+    rgb = hsv_to_rgb(hue, torch.tensor([1.0]), torch.tensor([1.0]))
+    one = figures.color_pairs({"one": np.concatenate([rgb.numpy(), rgb.numpy() / 4], 1)}, min_gap=0.25)
+    hues = next(t for t in one.data if t.mode == "markers")
+    assert hues.x[0] == pytest.approx(0.3, abs=1e-6) and hues.y[0] == pytest.approx(0.3, abs=1e-6)

@@ -164,7 +164,7 @@ def test_gallery_of_another_sampler_says_which(folders):
 
 
 def test_colour_images_are_scored_by_their_shape_and_their_colours(folders):
-    from genmodels.data import colorize
+    from genmodels.data import colorize, digit_colors
     from train.sample_quality import quality, reference_colors
 
     judge = genmodels.load(folders / "judge")
@@ -179,5 +179,15 @@ def test_colour_images_are_scored_by_their_shape_and_their_colours(folders):
     # Real colour pairs are near the reference; every digit in one colour pair is far from it.
     red, dark_blue = torch.tensor([[1.0, 0.0, 0.0]]).expand(N, 3), torch.tensor([[0.0, 0.0, 0.3]]).expand(N, 3)
     one_pair = colorize(grey, red, dark_blue)
-    far = quality(judge, one_pair, reference, colors)["fd_colors"]
-    assert scored["fd_colors"] < 0.05 < far
+    far = quality(judge, one_pair, reference, colors)
+    assert scored["fd_colors"] < 0.05 < far["fd_colors"]
+    # The hue rule: real pairs and red on dark blue (a third of a turn apart) keep it; red on dark orange does not.
+    assert scored["hue_rule"] == 1.0 and far["hue_rule"] == 1.0
+    orange = torch.tensor([[0.35, 0.18, 0.0]]).expand(N, 3)
+    assert quality(judge, colorize(grey, red, orange), reference, colors)["hue_rule"] == 0.0
+    kept = torch.tensor(scored["color_pairs"])
+    assert kept.shape == (min(N, 400), 6) and torch.allclose(kept[:, 3:], digit_colors(10_000, 2)[1][:len(kept)],
+                                                             atol=6e-4)  # the real pairs, to 3 decimals
+    # The judge reads a colour image by its shape: the same classes as the grey digit scaled to full ink.
+    ink = grey / grey.flatten(1).max(1).values.view(-1, 1, 1, 1)
+    assert torch.allclose(judge.predict_proba(painted), judge.predict_proba(ink), atol=1e-4)

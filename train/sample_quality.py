@@ -31,10 +31,12 @@ import torch
 
 import genmodels
 from genmodels.checkpoint import JUDGED, as_uint8, save_judged
-from genmodels.data import COLOR_SEEDS, decolorize, digit_colors, load_dataset
+from genmodels.data import COLOR_SEEDS, MIN_HUE_GAP, decolorize, digit_colors, hue_gap, load_dataset
 from genmodels.ddpm import sampler_name
 from genmodels.metrics import class_report, frechet_distance
 from train.loop import atomic_write, describe_device, pick_device
+
+COLOR_PAIRS_KEPT = 400  # colour pairs of a colour model's samples kept in metrics.json for the page's scatter
 
 
 def has_steps(model) -> bool:
@@ -78,7 +80,9 @@ def quality(judge, images: torch.Tensor, reference_features: torch.Tensor,
 
     Colour images (coloured MNIST) are split by ``decolorize`` into the shape they drew, which the MNIST judge
     scores as above, and their two colours: ``fd_colors`` is the Frechet distance between the (foreground,
-    background) RGB pairs and ``reference_colors``, those of real coloured training images (6 numbers each).
+    background) RGB pairs and ``reference_colors``, those of real coloured training images (6 numbers each);
+    ``hue_rule`` the share of images whose two hues are at least ``MIN_HUE_GAP`` apart, as coloured MNIST's always
+    are; ``color_pairs`` the first ``COLOR_PAIRS_KEPT`` colour pairs, for the page's picture of them.
     """
     colors = None
     if images.shape[1] == 3:
@@ -88,6 +92,9 @@ def quality(judge, images: torch.Tensor, reference_features: torch.Tensor,
     out = {"fid_mnist": frechet_distance(judge.all_features(images), reference_features), **report}
     if colors is not None and reference_colors is not None:
         out["fd_colors"] = frechet_distance(colors, reference_colors)
+    if colors is not None:
+        out["hue_rule"] = (hue_gap(fg, bg) >= MIN_HUE_GAP).float().mean().item()
+        out["color_pairs"] = [[round(v, 3) for v in row] for row in colors[:COLOR_PAIRS_KEPT].tolist()]
     return out
 
 
@@ -282,11 +289,11 @@ def main(argv: list[str] | None = None) -> int:
                 update_metrics(location, "bits_per_dim", {**bpd, "command": command})
 
     print(f"| model | sampler | FID-MNIST (n = {args.n}) | confident > 0.9 | classes (0 to 9) | bits/dim |"
-          + (" colour FD |" if colored else ""))
-    print("|---|---|---|---|---|---|" + ("---|" if colored else ""))
+          + (" colour FD | hue rule kept |" if colored else ""))
+    print("|---|---|---|---|---|---|" + ("---|---|" if colored else ""))
     for name, sampler, r, bpd in rows:
         bits = f"{bpd['mean']:.3f} ± {bpd['stderr']:.3f} (n = {bpd['n']})" if bpd else ""
-        color = (f" {r['fd_colors']:.4f} |" if "fd_colors" in r else " |") if colored else ""
+        color = (f" {r['fd_colors']:.4f} | {r['hue_rule']:.1%} |" if "fd_colors" in r else " | |") if colored else ""
         print(f"| {name} | {sampler} | {r['fid_mnist']:.1f} | {r['confident_rate']:.1%} | "
               f"{' '.join(str(h) for h in r['histogram'])} | {bits} |{color}")
     return 0
