@@ -127,10 +127,15 @@ def score_rows(found: list[tuple[str, dict]]) -> dict[str, list]:
         rows["colour FD"].append(f"{q['fd_colors']:.4f}")
         rows["hue rule kept"].append(f"{q['hue_rule']:.1%}" if "hue_rule" in q else "")
     if floor is not None and "floor_fid_mnist" in floor:
+        judge = find_judge()
+        judged = judge.metrics.get("fid_floor", {}) if judge is not None else {}
+        confident = f"{judged['confident_rate']:.1%}" if judged.get("n") == floor["n"] else ""
+        fg, bg = digit_colors(floor["n"], COLOR_SEEDS[False])
         for key, value in (("model", "real coloured test images (the floor)"), ("sampler", ""),
                            ("n", f"{floor['n']:,}"), ("FID-MNIST of the shapes", f"{floor['floor_fid_mnist']:.1f}"),
-                           ("confident > 0.9", ""), ("colour FD", f"{floor.get('floor_fd_colors', float('nan')):.4f}"),
-                           ("hue rule kept", "100.0%")):
+                           ("confident > 0.9", confident),
+                           ("colour FD", f"{floor.get('floor_fd_colors', float('nan')):.4f}"),
+                           ("hue rule kept", f"{(hue_gap(fg, bg) >= MIN_HUE_GAP).float().mean():.1%}")):
             rows[key].insert(0, value)
     return rows
 

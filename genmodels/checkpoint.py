@@ -424,7 +424,8 @@ class _Number:
 NUMBER = _Number()
 _QUALITY = {"fid_mnist": NUMBER, "confident_rate": NUMBER, "n": int, "histogram": [NUMBER], "seed": int,
             "sampler": str, "seconds": NUMBER, "device": str, "command": str, "floor_fid_mnist": NUMBER,
-            "fd_colors": NUMBER, "floor_fd_colors": NUMBER, "hue_rule": NUMBER, "color_pairs": [[NUMBER]]}
+            "fd_colors": NUMBER, "floor_fd_colors": NUMBER, "hue_rule": NUMBER, "color_pairs": [[NUMBER]],
+            "class_match": NUMBER, "guidance": NUMBER}
 _OPTIMIZER = {"type": str, "lr": NUMBER, "betas": [NUMBER], "weight_decay": NUMBER, "momentum": NUMBER,
               "eps": NUMBER}
 # What metrics.json may hold: a dict's listed keys must have the listed types; "*" gives the type of any other key
@@ -443,6 +444,10 @@ METRICS_SCHEMA = {
                      "command": str},
     "eval_over_runs": {"runs": [str], "seeds": str, "k": int, "command": str, "*": NUMBER},
     "mixing": {"steps": [int], "share": [NUMBER], "chains": int, "seed": int, "command": str},
+    "guidance_curve": {"n": int, "seed": int, "floor_fid_mnist": NUMBER, "floor_confident_rate": NUMBER,
+                       "sampler": str, "device": str, "command": str,
+                       "points": [{"guidance": NUMBER, "fid_mnist": NUMBER, "confident_rate": NUMBER,
+                                   "class_match": NUMBER, "histogram": [NUMBER], "seconds_per_image": NUMBER}]},
     "fid_curve": {"n": int, "seed": int, "floor_fid_mnist": NUMBER, "device": str, "command": str,
                   "points": [{"sampler": str, "method": str, "eta": NUMBER, "steps": int, "fid_mnist": NUMBER,
                               "confident_rate": NUMBER, "histogram": [NUMBER], "seconds_per_image": NUMBER}]},

@@ -22,6 +22,9 @@ METHODS = ("ddim", "dpm++")  # the fast samplers ``DDPM.sample`` offers beside t
 # The app's fast sampler, (method, steps, eta): DPM-Solver++(2M) with fresh noise at each of 20 steps draws better
 # digits than DDIM with 50 (FID-MNIST against network evaluations: python -m train.sample_quality --curve).
 APP_SAMPLER = ("dpm++", 20, 1.0)
+# A class-conditional model's guidance weight w where none is given (pages, scores): the asked class nearly always,
+# at a small cost in variety (python -m train.sample_quality --guidance-curve).
+DEFAULT_GUIDANCE = 2.0
 
 
 def sampler_name(steps: int | None, method: str = "ddim", eta: float = 0.0, T: int = 1000) -> str:
@@ -106,7 +109,8 @@ class DDPM(HubModel):
     # --- sampling -----------------------------------------------------------------------
     def eps_fn(self, y: torch.Tensor | None = None, guidance: float = 0.0):
         """The EMA network as a noise predictor (x_t, t) -> eps, with classifier-free guidance weight w:
-        eps = (1 + w) eps(x_t, t, y) - w eps(x_t, t, null) (Ho & Salimans 2022)."""
+        eps = (1 + w) eps(x_t, t, y) - w eps(x_t, t, null) (Ho & Salimans 2022). ``y``: class indices (B,), or
+        weights over the classes (B, n_classes) for a condition between them (see ``UNet.class_embedding``)."""
         device = next(self.ema.parameters()).device
         labels = None if y is None else y.to(device)
 
@@ -116,7 +120,7 @@ class DDPM(HubModel):
         def eps(x, t):  # the samplers keep their state and noise on the CPU; the network runs where it lives
             if labels is None or guidance == 0:
                 return net(x, t, labels)
-            null = torch.full_like(labels, self.config.n_classes)
+            null = torch.full((len(labels),), self.config.n_classes, dtype=torch.long, device=labels.device)
             return (1 + guidance) * net(x, t, labels) - guidance * net(x, t, null)
         return eps
 

@@ -481,9 +481,9 @@ def color_pairs(pairs: dict[str, np.ndarray], min_gap: float, height: int = 420)
                       row=row, col=2)
         fig.add_trace(go.Scatter(x=diagonal, y=diagonal, mode="lines", line=dict(color="grey", dash="dot"),
                                  hoverinfo="skip", showlegend=False), row=row, col=2)
-        fig.update_xaxes(title_text="stroke hue (turns)", range=[0, 1], row=row, col=1)
-        fig.update_yaxes(title_text="background hue", range=[0, 1], row=row, col=1)
-        fig.update_xaxes(title_text="stroke brightness (value)", range=[0, 1], row=row, col=2)
-        fig.update_yaxes(title_text="background brightness", range=[0, 1], row=row, col=2)
+        fig.update_xaxes(title_text="stroke hue (turns)", range=[-0.03, 1.03], row=row, col=1)
+        fig.update_yaxes(title_text="background hue", range=[-0.03, 1.03], row=row, col=1)
+        fig.update_xaxes(title_text="stroke brightness (value)", range=[-0.03, 1.03], row=row, col=2)
+        fig.update_yaxes(title_text="background brightness", range=[-0.03, 1.03], row=row, col=2)
     fig.update_layout(height=height * len(names), margin=dict(l=10, r=10, t=40, b=10))
     return fig

@@ -83,12 +83,21 @@ class UNet(nn.Module):
         self.up0 = ResidualBlock(c1 + c0, c0, emb)
         self.out_norm, self.out = group_norm(c0), nn.Conv2d(c0, image_channels, 3, padding=1)
 
+    def class_embedding(self, y: torch.Tensor) -> torch.Tensor:
+        """The condition's embedding: class indices (B,) (``n_classes`` is the null class), or weights over the
+        classes (B, n_classes), a condition between classes: the weighted sum of their embeddings. An embedding
+        table is a linear layer on one-hot vectors, so mixing two one-hot vectors and mixing the two classes'
+        embeddings are the same condition."""
+        if y.is_floating_point():
+            return y.to(self.class_emb.weight.dtype) @ self.class_emb.weight[: y.shape[-1]]
+        return self.class_emb(y)
+
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         emb = self.time_mlp(timestep_embedding(t, self.base))
         if self.class_emb is not None:
             if y is None:  # unconditional: the null class
                 y = torch.full((len(x),), self.class_emb.num_embeddings - 1, device=x.device)
-            emb = emb + self.class_emb(y)
+            emb = emb + self.class_embedding(y)
         s0 = self.down0(self.stem(x), emb)
         s1 = self.down1(self.pool0(s0), emb)
         s2 = self.down2(self.pool1(s1), emb)

@@ -82,6 +82,35 @@ def test_conditional_model_with_guidance():
     assert guided.shape == (2, 1, 28, 28) and not torch.equal(guided, plain)
 
 
+def test_guidance_label_dropout_and_conditions_between_classes_follow_their_formulas():
+    torch.manual_seed(0)
+    model = DDPM(DDPMConfig(channels=[8, 16, 16], T=10, n_classes=10, p_uncond=0.25)).eval()
+    for p in model.ema.parameters():  # a network whose class embedding matters (a fresh one starts near zero)
+        p.data.normal_(0, 0.3)
+    x, t = torch.randn(4, 1, 28, 28), torch.tensor([9, 5, 2, 0])
+    y, null = torch.tensor([3, 7, 0, 9]), torch.full((4,), 10)
+    with torch.no_grad():
+        cond, uncond = model.ema(x, t, y), model.ema(x, t, null)
+        # classifier-free guidance (Ho & Salimans 2022): (1 + w) eps(x, t, y) - w eps(x, t, null)
+        assert torch.allclose(model.eps_fn(y, 2.5)(x, t), 3.5 * cond - 2.5 * uncond, atol=1e-5)
+        assert torch.allclose(model.eps_fn(y, 0.0)(x, t), cond)
+        # one-hot weights are the class itself; a mixture embeds as the mixture of the two embeddings
+        one_hot = torch.nn.functional.one_hot(y, 10).float()
+        assert torch.allclose(model.ema(x, t, one_hot), cond, atol=1e-5)
+        mix = 0.3 * one_hot[0] + 0.7 * torch.nn.functional.one_hot(torch.tensor(5), 10).float()
+        table = model.ema.class_emb.weight
+        expected = (0.3 * table[3] + 0.7 * table[5]).expand(4, -1)
+        assert torch.allclose(model.ema.class_embedding(mix.expand(4, 10)), expected, atol=1e-6)
+        guided = model.eps_fn(mix.expand(4, 10), 1.0)(x, t)
+        assert torch.allclose(guided, 2 * model.ema(x, t, mix.expand(4, 10)) - uncond, atol=1e-5)
+    # label dropout: about p_uncond of the training labels become the null class
+    seen = []
+    model.unet.forward = lambda xt, tt, yy: (seen.append(yy), torch.zeros_like(xt))[1]
+    model.loss(torch.rand(4000, 1, 28, 28), torch.randint(0, 10, (4000,)))
+    dropped = (seen[0] == 10).float().mean().item()
+    assert abs(dropped - 0.25) < 0.03 and seen[0].max() == 10
+
+
 def test_bits_per_dim_on_a_tiny_model(tiny_ddpm):
     bound = tiny_ddpm.bits_per_dim(torch.rand(2, 1, 28, 28), generator=torch.Generator().manual_seed(0))
     assert bound["terms"].shape == (20, 2) and (bound["bits_per_dim"] > 0).all()

@@ -191,3 +191,30 @@ def test_colour_images_are_scored_by_their_shape_and_their_colours(folders):
     # The judge reads a colour image by its shape: the same classes as the grey digit scaled to full ink.
     ink = grey / grey.flatten(1).max(1).values.view(-1, 1, 1, 1)
     assert torch.allclose(judge.predict_proba(painted), judge.predict_proba(ink), atol=1e-4)
+
+
+def test_a_class_conditional_ddpm_is_asked_for_each_class_and_scored_against_guidance(folders, capsys):
+    from genmodels.checkpoint import read_metrics
+    from train.sample_quality import asked_classes
+
+    torch.manual_seed(0)
+    model = DDPM(DDPMConfig(channels=[8, 16, 16], T=10, n_classes=10)).eval()
+    model.save_pretrained(folders / "cddpm")
+    where, judge = str(folders / "cddpm"), str(folders / "judge")
+    assert main([where, "--judge", judge, "--n", "40", "--steps", "3", "--guidance", "1.5", "--write"]) == 0
+    (name, entry), = json.loads((folders / "cddpm" / "metrics.json").read_text())["sample_quality"].items()
+    assert name == "DDIM, 3 steps, eta 0, guidance 1.5" and entry["guidance"] == 1.5
+    # class_match is the share the judge reads as the asked class: recomputed from the same samples
+    images = model.sample(40, generator=torch.Generator().manual_seed(0), steps=3, y=asked_classes(40), guidance=1.5)
+    predicted = genmodels.load(judge).predict_proba(images).argmax(-1)
+    assert entry["class_match"] == pytest.approx((predicted == asked_classes(40)).float().mean().item())
+    assert asked_classes(40).bincount().tolist() == [4] * 10
+    assert main([where, "--judge", judge, "--n", "20", "--steps", "2", "--guidance-curve", "0,2", "--write"]) == 0
+    curve = read_metrics(folders / "cddpm" / "metrics.json")["guidance_curve"]  # through the schema check
+    assert [p["guidance"] for p in curve["points"]] == [0.0, 2.0] and curve["sampler"] == "DDIM, 2 steps, eta 0"
+    assert curve["n"] == 20 and all(0 <= p["class_match"] <= 1 for p in curve["points"])
+    with pytest.raises(SystemExit):
+        main([where, "--guidance-curve", "0,lots"])
+    # an unconditional model is skipped, with a note
+    assert main([str(folders / "ddpm"), "--judge", judge, "--n", "10", "--guidance-curve", "1"]) == 0
+    assert "no guidance curve" in capsys.readouterr().err

@@ -32,7 +32,7 @@ import torch
 import genmodels
 from genmodels.checkpoint import JUDGED, as_uint8, save_judged
 from genmodels.data import COLOR_SEEDS, MIN_HUE_GAP, decolorize, digit_colors, hue_gap, load_dataset
-from genmodels.ddpm import sampler_name
+from genmodels.ddpm import DEFAULT_GUIDANCE, sampler_name
 from genmodels.metrics import class_report, frechet_distance
 from train.loop import atomic_write, describe_device, pick_device
 
@@ -44,26 +44,43 @@ def has_steps(model) -> bool:
     return "eta" in inspect.signature(model.sample).parameters
 
 
-def sampler_label(model, steps: str, method: str = "ddim", eta: float = 0.0) -> str:
+def guided(model) -> bool:
+    """Whether the model is a class-conditional diffusion model: scored on asked classes, with guidance."""
+    return has_steps(model) and bool(getattr(model.config, "n_classes", 0))
+
+
+def asked_classes(n: int) -> torch.Tensor:
+    """The classes a class-conditional diffusion model is asked for when scored: 0, 1, ..., 9, 0, ... (a tenth
+    each)."""
+    return torch.arange(n) % 10
+
+
+def sampler_label(model, steps: str, method: str = "ddim", eta: float = 0.0, guidance: float | None = None) -> str:
     """The name a sampler's scores are recorded under (and the pages look them up by)."""
     if not has_steps(model):
         return model.sampler_name
-    return sampler_name(None if steps == "ddpm" else int(steps), method, eta, model.config.T)
+    name = sampler_name(None if steps == "ddpm" else int(steps), method, eta, model.config.T)
+    return f"{name}, guidance {DEFAULT_GUIDANCE if guidance is None else guidance:g}" if guided(model) else name
 
 
 def sample_images(model, n: int, seed: int, steps: str, batch_size: int = 500, method: str = "ddim",
-                  eta: float = 0.0) -> tuple[torch.Tensor, str]:
-    """n samples in [0, 1] from a fixed seed, and the name of the sampler used."""
+                  eta: float = 0.0, guidance: float | None = None) -> tuple[torch.Tensor, str]:
+    """n samples in [0, 1] from a fixed seed, and the name of the sampler used. A class-conditional diffusion model
+    draws ``asked_classes(n)`` with guidance weight ``guidance`` (``DEFAULT_GUIDANCE`` if None)."""
     generator = torch.Generator().manual_seed(seed)
     kwargs = {}
     if has_steps(model):  # a diffusion model: a fast sampler with that many steps, or all T
         kwargs = {"steps": None if steps == "ddpm" else int(steps), "method": method, "eta": eta}
+    if guided(model):
+        kwargs["guidance"] = DEFAULT_GUIDANCE if guidance is None else guidance
+    asked = asked_classes(n)
     out = []
     with torch.no_grad():
         for i in range(0, n, batch_size):
-            out.append(model.sample(min(batch_size, n - i), generator=generator, **kwargs).float())
+            y = {"y": asked[i:i + batch_size]} if guided(model) else {}
+            out.append(model.sample(min(batch_size, n - i), generator=generator, **kwargs, **y).float())
             print(f"  sampled {i + len(out[-1])} / {n}", file=sys.stderr)
-    return torch.cat(out), sampler_label(model, steps, method, eta)
+    return torch.cat(out), sampler_label(model, steps, method, eta, guidance)
 
 
 def floor_images(n: int, seed: int, dataset: str = "mnist") -> torch.Tensor:
@@ -75,8 +92,9 @@ def floor_images(n: int, seed: int, dataset: str = "mnist") -> torch.Tensor:
 
 
 def quality(judge, images: torch.Tensor, reference_features: torch.Tensor,
-            reference_colors: torch.Tensor | None = None) -> dict:
-    """FID-MNIST against the reference features, the class histogram and the confident rate.
+            reference_colors: torch.Tensor | None = None, asked: torch.Tensor | None = None) -> dict:
+    """FID-MNIST against the reference features, the class histogram and the confident rate; with ``asked`` (the
+    classes a conditional model was asked for), ``class_match``: the share the judge reads as the asked class.
 
     Colour images (coloured MNIST) are split by ``decolorize`` into the shape they drew, which the MNIST judge
     scores as above, and their two colours: ``fd_colors`` is the Frechet distance between the (foreground,
@@ -88,8 +106,11 @@ def quality(judge, images: torch.Tensor, reference_features: torch.Tensor,
     if images.shape[1] == 3:
         images, fg, bg = decolorize(images)
         colors = torch.cat([fg, bg], 1)
-    report = class_report(judge.predict_proba(images))
+    probabilities = judge.predict_proba(images)
+    report = class_report(probabilities)
     out = {"fid_mnist": frechet_distance(judge.all_features(images), reference_features), **report}
+    if asked is not None:
+        out["class_match"] = (probabilities.argmax(-1) == asked).float().mean().item()
     if colors is not None and reference_colors is not None:
         out["fd_colors"] = frechet_distance(colors, reference_colors)
     if colors is not None:
@@ -186,6 +207,38 @@ def fid_curve(models, judge, reference: torch.Tensor, steps: list[int], args, co
     return 0
 
 
+def guidance_curve(models, judge, reference: torch.Tensor, weights: list[float], args, command: str, device) -> int:
+    """A class-conditional diffusion model's FID-MNIST, confident rate and class match at each guidance weight
+    (one sampler, ``--steps``/``--method``/``--eta``), with the real-data floor at the same n: quality against
+    adherence to the asked class."""
+    floor = quality(judge, floor_images(args.n, args.seed), reference)
+    asked = asked_classes(args.n)
+    for location, model in models:
+        if not guided(model):
+            print(f"{location}: not a class-conditional diffusion model, no guidance curve", file=sys.stderr)
+            continue
+        model.to(device)
+        points = []
+        for w in weights:
+            started = time.perf_counter()
+            images, sampler = sample_images(model, args.n, args.seed, args.steps, method=args.method, eta=args.eta,
+                                            guidance=w)
+            seconds = time.perf_counter() - started
+            r = quality(judge, images, reference, asked=asked)
+            points.append({"guidance": w, "fid_mnist": r["fid_mnist"], "confident_rate": r["confident_rate"],
+                           "class_match": r["class_match"], "histogram": r["histogram"],
+                           "seconds_per_image": seconds / args.n})
+            print(f"{location} | {sampler} | FID-MNIST {r['fid_mnist']:.1f} (floor {floor['fid_mnist']:.1f}) | "
+                  f"confident {r['confident_rate']:.1%} | asked class {r['class_match']:.1%}", flush=True)
+        if args.write:
+            update_metrics(location, "guidance_curve", {
+                "n": args.n, "seed": args.seed, "floor_fid_mnist": floor["fid_mnist"],
+                "floor_confident_rate": floor["confident_rate"], "points": points,
+                "sampler": sampler_label(model, args.steps, args.method, args.eta).rpartition(", guidance")[0],
+                "device": describe_device(next(model.parameters()).device), "command": command})
+    return 0
+
+
 def update_metrics(folder: str, key: str, value) -> None:
     path = Path(folder) / "metrics.json"
     if not path.is_file():
@@ -215,6 +268,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead of one sampler: FID-MNIST at each of these numbers of steps (comma-separated, "
                         "for example 5,10,20,50,100) for each of the fast samplers in CURVE_SAMPLERS, at --n "
                         "samples, with the floor at the same n; --write stores it under fid_curve")
+    p.add_argument("--guidance", type=float, default=None,
+                   help=f"class-conditional DDPM: the guidance weight w (default {DEFAULT_GUIDANCE:g}); it is asked "
+                        "for each class in turn, and class_match records how often the judge reads the asked class")
+    p.add_argument("--guidance-curve", default="", metavar="WEIGHTS",
+                   help="instead of one weight: a class-conditional DDPM's scores at each of these guidance weights "
+                        "(comma-separated, for example 0,0.5,1,2,4), with the sampler of --steps/--method/--eta; "
+                        "--write stores it under guidance_curve")
     p.add_argument("--bpd", type=int, default=0, metavar="N", help="DDPM: bits per dimension on N test images")
     p.add_argument("--floor", action="store_true", help="score n real test images too")
     p.add_argument("--write", action="store_true", help="store the numbers in each metrics.json")
@@ -232,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--steps must be a number of steps or 'ddpm'")
     if args.curve and not all(v.isdigit() and int(v) > 0 for v in args.curve.split(",")):
         p.error("--curve must be numbers of steps separated by commas, for example 5,10,20,50")
+    try:
+        weights = [float(v) for v in args.guidance_curve.split(",")] if args.guidance_curve else []
+    except ValueError:
+        weights = [-1.0]
+    if not all(0 <= w <= 100 for w in weights) or not 0 <= (args.guidance or 0) <= 100:
+        p.error("guidance weights must be numbers from 0 to 100 (--guidance-curve: separated by commas, 0,1,2,4)")
     command = "python -m train.sample_quality " + " ".join(argv)
     torch.manual_seed(args.seed)
     device = pick_device(args.device)
@@ -256,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     reference = judge.all_features(load_dataset("mnist", train=True, subset=args.n).images)
     if args.curve:
         return fid_curve(models, judge, reference, [int(v) for v in args.curve.split(",")], args, command, device)
+    if weights:
+        return guidance_curve(models, judge, reference, weights, args, command, device)
     rows = []
     colored = any(getattr(model.config, "image_channels", 1) == 3 for _, model in models)
     colors = reference_colors(args.n) if colored else None
@@ -273,8 +341,11 @@ def main(argv: list[str] | None = None) -> int:
             # an iterative sampler (diffusion, Gibbs chains) runs where the network is; the others are fast on the CPU
             model.to(device)
         started = time.perf_counter()
-        images, sampler = sample_images(model, args.n, args.seed, args.steps, method=args.method, eta=args.eta)
-        result = quality(judge, images, reference, colors)
+        images, sampler = sample_images(model, args.n, args.seed, args.steps, method=args.method, eta=args.eta,
+                                        guidance=args.guidance)
+        result = quality(judge, images, reference, colors, asked_classes(args.n) if guided(model) else None)
+        if guided(model):
+            result["guidance"] = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
         result.update(n=args.n, seed=args.seed, sampler=sampler, seconds=round(time.perf_counter() - started, 1),
                       device=describe_device(next(model.parameters()).device), command=command)
         if args.floor:
