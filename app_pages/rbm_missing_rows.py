@@ -172,7 +172,8 @@ def show_chart(model: RBM, images) -> None:
                                  key="chart_steps"))
     picked_vae = pick_other("vae", lambda c: not c.get("n_classes") and "binarized" in c.get("dataset", ""),
                             "vae-gaussian-32d", "VAE on binarized MNIST", "chart_vae", where=c2)
-    picked_ddpm = pick_other("ddpm", lambda c: not c.get("n_classes"), "ddpm-linear", "unconditional DDPM",
+    picked_ddpm = pick_other("ddpm", lambda c: not c.get("n_classes") and c.get("dataset", "mnist") == "mnist",
+                             "ddpm-linear", "unconditional DDPM of grey MNIST",
                              "chart_ddpm", where=c3)
     grey = images[:n]
     x = (grey > 0.5).float()

@@ -729,3 +729,5 @@ def test_colour_models_on_the_colour_page_and_their_families_pages(scratch_model
     app.switch_page("app_pages/vae_priors.py").run()
     app.selectbox(key="checkpoint_vae").select("vae-color").run()
     assert_clean(app)
+    app.switch_page("app_pages/rbm_missing_rows.py").run()  # fills binarized grey digits: grey MNIST DDPMs only
+    assert app.selectbox(key="chart_ddpm").options == ["ddpm-cosine", "ddpm-linear"]
