@@ -156,6 +156,7 @@ register(Family(
              explains=_never, default="ddpm-linear"),
     ),
 ))
+register(Family(name="cold", model="genmodels.cold:ColdDiffusion", recipe="train.cold", section=DIFFUSION_SECTION))
 register(Family(
     name="gan", model="genmodels.gan:GAN", recipe="train.gan", section=GAN_SECTION, bench="bench.families:gan",
     pages=(

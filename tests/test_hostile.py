@@ -89,6 +89,8 @@ def test_checking_every_family_on_the_meta_device_stays_cheap():
     ("ddpm", {"image_channels": 10**6}, "'image_channels' is 1000000"),
     ("rbm", {"sample_steps": 10**9}, "'sample_steps' is 1000000000"),
     ("gan", {"backbone": "transformer"}, "'backbone' is 'transformer'"),
+    ("cold", {"degradation": "smudge"}, "'degradation' is 'smudge'"),
+    ("cold", {"start_dims": 10**6}, "'start_dims' is 1000000"),
     ("classifier", {"feature_dim": 0}, "'feature_dim' is 0"),
 ])
 def test_every_family_has_limits(family, changes, message):
