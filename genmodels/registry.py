@@ -119,6 +119,7 @@ DIFFUSION_SECTION = "Diffusion models"
 GAN_SECTION = "Generative adversarial networks"
 EBM_SECTION = "Energy-based models"
 AE_SECTION = "Autoencoders"
+FLOW_SECTION = "Normalizing flows"
 
 FAMILIES: dict[str, Family] = {}
 
@@ -156,6 +157,7 @@ register(Family(
              explains=_never, default="ddpm-linear"),
     ),
 ))
+register(Family(name="flow", model="genmodels.flow:Flow", recipe="train.flow", section=FLOW_SECTION))
 register(Family(name="cold", model="genmodels.cold:ColdDiffusion", recipe="train.cold", section=DIFFUSION_SECTION))
 register(Family(
     name="gan", model="genmodels.gan:GAN", recipe="train.gan", section=GAN_SECTION, bench="bench.families:gan",

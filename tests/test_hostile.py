@@ -90,6 +90,8 @@ def test_checking_every_family_on_the_meta_device_stays_cheap():
     ("rbm", {"sample_steps": 10**9}, "'sample_steps' is 1000000000"),
     ("gan", {"backbone": "transformer"}, "'backbone' is 'transformer'"),
     ("cold", {"degradation": "smudge"}, "'degradation' is 'smudge'"),
+    ("flow", {"steps": 10**6}, "'steps' is 1000000"),
+    ("flow", {"alpha": 0.5}, "'alpha' is 0.5"),
     ("cold", {"start_dims": 10**6}, "'start_dims' is 1000000"),
     ("classifier", {"feature_dim": 0}, "'feature_dim' is 0"),
 ])
