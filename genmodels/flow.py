@@ -259,6 +259,32 @@ class Flow(HubModel):
         parts.append(x.flatten(1))
         return torch.cat(parts, 1), total
 
+    @torch.no_grad()
+    def trace(self, y: torch.Tensor) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """One image's way through the flow, stage by stage: (what was done, the part still flowing (B, C, H, W),
+        the log-determinant it added per image). The logit transform comes first; a factored-out half leaves with
+        log-determinant 0; the log-determinants add up to ``flow_forward``'s plus the logit transform's."""
+        x, pre = self.preprocess(y)
+        out = [("logit transform", x, pre)]
+        stages = iter(self.stages)
+
+        def run(stage, label):
+            nonlocal x
+            for k, step in enumerate(stage):
+                x, logdet = step(x)
+                out.append((f"{label}, step {k + 1}", x, logdet))
+
+        for level in range(self.config.levels):
+            run(next(stages), f"scale {level + 1}: checkerboard coupling")
+            x = squeeze(x)
+            out.append((f"scale {level + 1}: squeeze", x, torch.zeros(len(x))))
+            run(next(stages), f"scale {level + 1}: channel coupling")
+            half = x.shape[1] // 2
+            x = x[:, half:]
+            out.append((f"scale {level + 1}: half the channels factored out", x, torch.zeros(len(x))))
+        run(next(stages), "last scale: checkerboard coupling")
+        return out
+
     def flow_inverse(self, z: torch.Tensor) -> torch.Tensor:
         sizes = [c * h * w for c, h, w in self.shapes]
         parts = [p.view(len(z), *shape) for p, shape in zip(z.split(sizes, 1), self.shapes, strict=True)]

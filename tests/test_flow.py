@@ -79,6 +79,11 @@ def test_the_whole_flow_inverts_and_its_log_determinant_is_autograds():
     _, logdet = model.flow_forward(z0)
     assert logdet.item() == pytest.approx(jacobian_logdet(lambda v: model.flow_forward(v)[0], z0).item(),
                                           abs=1e-6)
+    steps = model.trace(y)
+    assert steps[0][0] == "logit transform" and steps[-1][1].flatten(1).shape[1] == 4 * 7 * 7
+    logdets = torch.stack([d for _, _, d in steps]).sum(0)
+    assert torch.allclose(logdets, model.flow_forward(model.preprocess(y)[0])[1] + model.preprocess(y)[1])
+    assert torch.allclose(steps[-1][1].flatten(1), z[:, -4 * 7 * 7:])  # what flows to the end is z's last part
     one_scale = tiny_flow(levels=0)  # the layers' own log-determinants are checked above, one by one
     assert torch.allclose(one_scale.decode(one_scale.encode(y)), y, atol=1e-9)
 
