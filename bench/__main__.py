@@ -167,11 +167,12 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="fewer repeats")
     families = {name: f.bench for name, f in registry.FAMILIES.items() if f.bench}
     sections = ["imports", "loading", "pages", "memory", "threads", *families]
-    p.add_argument("--only", choices=[*sections, "cold", "load"], nargs="*",
-                   help="sections to run: the app's, then one per family; 'cold' (first views in a browser, idle and "
-                        "busy) and 'load' (a crowd of browsers) take minutes and run only when named")
+    p.add_argument("--only", choices=[*sections, "first-views", "load"], nargs="*",
+                   help="sections to run: the app's, then one per family; 'first-views' (a fresh server's first view "
+                        "of each page in a browser, idle and busy) and 'load' (a crowd of browsers) take minutes and "
+                        "run only when named")
     p.add_argument("--pages", nargs="*", default=None, metavar="PAGE",
-                   help="cold: only these pages (their URL names, for example ddpm rbm_gibbs)")
+                   help="first-views: only these pages (their URL names, for example ddpm rbm_gibbs)")
     p.add_argument("--sessions", type=int, default=10, help="browser sessions of the load test")
     p.add_argument("--local", action="store_true", help="the load test against a local-mode server (default: hosted)")
     p.add_argument("--server-python", default=sys.executable,
@@ -190,10 +191,10 @@ def main() -> None:
         bench_memory()
     if "threads" in only:
         bench_threads(2 if args.quick else 3)
-    if "cold" in only:
-        from bench import cold
+    if "first-views" in only:
+        from bench import first_views
 
-        cold.run(args.pages)
+        first_views.run(args.pages)
     if "load" in only:
         from bench import load
 

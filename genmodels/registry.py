@@ -157,8 +157,10 @@ register(Family(
              explains=_never, default="ddpm-linear"),
     ),
 ))
-register(Family(name="flow", model="genmodels.flow:Flow", recipe="train.flow", section=FLOW_SECTION))
-register(Family(name="cold", model="genmodels.cold:ColdDiffusion", recipe="train.cold", section=DIFFUSION_SECTION))
+register(Family(name="flow", model="genmodels.flow:Flow", recipe="train.flow", section=FLOW_SECTION,
+                bench="bench.families:flow"))
+register(Family(name="cold", model="genmodels.cold:ColdDiffusion", recipe="train.cold", section=DIFFUSION_SECTION,
+                bench="bench.families:cold"))
 register(Family(
     name="gan", model="genmodels.gan:GAN", recipe="train.gan", section=GAN_SECTION, bench="bench.families:gan",
     pages=(

@@ -1,4 +1,4 @@
-"""``python -m bench --only cold``: a student's first view of each page, in a real browser, on a fresh server.
+"""``python -m bench --only first-views``: a student's first view of each page, in a real browser, on a fresh server.
 
 A student arrives at the model zoo (the home page) and then opens a page. So for every page: a new ``streamlit
 run`` (nothing imported, nothing cached), one headless Chromium that opens the zoo (timed: the server's wake-up,
@@ -36,7 +36,7 @@ def _spin() -> None:
 def first_view(page: str) -> tuple[float, float, list[str]]:
     """Seconds from asking for the zoo on a fresh server to its finished render, then from asking for ``page`` to
     its finished render, and the problems shown on either."""
-    proc, url = start_server(ROOT / "bench" / "out" / "cold-server.log")
+    proc, url = start_server(ROOT / "bench" / "out" / "first-views-server.log")
     driver = chromium(1400, 1400)
     try:
         driver.get(f"{url}/_stcore/health")  # the browser itself warmed up, so its own start is not counted
