@@ -18,10 +18,9 @@ from app_pages.common import (
 )
 from genmodels import figures
 from genmodels.autoencoder import EVAL_STRENGTHS, Autoencoder, error_key, restoration_error
+from genmodels.data import DATASET_TITLES
 from genmodels.distortions import DISTORTIONS, distortion
 
-DATASET_TITLES = {"mnist": "MNIST", "colored-mnist": "Coloured MNIST", "fashion-mnist": "Fashion-MNIST",
-                  "colored-fashion-mnist": "Coloured Fashion-MNIST"}
 ROW = 8  # test digits shown in the restoration grid
 
 
@@ -43,10 +42,13 @@ def introduction() -> None:
 
 
 def dataset_controls(found: list[tuple[str, dict]]) -> str:
-    order = list(DATASET_TITLES)
+    order = ["mnist", "colored-mnist", "fashion-mnist", "colored-fashion-mnist"]
     datasets = sorted({cfg["dataset"] for _, cfg in found}, key=lambda d: (order.index(d) if d in order else 99, d))
-    return st.radio("Images", datasets, format_func=lambda d: DATASET_TITLES.get(d, d), horizontal=True,
-                    key="ae_dataset")
+    def title(d: str) -> str:
+        name = DATASET_TITLES.get(d, d)
+        return name[0].upper() + name[1:]
+
+    return st.radio("Images", datasets, format_func=title, horizontal=True, key="ae_dataset")
 
 
 def by_name(found: list[tuple[str, dict]], dataset: str) -> dict[str, tuple[str, dict]]:

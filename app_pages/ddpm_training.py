@@ -24,7 +24,7 @@ from app_pages.common import (
 )
 from genmodels import diffusion, figures, metrics
 from genmodels.checkpoint import CheckpointError
-from genmodels.data import class_names
+from genmodels.data import DATASET_TITLES, class_names
 from genmodels.ddpm import APP_SAMPLER, DDPM, sampler_name
 
 INLINE_SAMPLES = 64  # fresh samples drawn within the script run; more only from a button, in the background
@@ -70,8 +70,8 @@ def load_runs() -> dict[str, DDPM]:
 
 def settings_table(runs: dict[str, DDPM]) -> dict[str, list[str]]:
     """One row per run: its settings (metrics.json's training config) and its scores."""
-    table = {"checkpoint": [], "schedule": [], "U-Net widths": [], "learning rate": [], "batch": [], "epochs": [],
-             "training time": [], "test loss (simple)": [], "bits/dim (bound)": [], "FID-MNIST": [],
+    table = {"checkpoint": [], "data": [], "schedule": [], "U-Net widths": [], "learning rate": [], "batch": [],
+             "epochs": [], "training time": [], "test loss (simple)": [], "bits/dim (bound)": [], "FID-MNIST": [],
              "confident > 0.9": []}
     for name, model in runs.items():
         m = model.metrics
@@ -79,6 +79,7 @@ def settings_table(runs: dict[str, DDPM]) -> dict[str, list[str]]:
         sampler, quality = recorded_quality(model, FAST_NAME)
         bpd = m.get("bits_per_dim")
         table["checkpoint"].append(name)
+        table["data"].append(DATASET_TITLES.get(model.config.dataset, model.config.dataset))
         table["schedule"].append(f"{model.config.schedule}, T = {model.config.T}")
         table["U-Net widths"].append("/".join(str(c) for c in model.config.channels))
         table["learning rate"].append(f"{training['lr']:g}" if "lr" in training else "not recorded")

@@ -35,6 +35,9 @@ DATASETS = {
     "colored-fashion-mnist": ("FashionMNIST", "color"),
 }
 DATASET_NAMES = tuple(DATASETS)  # what a config's "dataset" may be
+DATASET_TITLES = {"mnist": "MNIST", "binarized-mnist": "binarized MNIST",
+                  "dynamic-binarized-mnist": "dynamically binarized MNIST", "fashion-mnist": "Fashion-MNIST",
+                  "colored-mnist": "coloured MNIST", "colored-fashion-mnist": "coloured Fashion-MNIST"}
 
 CLASS_NAMES = {
     "mnist": [f"digit {d}" for d in range(10)],
