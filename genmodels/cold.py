@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genmodels import ema
 from genmodels.checkpoint import HubModel
 from genmodels.data import DATASET_NAMES
+from genmodels.ema import AveragedUNet
 from genmodels.unet import UNet
 
 SIZE = 28
@@ -219,7 +219,7 @@ class ColdTrajectory:
     x0_preds: torch.Tensor
 
 
-class ColdDiffusion(HubModel):
+class ColdDiffusion(AveragedUNet, HubModel):
     """A restoration U-Net R(x_t, t) for one degradation; ``sample`` undoes it from a drawn start."""
 
     config_class = ColdConfig
@@ -256,8 +256,6 @@ class ColdDiffusion(HubModel):
                 f"images in their first {c.start_dims} principal components; samples use an exponential moving "
                 f"average of the weights (decay {c.ema_decay}).")
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.unet.parameters())
 
     def degrade(self, x: torch.Tensor, t: int | torch.Tensor) -> torch.Tensor:
         """D(x, t) for images in [0, 1] (B, C, 28, 28) and steps t in 0..T (an int, or one per image)."""
@@ -275,11 +273,7 @@ class ColdDiffusion(HubModel):
         xt = self.degrade(x, t)
         return F.l1_loss(self.unet(2 * xt - 1, self.network_time(t).to(x.device)), 2 * x - 1)
 
-    def ema_decay_at(self, step: int) -> float:
-        return ema.ema_decay_at(self.config.ema_decay, step)
 
-    def update_ema(self, decay: float | None = None) -> None:
-        ema.update_ema(self.ema, self.unet, self.config.ema_decay if decay is None else decay)
 
     @torch.no_grad()
     def fit_start(self, images: torch.Tensor, generator: torch.Generator | None = None) -> None:

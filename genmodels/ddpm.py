@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from genmodels import diffusion, ema
+from genmodels import diffusion
 from genmodels.checkpoint import HubModel
 from genmodels.data import DATASET_NAMES
+from genmodels.ema import AveragedUNet
 from genmodels.schedule import SCHEDULES, NoiseSchedule
 from genmodels.unet import UNet
 
@@ -48,7 +49,7 @@ class DDPMConfig:
     ema_decay: float = 0.999
 
 
-class DDPM(HubModel):
+class DDPM(AveragedUNet, HubModel):
     """eps-prediction DDPM; ``sample`` runs DDIM (fast) or the exact ancestral sampler."""
 
     config_class = DDPMConfig
@@ -84,8 +85,6 @@ class DDPM(HubModel):
                 f"{c.schedule.capitalize()} noise schedule with T = {c.T} steps; samples use an exponential "
                 f"moving average of the weights (decay {c.ema_decay}).")
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.unet.parameters())
 
     # --- training -----------------------------------------------------------------------
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -98,13 +97,7 @@ class DDPM(HubModel):
             y = torch.where(drop, torch.full_like(y, self.config.n_classes), y)
         return F.mse_loss(self.unet(self.schedule.q_sample(x0, t, noise), t, y), noise)
 
-    def ema_decay_at(self, step: int) -> float:
-        """The decay for the update after optimiser step ``step``, with the warm-up of :func:`ema.ema_decay_at`."""
-        return ema.ema_decay_at(self.config.ema_decay, step)
 
-    def update_ema(self, decay: float | None = None) -> None:
-        """ema <- decay * ema + (1 - decay) * unet, after every optimiser step (decay defaults to the config's)."""
-        ema.update_ema(self.ema, self.unet, self.config.ema_decay if decay is None else decay)
 
     # --- sampling -----------------------------------------------------------------------
     def eps_fn(self, y: torch.Tensor | None = None, guidance: float = 0.0):

@@ -23,3 +23,19 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
         e.lerp_(p, 1 - decay)
     for e, b in zip(ema.buffers(), model.buffers(), strict=True):
         e.copy_(b)
+
+
+class AveragedUNet:
+    """Mixin for a model that trains ``unet`` and samples with ``ema``, its weight average with the config's
+    ``ema_decay`` (the DDPM, cold diffusion). The size a page reports is one network's."""
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.unet.parameters())
+
+    def ema_decay_at(self, step: int) -> float:
+        """The decay for the update after optimiser step ``step``, with the warm-up of :func:`ema_decay_at`."""
+        return ema_decay_at(self.config.ema_decay, step)
+
+    def update_ema(self, decay: float | None = None) -> None:
+        """ema <- decay * ema + (1 - decay) * unet, after every optimiser step (decay defaults to the config's)."""
+        update_ema(self.ema, self.unet, self.config.ema_decay if decay is None else decay)
