@@ -42,7 +42,7 @@ def introduction() -> None:
 
 
 def dataset_controls(found: list[tuple[str, dict]]) -> str:
-    order = ["mnist", "colored-mnist", "fashion-mnist", "colored-fashion-mnist"]
+    order = list(DATASET_TITLES)
     datasets = sorted({cfg["dataset"] for _, cfg in found}, key=lambda d: (order.index(d) if d in order else 99, d))
     def title(d: str) -> str:
         name = DATASET_TITLES.get(d, d)

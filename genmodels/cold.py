@@ -232,8 +232,6 @@ class ColdDiffusion(AveragedUNet, HubModel):
         super().__init__(config)
         if config.degradation not in DEGRADATIONS:
             raise ValueError(f"degradation must be one of {', '.join(DEGRADATIONS)}, not {config.degradation!r}")
-        if len(config.channels) != 3:
-            raise ValueError("channels must list the U-Net widths at the three resolutions, e.g. [32, 64, 64]")
         self.unet = UNet(config.image_channels, tuple(config.channels))
         self.ema = copy.deepcopy(self.unet).requires_grad_(False)
         self.start = StartDistribution(config.image_channels * SIZE * SIZE, config.start_dims,

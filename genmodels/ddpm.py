@@ -61,8 +61,6 @@ class DDPM(AveragedUNet, HubModel):
         super().__init__(config)
         if config.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, not {config.schedule!r}")
-        if len(config.channels) != 3:
-            raise ValueError("channels must list the U-Net widths at the three resolutions, e.g. [32, 64, 64]")
         self.unet = UNet(config.image_channels, tuple(config.channels), config.n_classes)
         self.ema = copy.deepcopy(self.unet).requires_grad_(False)
         self.schedule = NoiseSchedule(config.T, config.schedule)

@@ -64,6 +64,8 @@ class UNet(nn.Module):
 
     def __init__(self, image_channels: int = 1, channels: tuple[int, int, int] = (32, 64, 64), n_classes: int = 0):
         super().__init__()
+        if len(channels) != 3:
+            raise ValueError("channels must list the U-Net widths at the three resolutions, e.g. [32, 64, 64]")
         c0, c1, c2 = channels
         emb = 4 * c0
         self.base = c0
