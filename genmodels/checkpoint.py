@@ -110,9 +110,23 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="genmodels", licens
         return set()
 
     # --- saving ------------------------------------------------------------------------
+    def shipped_state(self) -> dict[str, torch.Tensor]:
+        """The tensors model.safetensors holds: every parameter and buffer. A family that trains one network and
+        samples with another (its weight average) ships the second alone."""
+        return self.state_dict()
+
+    def shipped_layouts(self) -> list[dict[str, torch.Size]]:
+        """The tensor names and shapes a weights file of this model may hold: today's first, then any older layout
+        it still reads."""
+        return [{name: tensor.shape for name, tensor in self.shipped_state().items()}]
+
+    def load_shipped_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load what :meth:`shipped_state` saved (strictly: every name, no other)."""
+        self.load_state_dict(state, strict=True)
+
     def _save_pretrained(self, save_directory: Path) -> None:
         state = {}
-        for name, tensor in self.state_dict().items():
+        for name, tensor in self.shipped_state().items():
             tensor = tensor.detach().cpu().contiguous()
             if self.store_fp16 and tensor.dtype == torch.float32:
                 tensor = tensor.half()
@@ -198,7 +212,7 @@ trained on {self.metrics.get('device', '?')} in {_fmt(self.metrics.get('wall_tim
             check_config(cls, dataclasses.asdict(config), f"{model_id}: {CONFIG}")
         model = cls(**model_kwargs)
         weights = resolve(model_id, WEIGHTS, **fetch)
-        check_header(weights, {k: v.shape for k, v in model.state_dict().items()})
+        check_header(weights, model.shipped_layouts())
         try:
             state = load_file(weights, device=map_location)
         except (SafetensorError, OSError, ValueError) as err:
@@ -211,7 +225,7 @@ trained on {self.metrics.get('device', '?')} in {_fmt(self.metrics.get('wall_tim
             raise CheckpointError(f"'{weights}' holds NaN or infinite weights (in '{bad}'): training diverged, or "
                                   f"the file is damaged. Use the checkpoint of an earlier epoch, or retrain.")
         try:
-            model.load_state_dict(state, strict=True)
+            model.load_shipped_state(state)
         except RuntimeError as err:
             raise CheckpointError(
                 f"the weights in '{weights}' do not fit the model described by its {CONFIG} "
@@ -394,9 +408,10 @@ def check_config(cls, config: dict[str, Any], where: str) -> None:
                               f"{MAX_PARAMETERS:,}. Train a smaller one.")
 
 
-def check_header(path: str, expected: dict[str, torch.Size]) -> None:
-    """Check a weights file's size and its header's tensor names and shapes against the model's, before reading
-    any tensor."""
+def check_header(path: str, layouts: list[dict[str, torch.Size]]) -> None:
+    """Check a weights file's size and its header's tensor names and shapes against the model's (any of
+    ``layouts``, the names and shapes it may hold; a mismatch is described against the first), before reading any
+    tensor."""
     size = os.path.getsize(path)
     if size > MAX_WEIGHTS_BYTES:
         raise CheckpointError(f"'{path}' is {size:,} bytes, more than the {MAX_WEIGHTS_BYTES:,} genmodels loads.")
@@ -406,6 +421,9 @@ def check_header(path: str, expected: dict[str, torch.Size]) -> None:
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"'{path}' is not a readable safetensors file ({err}). It may be truncated or "
                               f"corrupt: download it again, or retrain with `python -m train ...`.") from err
+    if any(shapes == {name: tuple(shape) for name, shape in layout.items()} for layout in layouts):
+        return
+    expected = layouts[0]
     missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
     wrong = [f"{n} is {list(shapes[n])}, not {list(expected[n])}" for n in expected
              if n in shapes and shapes[n] != tuple(expected[n])]

@@ -27,7 +27,31 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 class AveragedUNet:
     """Mixin for a model that trains ``unet`` and samples with ``ema``, its weight average with the config's
-    ``ema_decay`` (the DDPM, cold diffusion). The size a page reports is one network's."""
+    ``ema_decay`` (the DDPM, cold diffusion). The size a page reports is one network's.
+
+    Its weights file holds the average alone (what samples), and loading copies it into ``unet`` too; a
+    training run keeps both networks in its training state. Files saved before this (both networks) still load.
+    """
+
+    def shipped_state(self) -> dict[str, torch.Tensor]:
+        return {name: tensor for name, tensor in self.state_dict().items() if not name.startswith("unet.")}
+
+    def shipped_layouts(self) -> list[dict[str, torch.Size]]:
+        both = {name: tensor.shape for name, tensor in self.state_dict().items()}
+        return [{name: shape for name, shape in both.items() if not name.startswith("unet.")}, both]
+
+    def load_shipped_state(self, state: dict[str, torch.Tensor]) -> None:
+        if any(name.startswith("unet.") for name in state):  # an older file with both networks
+            self.load_state_dict(state, strict=True)
+            return
+        self.ema.load_state_dict({name[len("ema."):]: t for name, t in state.items() if name.startswith("ema.")},
+                                 strict=True)
+        rest = {name: t for name, t in state.items() if not name.startswith("ema.")}
+        own = {name: t for name, t in self.state_dict().items() if not name.startswith(("ema.", "unet."))}
+        if set(rest) != set(own):
+            raise RuntimeError(f"expected the buffers {sorted(own)}, found {sorted(rest)}")
+        self.load_state_dict({**self.state_dict(), **rest}, strict=True)
+        self.unet.load_state_dict(self.ema.state_dict())
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.unet.parameters())

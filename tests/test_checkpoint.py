@@ -215,3 +215,43 @@ def test_training_samples_travel_with_the_checkpoint(saved_vae, tmp_path):
     (tmp_path / "with" / "samples.safetensors").write_bytes(b"broken")
     loaded = genmodels.load(tmp_path / "with")  # optional: never blocks loading, but the problem is said
     assert loaded.training_samples is None and "samples.safetensors" in loaded.problems[0]
+
+
+@pytest.mark.parametrize("family", ["ddpm", "cold"])
+def test_an_averaged_unet_ships_its_average_alone(family, tmp_path):
+    """The DDPM and cold diffusion sample with the weight average: the file holds it (and cold diffusion's start
+    mixture), not the trained network; loading puts the average in both."""
+    from genmodels.cold import ColdConfig, ColdDiffusion
+    from genmodels.ddpm import DDPM, DDPMConfig
+    torch.manual_seed(0)
+    model = DDPM(DDPMConfig(channels=[8, 16, 16], T=20)) if family == "ddpm" else \
+        ColdDiffusion(ColdConfig(channels=[8, 16, 16], T=4))
+    for p in model.unet.parameters():  # the trained network and its average differ, as after training
+        p.data.add_(torch.randn_like(p))
+    model.save_pretrained(tmp_path / "m")
+    names = set(load_file(tmp_path / "m" / "model.safetensors"))
+    assert names and not any(n.startswith("unet.") for n in names)
+    assert names == {n for n in model.state_dict() if not n.startswith("unet.")}
+    loaded = genmodels.load(tmp_path / "m")
+    for name, tensor in model.ema.state_dict().items():
+        assert torch.equal(tensor.half().float(), loaded.ema.state_dict()[name]), name
+        assert torch.equal(loaded.unet.state_dict()[name], loaded.ema.state_dict()[name]), name
+
+
+def test_a_file_with_both_networks_still_loads_and_a_mixed_one_does_not(tmp_path):
+    from safetensors.torch import save_file
+
+    from genmodels.ddpm import DDPM, DDPMConfig
+    model = DDPM(DDPMConfig(channels=[8, 16, 16], T=20))
+    model.save_pretrained(tmp_path / "m")
+    for p in model.unet.parameters():
+        p.data.add_(1.0)
+    full = {n: t.detach().contiguous().clone() for n, t in model.state_dict().items()}
+    save_file(full, str(tmp_path / "m" / "model.safetensors"))  # the layout checkpoints had before
+    loaded = genmodels.load(tmp_path / "m")
+    assert torch.equal(loaded.unet.stem.weight, model.unet.stem.weight)
+    assert not torch.equal(loaded.unet.stem.weight, loaded.ema.stem.weight)
+    mixed = {n: t for n, t in full.items() if not n.startswith("unet.") or n == "unet.stem.weight"}
+    save_file(mixed, str(tmp_path / "m" / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="unexpected .*unet.stem.weight"):
+        genmodels.load(tmp_path / "m")
