@@ -258,7 +258,8 @@ class ColdDiffusion(AveragedUNet, HubModel):
     def degrade(self, x: torch.Tensor, t: int | torch.Tensor) -> torch.Tensor:
         """D(x, t) for images in [0, 1] (B, C, 28, 28) and steps t in 0..T (an int, or one per image)."""
         t = torch.as_tensor(t).expand(len(x)) if torch.as_tensor(t).dim() == 0 else torch.as_tensor(t)
-        return self.degradation(x, t.float().to(x.device) / self.config.T)
+        with torch.autocast(x.device.type, enabled=False):  # exact: under bf16 training the blur would round
+            return self.degradation(x, t.float().to(x.device) / self.config.T)
 
     def network_time(self, t: torch.Tensor) -> torch.Tensor:
         """Steps 0..T spread over the 0..1000 the U-Net's sinusoidal time embedding was made for (a DDPM's T)."""

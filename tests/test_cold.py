@@ -31,6 +31,16 @@ def test_each_degradation_is_the_identity_at_zero_deterministic_and_monotone(dig
     assert torch.allclose(d(digits, mixed), expected)
 
 
+@pytest.mark.parametrize("name", list(DEGRADATIONS))
+def test_degrading_ignores_bf16_autocast(digits, name):
+    """Training with --bf16 runs the loss under autocast; the degraded images stay exact float32."""
+    model = ColdDiffusion(ColdConfig(degradation=name, channels=[8, 16, 16], T=5))
+    t = torch.arange(len(digits)) % 6
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        degraded = model.degrade(digits, t)
+    assert degraded.dtype == torch.float32 and torch.equal(degraded, model.degrade(digits, t))
+
+
 def test_blur_is_torchvisions_gaussian_blur_and_pixelate_is_block_averaging(digits):
     from torchvision.transforms.functional import gaussian_blur
 
@@ -113,7 +123,7 @@ def test_cold_diffusion_trains_saves_and_samples(tmp_path):
     out = tmp_path / "cold"
     assert main(["cold", "--degradation", "blur", "--T", "8", "--channels", "8", "16", "16", "--epochs", "1",
                  "--subset", "300", "--start-dims", "4", "--start-components", "3", "--quiet", "--device", "cpu",
-                 "--out", str(out)]) == 0
+                 "--bf16", "--out", str(out)]) == 0
     model = genmodels.load(out)
     assert isinstance(model, ColdDiffusion) and model.config.degradation == "blur"
     metrics = json.loads((out / "metrics.json").read_text())
