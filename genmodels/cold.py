@@ -184,12 +184,13 @@ class StartDistribution(nn.Module):
         self.scale_tril.copy_(torch.linalg.cholesky(covs).float())
 
     def sample(self, n: int, shape: tuple, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n starts (n, *shape), drawn with ``generator`` (component, then the Gaussian, by inverse transforms)."""
+        """n starts (n, *shape) on the CPU, where sampling keeps its images (the network may be on a GPU), drawn
+        with ``generator`` (component, then the Gaussian, by inverse transforms)."""
         u = torch.rand(n, generator=generator)
-        k = torch.searchsorted(self.log_weights.softmax(0).cumsum(0), u).clamp(max=len(self.log_weights) - 1)
+        k = torch.searchsorted(self.log_weights.softmax(0).cumsum(0).cpu(), u).clamp(max=len(self.log_weights) - 1)
         eps = torch.randn(n, self.means.shape[1], generator=generator)
-        codes = self.means[k] + (self.scale_tril[k] @ eps[..., None]).squeeze(-1)
-        return self.reconstruct(codes, shape)
+        codes = self.means.cpu()[k] + (self.scale_tril.cpu()[k] @ eps[..., None]).squeeze(-1)
+        return (codes @ self.basis.cpu() + self.mean.cpu()).view(n, *shape)
 
 
 # --- the model ---------------------------------------------------------------------------------------------------
