@@ -290,24 +290,25 @@ class ColdDiffusion(AveragedUNet, HubModel):
         tt = self.network_time(torch.as_tensor(t).expand(len(xt)).to(device))
         return ((self.ema(2 * xt.to(device) - 1, tt).cpu() + 1) / 2).clamp(0, 1)
 
-    def timesteps(self, steps: int | None) -> list[int]:
-        """``steps`` timesteps from T down to 1, evenly spread (all T if None), then 0."""
-        T = self.config.T
+    def timesteps(self, steps: int | None, top: int | None = None) -> list[int]:
+        """``steps`` timesteps from ``top`` (T by default) down to 1, evenly spread (all of them if None), then 0."""
+        T = self.config.T if top is None else max(1, min(top, self.config.T))
         steps = T if steps is None else max(1, min(steps, T))
         return sorted({round(T - i * T / steps) for i in range(steps)} | {0}, reverse=True)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, steps: int | None = None,
                method: str = "improved", start: torch.Tensor | None = None, return_trajectory: bool = False,
-               callback=None):
+               callback=None, from_t: int | None = None):
         """n images in [0, 1]: from ``start`` (fully degraded images; by default drawn from the fitted mixture
         with ``generator``), ``steps`` restore-and-degrade steps (all T if None) with ``method`` "improved" or
-        "naive". With ``return_trajectory`` a :class:`ColdTrajectory`."""
+        "naive". ``from_t``: the step ``start`` is degraded to (T by default; less restores a partly degraded
+        image). With ``return_trajectory`` a :class:`ColdTrajectory`."""
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         shape = (self.config.image_channels, SIZE, SIZE)
         x = self.start.sample(n, shape, generator) if start is None else start.float()
-        ts = self.timesteps(steps)
+        ts = self.timesteps(steps, from_t)
         xs, preds = [x], []
         for i, (t, s) in enumerate(zip(ts[:-1], ts[1:], strict=True)):
             x0 = self.restore(x, t)

@@ -155,12 +155,16 @@ register(Family(
              accepts=_unconditional, explains=_never),
         Page("app_pages/ddpm_inpainting.py", "Inpainting", ":material/format_paint:", accepts=_unconditional,
              explains=_never, default="ddpm-linear"),
+        Page("app_pages/ddpm_conditional.py", "Class-conditional diffusion and guidance", ":material/category:",
+             accepts=_conditional, default="ddpm-conditional"),
     ),
 ))
 register(Family(name="flow", model="genmodels.flow:Flow", recipe="train.flow", section=FLOW_SECTION,
                 bench="bench.families:flow"))
 register(Family(name="cold", model="genmodels.cold:ColdDiffusion", recipe="train.cold", section=DIFFUSION_SECTION,
-                bench="bench.families:cold"))
+                bench="bench.families:cold", pages=(
+                    Page("app_pages/cold_diffusion.py", "Cold diffusion: restoring a degradation",
+                         ":material/ac_unit:", default="cold-pixelate"),)))
 register(Family(
     name="gan", model="genmodels.gan:GAN", recipe="train.gan", section=GAN_SECTION, bench="bench.families:gan",
     pages=(

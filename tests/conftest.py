@@ -106,6 +106,11 @@ def scratch_models(tmp_path_factory):
     for schedule in ("linear", "cosine"):
         assert main(["ddpm", "--schedule", schedule, "--T", "20", "--channels", "8", "16", "16", "--epochs", "2",
                      "--subset", "256", "--quiet", "--device", "cpu", "--out", str(root / f"ddpm-{schedule}")]) == 0
+    assert main(["ddpm", "--conditional", "--T", "20", "--channels", "8", "16", "16", "--epochs", "1", "--subset",
+                 "256", "--quiet", "--device", "cpu", "--out", str(root / "ddpm-conditional")]) == 0
+    assert main(["cold", "--degradation", "pixelate", "--T", "6", "--channels", "8", "16", "16", "--epochs", "1",
+                 "--subset", "256", "--start-dims", "4", "--start-components", "3", "--quiet", "--device", "cpu",
+                 "--out", str(root / "cold-pixelate")]) == 0
     # colour models (coloured MNIST): the colour page, and every page of their families that accepts them
     assert main(["vae", "--dataset", "colored-mnist", "--architecture", "conv", "--hidden-dim", "32", "--latent-dim",
                  "4", "--likelihood", "gaussian-learned", "--out", str(root / "vae-color"), *small]) == 0

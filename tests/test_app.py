@@ -742,3 +742,60 @@ def test_colour_models_on_the_colour_page_and_their_families_pages(scratch_model
     assert_clean(app)
     app.switch_page("app_pages/rbm_missing_rows.py").run()  # fills binarized grey digits: grey MNIST DDPMs only
     assert app.selectbox(key="chart_ddpm").options == ["ddpm-cosine", "ddpm-linear"]
+
+
+def test_conditional_diffusion_page(scratch_models, tmp_path):
+    from train.sample_quality import main as score
+
+    folder = tmp_path / "ddpm-conditional"  # a copy: the scores written here stay out of the shared folder
+    shutil.copytree(scratch_models / "ddpm-conditional", folder)
+    assert score([str(folder), "--guidance-curve", "0,1", "--n", "20", "--steps", "2", "--method", "dpm++",
+                  "--eta", "1", "--write"]) == 0
+    app = start("Local folder", str(tmp_path), page="app_pages/ddpm_conditional.py")
+    assert_clean(app)
+    assert app.selectbox(key="checkpoint_ddpm_conditional").options == ["ddpm-conditional"]
+    from genmodels.ddpm import DEFAULT_GUIDANCE
+
+    assert app.select_slider(key="cond_w").value == DEFAULT_GUIDANCE
+    app.radio(key="cond_class").set_value(7).run()
+    app.select_slider(key="cond_w").set_value(4.0).run()
+    app.select_slider(key="cond_steps").set_value(5).run()
+    assert_clean(app)
+    assert any(c.value.startswith("The judge reads: digit") and c.value.count("(") == 8 for c in app.caption)
+    app.selectbox(key="cond_a").set_value(2).run()
+    assert any("the judge along the condition path" in el.proto.spec for el in app.get("plotly_chart"))
+    # the recorded curve: FID against the floor, and what the judge reads, at each weight
+    specs = " ".join(el.proto.spec for el in app.get("plotly_chart"))
+    assert "FID-MNIST (n = 20" in specs and "asked class" in specs
+    assert any("--guidance-curve 0,1" in c.value for c in app.caption)
+    click_and_wait(app, "Draw 8 of each class from seed 0 (w = 4, 5 steps")
+    assert any(c.value.startswith("The judge reads the asked class: digit 0") for c in app.caption)
+
+
+def test_cold_diffusion_page(scratch_models, tmp_path):
+    from train.sample_quality import main as score
+
+    for name in ("cold-pixelate", "ddpm-linear", "ddpm-cosine", "ddpm-conditional"):  # copies, to write scores in
+        shutil.copytree(scratch_models / name, tmp_path / name)
+    app = start("Local folder", str(tmp_path), page="app_pages/cold_diffusion.py")
+    assert any("No model of this source has recorded sample quality" in i.value for i in app.info)
+    for name in ("cold-pixelate", "ddpm-linear", "ddpm-conditional"):  # a conditional DDPM is not compared
+        assert score([str(tmp_path / name), "--n", "20", "--steps", "2", "--write"]) == 0
+    app = start("Local folder", str(tmp_path), page="app_pages/cold_diffusion.py")
+    assert_clean(app)
+    assert app.selectbox(key="checkpoint_cold").options == ["cold-pixelate"]
+    assert app.slider(key="cold_restore_t").value == 6  # the digit fully degraded (T = 6), then restored
+    app.slider(key="cold_restore_t").set_value(2).run()
+    assert_clean(app)
+    assert any("states x_t from t = 2 to 0" in el.proto.spec for el in app.get("plotly_chart"))
+    app.select_slider(key="cold_step").set_value(6).run()  # the end of the improved sampler: the samples
+    app.number_input(key="cold_seed").set_value(5).run()
+    app.number_input(key="cold_digit").set_value(9999).run()
+    assert_clean(app)
+    same = next(c.value for c in app.caption if c.value.startswith("The top row is one image eight times"))
+    assert "the sampler adds no randomness" in same
+    # the comparison: cold diffusion beside the grey unconditional DDPMs that have scores
+    compared = next(t.value for t in app.table if "FID-MNIST" in t.value.columns)
+    assert list(compared["model"]) == ["cold-pixelate", "ddpm-linear"]
+    assert any(m.value.startswith("Measured here: the best cold diffusion model, **cold-pixelate**")
+               for m in app.markdown)

@@ -137,3 +137,12 @@ def test_cold_diffusion_trains_saves_and_samples(tmp_path):
     assert a.shape == (3, 1, 28, 28) and 0 <= a.min() and a.max() <= 1
     assert torch.equal(a, model.sample(3, generator=torch.Generator().manual_seed(0)))
     assert not torch.equal(a[0], a[1])  # different starts, different samples
+
+
+def test_restoring_a_partly_degraded_image_starts_at_its_step(digits, monkeypatch):
+    model = tiny("pixelate", T=6)
+    x0 = digits[:2]
+    monkeypatch.setattr(model, "restore", lambda xt, t: x0)
+    traj = model.sample(2, start=model.degrade(x0, 3), from_t=3, return_trajectory=True)
+    assert traj.timesteps == [3, 2, 1, 0] and torch.allclose(traj.xs[-1], x0, atol=1e-5)
+    assert model.timesteps(2, top=4) == [4, 2, 0] and model.timesteps(None, top=99) == [6, 5, 4, 3, 2, 1, 0]
