@@ -389,7 +389,7 @@ COURSE_ORDER = (
     "beta-vae-conv-beta0.5", "beta-vae-conv-beta1", "beta-vae-conv-beta2", "beta-vae-conv-beta4",
     "beta-vae-conv-beta8", "cvae-conv-mnist", "vae-fashion-16d", "vae-fashion-mse-16d", "vae-fashion-sigma-16d",
     "vae-color-conv-16d", "ddpm-linear", "ddpm-cosine", "ddpm-color", "ddpm-conditional", "cold-pixelate",
-    "cold-blur", "gan-mlp", "gan-dcgan", "gan-dcgan-plain", "gan-mlp-unbalanced", "cgan-mlp",
+    "cold-blur", "flow", "gan-mlp", "gan-dcgan", "gan-dcgan-plain", "gan-mlp-unbalanced", "cgan-mlp",
     "rbm-16", "rbm-64", "rbm-256", "rbm-500", "rbm-256-lr0.01", "rbm-256-lr0.2", "rbm-256-2ep", "rbm-256-cd1", "dbm",
     "ae-mlp-2d", "ae-mlp-32d", "ae-mix-16",
 )

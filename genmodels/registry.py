@@ -160,7 +160,9 @@ register(Family(
     ),
 ))
 register(Family(name="flow", model="genmodels.flow:Flow", recipe="train.flow", section=FLOW_SECTION,
-                bench="bench.families:flow"))
+                bench="bench.families:flow", pages=(
+                    Page("app_pages/flow.py", "Normalizing flow: an exact likelihood", ":material/swap_vert:",
+                         default="flow"),)))
 register(Family(name="cold", model="genmodels.cold:ColdDiffusion", recipe="train.cold", section=DIFFUSION_SECTION,
                 bench="bench.families:cold", pages=(
                     Page("app_pages/cold_diffusion.py", "Cold diffusion: restoring a degradation",

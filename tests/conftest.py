@@ -111,6 +111,9 @@ def scratch_models(tmp_path_factory):
     assert main(["cold", "--degradation", "pixelate", "--T", "6", "--channels", "8", "16", "16", "--epochs", "1",
                  "--subset", "256", "--start-dims", "4", "--start-components", "3", "--quiet", "--device", "cpu",
                  "--out", str(root / "cold-pixelate")]) == 0
+    assert main(["flow", "--levels", "1", "--steps", "1", "--hidden", "8", "--blocks", "1", "--epochs", "1",
+                 "--subset", "256", "--eval-images", "100", "--quiet", "--device", "cpu",
+                 "--out", str(root / "flow")]) == 0
     # colour models (coloured MNIST): the colour page, and every page of their families that accepts them
     assert main(["vae", "--dataset", "colored-mnist", "--architecture", "conv", "--hidden-dim", "32", "--latent-dim",
                  "4", "--likelihood", "gaussian-learned", "--out", str(root / "vae-color"), *small]) == 0

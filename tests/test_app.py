@@ -799,3 +799,33 @@ def test_cold_diffusion_page(scratch_models, tmp_path):
     assert list(compared["model"]) == ["cold-pixelate", "ddpm-linear"]
     assert any(m.value.startswith("Measured here: the best cold diffusion model, **cold-pixelate**")
                for m in app.markdown)
+
+
+def test_flow_page(scratch_models):
+    import math
+
+    import genmodels
+    from genmodels.data import load_dataset
+
+    app = start("Local folder", str(scratch_models), page="app_pages/flow.py")
+    assert_clean(app)
+    assert app.selectbox(key="checkpoint_flow").options == ["flow"]
+    model = genmodels.load(scratch_models / "flow")
+    layers = app.select_slider(key="flow_layer")
+    assert layers.options[0] == "logit transform" and len(layers.options) == len(model.trace(torch.rand(1, 1, 28, 28)))
+    app.select_slider(key="flow_layer").set_value(0).run()
+    app.number_input(key="flow_digit").set_value(5).run()
+    assert_clean(app)
+    assert any("after logit transform: 1 channel of 28 x 28" in el.proto.spec for el in app.get("plotly_chart"))
+    # the table's total is log_prob of that digit with the page's dequantization draw (seed 0)
+    digit = (load_dataset("mnist", train=False, subset=6).images[5:6] * 255).round()
+    nats = model.log_prob(digit, generator=torch.Generator().manual_seed(0)).item()
+    terms = next(t.value for t in app.table if "term" in t.value.columns)
+    assert float(terms["nats"].iloc[-1].replace(",", "")) == pytest.approx(nats, abs=0.06)
+    assert float(terms.iloc[-1, 2]) == pytest.approx(-nats / (784 * math.log(2)), abs=1e-3)
+    exact = next(c.value for c in app.caption if c.value.startswith("The code z has 784 numbers"))
+    assert float(exact.split("to within ")[1].split(" ")[0]) < 1e-4
+    app.slider(key="flow_temperature").set_value(0.0).run()  # T = 0: every sample decodes z = 0
+    app.number_input(key="flow_a").set_value(3).run()
+    assert_clean(app)
+    assert any("16 samples at T = 0" in el.proto.spec for el in app.get("plotly_chart"))
