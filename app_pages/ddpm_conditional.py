@@ -172,11 +172,11 @@ def show_quality(model: DDPM) -> None:
         left.plotly_chart(figures.lines(ws, {"samples": [p["fid_mnist"] for p in points],
                                              "real test images (floor)": [curve["floor_fid_mnist"]] * len(ws)},
                                         f"FID-MNIST (n = {curve['n']:,}; lower is better)", "guidance weight w",
-                                        "FID-MNIST"), width="stretch")
+                                        "FID-MNIST"), width="stretch", config={"displayModeBar": False})
         right.plotly_chart(figures.lines(ws, {"asked class": [100 * p["class_match"] for p in points],
                                               "confident (> 0.9)": [100 * p["confident_rate"] for p in points]},
                                          "what the judge reads (%)", "guidance weight w", "% of samples"),
-                           width="stretch")
+                           width="stretch", config={"displayModeBar": False})
         st.caption(f"{curve['sampler']}, {curve['n']:,} samples at each weight (a tenth of each class), seed "
                    f"{curve['seed']}, on {curve['device']}: `{curve['command']}`. FID is biased upwards at small n, "
                    f"so compare it with the floor at the same n, not with the table below.")
