@@ -152,7 +152,7 @@ class StartDistribution(nn.Module):
         return (x.flatten(1) - self.mean) @ self.basis.T
 
     def reconstruct(self, codes: torch.Tensor, shape: tuple) -> torch.Tensor:
-        return (codes @ self.basis + self.mean).view(len(codes), *shape)
+        return (codes @ self.basis.to(codes.device) + self.mean.to(codes.device)).view(len(codes), *shape)
 
     @torch.no_grad()
     def fit(self, degraded: torch.Tensor, generator: torch.Generator | None = None, iterations: int = 100) -> None:
@@ -190,7 +190,7 @@ class StartDistribution(nn.Module):
         k = torch.searchsorted(self.log_weights.softmax(0).cumsum(0).cpu(), u).clamp(max=len(self.log_weights) - 1)
         eps = torch.randn(n, self.means.shape[1], generator=generator)
         codes = self.means.cpu()[k] + (self.scale_tril.cpu()[k] @ eps[..., None]).squeeze(-1)
-        return (codes @ self.basis.cpu() + self.mean.cpu()).view(n, *shape)
+        return self.reconstruct(codes, shape)
 
 
 # --- the model ---------------------------------------------------------------------------------------------------
