@@ -196,6 +196,18 @@ def show_quality(model: DDPM) -> None:
         st.table(table)
         st.caption("The project's targets at the default weight: the asked class at least 97 % of the time, at "
                    "least 93 % confident, FID-MNIST within twice the real floor at the same n.")
+    steps = model.metrics.get("fid_curve")
+    if steps:
+        st.markdown(f"**The number of steps**, at the default weight w = {DEFAULT_GUIDANCE:g}: each fast sampler at "
+                    "5 to 50 steps (network evaluations per guided pair), with the floor at the same n.")
+        st.plotly_chart(figures.fid_curve(steps), width="stretch", config={"displayModeBar": False})
+        app_method, _, app_eta = APP_SAMPLER
+        app = sorted((p for p in steps["points"] if p["method"] == app_method and p["eta"] == app_eta
+                      and "class_match" in p), key=lambda p: p["steps"])
+        st.caption(f"{steps['n']:,} samples per point (a tenth of each class; FID at this n is far above the "
+                   f"10,000-sample numbers), on {steps['device']}: `{steps['command']}`."
+                   + (" The asked class with the app's sampler: " + ", ".join(
+                       f"{p['class_match']:.0%} at {p['steps']} steps" for p in app) + "." if app else ""))
     st.markdown(
         "**Reading the curve.** Guidance moves the judge's numbers up and FID-MNIST up with them: at a large $w$ "
         "nearly every sample is a confident, unmistakable digit of the asked class, but they are all the most "

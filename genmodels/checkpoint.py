@@ -468,7 +468,8 @@ METRICS_SCHEMA = {
                                    "class_match": NUMBER, "histogram": [NUMBER], "seconds_per_image": NUMBER}]},
     "fid_curve": {"n": int, "seed": int, "floor_fid_mnist": NUMBER, "device": str, "command": str,
                   "points": [{"sampler": str, "method": str, "eta": NUMBER, "steps": int, "fid_mnist": NUMBER,
-                              "confident_rate": NUMBER, "histogram": [NUMBER], "seconds_per_image": NUMBER}]},
+                              "confident_rate": NUMBER, "histogram": [NUMBER], "seconds_per_image": NUMBER,
+                              "class_match": NUMBER}]},
 }
 
 

@@ -751,6 +751,7 @@ def test_conditional_diffusion_page(scratch_models, tmp_path):
     shutil.copytree(scratch_models / "ddpm-conditional", folder)
     assert score([str(folder), "--guidance-curve", "0,1", "--n", "20", "--steps", "2", "--method", "dpm++",
                   "--eta", "1", "--write"]) == 0
+    assert score([str(folder), "--curve", "2,4", "--n", "20", "--write"]) == 0  # and against the number of steps
     app = start("Local folder", str(tmp_path), page="app_pages/ddpm_conditional.py")
     assert_clean(app)
     assert app.selectbox(key="checkpoint_ddpm_conditional").options == ["ddpm-conditional"]
@@ -768,6 +769,8 @@ def test_conditional_diffusion_page(scratch_models, tmp_path):
     specs = " ".join(el.proto.spec for el in app.get("plotly_chart"))
     assert "FID-MNIST (n = 20" in specs and "asked class" in specs
     assert any("--guidance-curve 0,1" in c.value for c in app.caption)
+    steps = next(c.value for c in app.caption if "--curve 2,4" in c.value)
+    assert "The asked class with the app's sampler: " in steps and "at 2 steps, " in steps and "at 4 steps." in steps
     click_and_wait(app, "Draw 8 of each class from seed 0 (w = 4, 5 steps")
     assert any(c.value.startswith("The judge reads the asked class: digit 0") for c in app.caption)
 

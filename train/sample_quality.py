@@ -194,10 +194,11 @@ def fid_curve(models, judge, reference: torch.Tensor, steps: list[int], args, co
                 started = time.perf_counter()
                 images, sampler = sample_images(model, args.n, args.seed, str(k), method=method, eta=eta)
                 seconds = time.perf_counter() - started
-                r = quality(judge, images, reference)
+                r = quality(judge, images, reference, asked=asked_classes(args.n) if guided(model) else None)
                 points.append({"sampler": sampler, "method": method, "eta": eta, "steps": k,
                                "fid_mnist": r["fid_mnist"], "confident_rate": r["confident_rate"],
-                               "histogram": r["histogram"], "seconds_per_image": seconds / args.n})
+                               "histogram": r["histogram"], "seconds_per_image": seconds / args.n,
+                               **({"class_match": r["class_match"]} if "class_match" in r else {})})
                 print(f"{location} | {sampler} | FID-MNIST {r['fid_mnist']:.1f} (floor {floor['fid_mnist']:.1f}) | "
                       f"confident {r['confident_rate']:.1%} | {seconds / args.n * 1000:.1f} ms an image", flush=True)
         if args.write:
