@@ -394,7 +394,8 @@ def test_saved_final_samples_are_what_sampling_from_seed_0_gives(scratch_models)
     shipped = [path for path, config in list_checkpoints(SHIPPED) if config["family"] == "ddpm"]
     for path in [scratch_models / "ddpm-linear", *shipped]:
         model = genmodels.load(str(path))
-        drawn = model.sample(16, generator=torch.Generator().manual_seed(0), steps=min(50, model.config.T))
+        y = torch.arange(16) % 10 if model.config.n_classes else None  # the classes a conditional model showed
+        drawn = model.sample(16, generator=torch.Generator().manual_seed(0), steps=min(50, model.config.T), y=y)
         saved = saved_samples(model, 16, seed=0)
         # the same digits; a few pixels may differ (a trained model saved on a GPU, sampled here in fp32)
         assert (drawn - saved).abs().mean() < 0.01, path
@@ -732,7 +733,8 @@ def test_colour_models_on_the_colour_page_and_their_families_pages(scratch_model
     assert_clean(app)
     assert any(m.value.startswith("Of these 400 samples of vae-color") for m in app.markdown)
     boxes = {"app_pages/ddpm.py": "checkpoint_ddpm", "app_pages/ddpm_inpainting.py": "checkpoint_inpaint"}
-    assert set(boxes) | {"app_pages/ddpm_training.py"} == set(DDPM_PAGES)  # (the training page: in its own test)
+    # (the training page: in its own test; the conditional page takes class-conditional models only)
+    assert set(boxes) | {"app_pages/ddpm_training.py", "app_pages/ddpm_conditional.py"} == set(DDPM_PAGES)
     for page, key in boxes.items():  # a colour DDPM on the other DDPM pages: trajectories, inpainting in colour
         app.switch_page(page).run()
         app.selectbox(key=key).select("ddpm-color").run()

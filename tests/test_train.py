@@ -137,7 +137,9 @@ def test_ddpm_trains_with_ema(tmp_path):
     model = genmodels.load(out)
     curves = model.metrics["curves"]
     assert curves["train_loss"][1] < curves["train_loss"][0] and curves["val_loss"][1] < curves["val_loss"][0]
-    assert not torch.equal(model.unet.stem.weight, model.ema.stem.weight)  # the average lags the weights
+    state = load_file(out / ".train_state.safetensors")  # training keeps both networks: the average lags the weights
+    assert not torch.equal(state["model.unet.stem.weight"], state["model.ema.stem.weight"])
+    assert torch.equal(model.unet.stem.weight, model.ema.stem.weight)  # the checkpoint ships the average alone
     samples = model.training_samples  # one fixed-seed grid per epoch, stored with the checkpoint
     assert samples.shape == (2, 16, 1, 28, 28) and samples.dtype == torch.uint8
     assert not torch.equal(samples[0], samples[1])
