@@ -70,13 +70,13 @@ def show_forward(model: ColdDiffusion, digit: torch.Tensor) -> None:
     )
 
 
-def show_restoration(model: ColdDiffusion, digit: torch.Tensor) -> None:
+def show_restoration(model: ColdDiffusion, digit: torch.Tensor, index: int) -> None:
     st.subheader("Undoing the degradation of a real digit")
     T = model.config.T
     t = st.slider("Degrade the digit to step t, then restore it with the improved sampler", 1, T, T,
                   key="cold_restore_t")
     start = model.degrade(digit, t)
-    traj = compute_slow(("cold_restore", model_key(model), digit.sum().item(), t),
+    traj = compute_slow(("cold_restore", model_key(model), index, t),
                         lambda callback: model.sample(1, steps=t, start=start, return_trajectory=True,
                                                       callback=callback, from_t=t),
                         "Restoring...")
@@ -138,57 +138,61 @@ def show_one_start(model: ColdDiffusion, seed: int) -> None:
                f"is the variety of its starts: a mixture in {model.config.start_dims} principal components.")
 
 
-def quality_rows(names: list[str]) -> tuple[dict, dict]:
-    """(table, histograms) of the recorded sample quality of every cold diffusion model and Gaussian DDPM of the
-    source, each at its largest n."""
+def recorded_scores() -> list[tuple[str, bool, str, dict]]:
+    """(name, whether it is cold diffusion, sampler, scores) of every recorded sample-quality run of the source's
+    cold diffusion models and grey unconditional MNIST DDPMs, each model's runs from the largest n down."""
+    found = []
+    ddpm = checkpoints_of("ddpm", lambda c: not c.get("n_classes") and c.get("image_channels", 1) == 1
+                          and c.get("dataset") == "mnist", required=False)
+    for (location, _), cold in [(m, True) for m in checkpoints_of("cold", required=False)] + [(m, False) for m in ddpm]:
+        scores = checkpoint_metrics(location).get("sample_quality", {})
+        for sampler, q in sorted(scores.items(), key=lambda kv: -kv[1]["n"]):
+            found.append((Path(location).name, cold, sampler, q))
+    return found
+
+
+def quality_table(records: list[tuple[str, bool, str, dict]], names: list[str]) -> dict[str, list[str]]:
     table = {"model": [], "sampler": [], "n": [], "FID-MNIST": [], "real floor": [], "confident": [],
              "smallest class": [], "largest class": [], "s per image": [], "measured on": []}
-    histograms = {}
-    models = checkpoints_of("cold", required=False) + checkpoints_of(
-        "ddpm", lambda c: not c.get("n_classes") and c.get("image_channels", 1) == 1 and c.get("dataset") == "mnist",
-        required=False)
-    for location, _ in models:
-        scores = checkpoint_metrics(location).get("sample_quality", {})
-        if not scores:
-            continue
-        for sampler, q in sorted(scores.items(), key=lambda kv: -kv[1]["n"]):
-            share = [h / sum(q["histogram"]) for h in q["histogram"]] if q.get("histogram") else []
-            name = Path(location).name
-            table["model"].append(name)
-            table["sampler"].append(sampler)
-            table["n"].append(f"{q['n']:,}")
-            table["FID-MNIST"].append(f"{q['fid_mnist']:.1f}")
-            table["real floor"].append(f"{q['floor_fid_mnist']:.1f}" if q.get("floor_fid_mnist") else "")
-            table["confident"].append(f"{q['confident_rate']:.1%}")
-            table["smallest class"].append(f"{names[min(range(10), key=share.__getitem__)]}: {min(share):.1%}"
-                                           if share else "")
-            table["largest class"].append(f"{names[max(range(10), key=share.__getitem__)]}: {max(share):.1%}"
-                                          if share else "")
-            table["s per image"].append(f"{q['seconds'] / q['n']:.4f}" if q.get("seconds") else "")
-            table["measured on"].append(q.get("device", ""))
-            if q.get("histogram") and name not in histograms:  # one per model: its largest n
-                histograms[name] = q["histogram"]
-    return table, histograms
+    for name, _, sampler, q in records:
+        share = [h / sum(q["histogram"]) for h in q["histogram"]] if q.get("histogram") else []
+        rarest = min(range(len(share)), key=share.__getitem__, default=None)
+        commonest = max(range(len(share)), key=share.__getitem__, default=None)
+        table["model"].append(name)
+        table["sampler"].append(sampler)
+        table["n"].append(f"{q['n']:,}")
+        table["FID-MNIST"].append(f"{q['fid_mnist']:.1f}")
+        table["real floor"].append(f"{q['floor_fid_mnist']:.1f}" if q.get("floor_fid_mnist") else "")
+        table["confident"].append(f"{q['confident_rate']:.1%}")
+        table["smallest class"].append(f"{names[rarest]}: {share[rarest]:.1%}" if share else "")
+        table["largest class"].append(f"{names[commonest]}: {share[commonest]:.1%}" if share else "")
+        table["s per image"].append(f"{q['seconds'] / q['n']:.4f}" if q.get("seconds") else "")
+        table["measured on"].append(q.get("device", ""))
+    return table
 
 
 def show_comparison(model: ColdDiffusion, names: list[str]) -> None:
     st.subheader("Against the Gaussian DDPM")
-    table, histograms = quality_rows(names)
-    if not table["model"]:
+    records = recorded_scores()
+    if not records:
         st.info("No model of this source has recorded sample quality. Record it with `python -m train.sample_quality "
                 "CHECKPOINT --n 10000 --floor --write`.")
         return
-    st.table(table)
+    st.table(quality_table(records, names))
     st.caption("Each model's recorded scores (`python -m train.sample_quality`, the commands are in each model "
                "card): FID-MNIST against the real-data floor at the same n, the share the judge calls with "
                "confidence over 0.9, the rarest and commonest class (a tenth each in the data), and the sampling "
                "time per image on the machine that measured it: compare times only on the same machine.")
+    histograms = {}
+    for name, _, _, q in records:  # one per model: its largest n
+        if q.get("histogram"):
+            histograms.setdefault(name, q["histogram"])
     if histograms:
         cols = st.columns(min(4, len(histograms)))
         for i, (label, histogram) in enumerate(list(histograms.items())[:8]):
             cols[i % len(cols)].plotly_chart(figures.class_histogram(histogram, names, title=label),
                                              width="stretch", config={"displayModeBar": False})
-    show_verdict(table)
+    show_verdict(records)
     st.markdown(
         "**Which wins on what.** On fidelity and diversity together (FID-MNIST) the Gaussian DDPM wins by a "
         "wide margin: its samples are as varied as the digits, while cold diffusion's variety is only what its "
@@ -202,27 +206,28 @@ def show_comparison(model: ColdDiffusion, names: list[str]) -> None:
     )
 
 
-def show_verdict(table: dict) -> None:
+def show_verdict(records: list[tuple[str, bool, str, dict]]) -> None:
     """The measured winners, in words: between the degradations, and the best cold model against the best DDPM
     (at the same n where the DDPM was scored at it: FID depends on n)."""
-    cold_names = {Path(loc).name for loc, _ in checkpoints_of("cold", required=False)}
-    rows = [(name, float(fid), float(conf.rstrip("%")), int(n.replace(",", ""))) for name, fid, conf, n in
-            zip(table["model"], table["FID-MNIST"], table["confident"], table["n"], strict=True)]
-    cold = [r for r in rows if r[0] in cold_names]
-    if len({r[0] for r in cold}) >= 2:
-        by_fid, by_conf = min(cold, key=lambda r: r[1]), max(cold, key=lambda r: r[2])
-        st.markdown(f"Between the degradations: **{by_fid[0]}** has the lowest FID-MNIST ({by_fid[1]:.1f}), "
-                    f"**{by_conf[0]}** the most confident digits ({by_conf[2]:.1f} %)"
+    cold = [(name, q) for name, is_cold, _, q in records if is_cold]
+    if len({name for name, _ in cold}) >= 2:
+        by_fid = min(cold, key=lambda r: r[1]["fid_mnist"])
+        by_conf = max(cold, key=lambda r: r[1]["confident_rate"])
+        st.markdown(f"Between the degradations: **{by_fid[0]}** has the lowest FID-MNIST "
+                    f"({by_fid[1]['fid_mnist']:.1f}), **{by_conf[0]}** the most confident digits "
+                    f"({100 * by_conf[1]['confident_rate']:.1f} %)"
                     + (" (one model wins both)." if by_fid[0] == by_conf[0] else
                        ": one covers more of the digits, the other draws fewer of them more cleanly, as the class "
                        "columns show."))
-    ddpm = [r for r in rows if r[0] not in cold_names]
+    ddpm = [(name, q) for name, is_cold, _, q in records if not is_cold]
     if cold and ddpm:
-        best_cold = min(cold, key=lambda r: r[1])
-        best_ddpm = min([r for r in ddpm if r[3] == best_cold[3]] or ddpm, key=lambda r: r[1])
+        best_cold = min(cold, key=lambda r: r[1]["fid_mnist"])
+        n = best_cold[1]["n"]
+        best_ddpm = min([r for r in ddpm if r[1]["n"] == n] or ddpm, key=lambda r: r[1]["fid_mnist"])
         st.markdown(f"Measured here: the best cold diffusion model, **{best_cold[0]}**, scores FID-MNIST "
-                    f"{best_cold[1]:.1f}; the best Gaussian DDPM run, **{best_ddpm[0]}**, {best_ddpm[1]:.1f}"
-                    + (f", both on {best_cold[3]:,} samples." if best_cold[3] == best_ddpm[3] else
+                    f"{best_cold[1]['fid_mnist']:.1f}; the best Gaussian DDPM run, **{best_ddpm[0]}**, "
+                    f"{best_ddpm[1]['fid_mnist']:.1f}"
+                    + (f", both on {n:,} samples." if best_ddpm[1]["n"] == n else
                        " (at another n: the floor column says what real digits score at each n)."))
 
 
@@ -235,7 +240,7 @@ index = int(c1.number_input("Test digit", 0, len(images) - 1, 0, key="cold_digit
 seed = int(c2.number_input("Seed of the starts", 0, 100_000, 0, key="cold_seed"))
 digit = torch.as_tensor(images[index : index + 1]).float()
 show_forward(model, digit)
-show_restoration(model, digit)
+show_restoration(model, digit, index)
 show_generation(model, seed)
 show_one_start(model, seed)
 show_comparison(model, names)

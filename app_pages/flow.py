@@ -3,6 +3,7 @@ and corrections that make up its bits per dimension, sampling with a temperature
 two encoded digits."""
 
 import math
+from itertools import accumulate
 
 import streamlit as st
 import torch
@@ -61,7 +62,7 @@ def show_layers(model: Flow, digit: torch.Tensor) -> None:
                       f"(values {lo:.2f} to {hi:.2f}, shown from black to white)")
     logdets = [ld[0].item() for _, _, ld in trace]
     st.plotly_chart(figures.lines(list(range(len(trace))), {"log-determinant added": logdets,
-                                                            "running total": list(_cumsum(logdets))},
+                                                            "running total": list(accumulate(logdets))},
                                   "log |det| of each layer for this digit (nats; index as on the slider)", "layer",
                                   "nats"), width="stretch")
     z = model.encode(y)
@@ -72,26 +73,13 @@ def show_layers(model: Flow, digit: torch.Tensor) -> None:
                f"factored-out halves only move values around, so they add 0.")
 
 
-def _cumsum(values):
-    total = 0.0
-    for v in values:
-        total += v
-        yield total
-
-
 def show_bits(model: Flow, digit: torch.Tensor) -> None:
     st.subheader("Bits per dimension, term by term")
-    g = torch.Generator().manual_seed(0)
-    u = torch.rand(digit.shape, generator=g)
-    y = ((digit * 255).round() + u) / 256
-    z0, logit_term = model.preprocess(y)
-    z, layers_term = model.flow_forward(z0)
-    base = model.base_log_prob(z)
-    quantization = -D * math.log(256)
-    terms = {"log N(z; 0, I): the Gaussian's density at the code": base.item(),
-             "log-determinants of the layers": layers_term.item(),
-             "logit transform's log-derivative": logit_term.item(),
-             "dequantization, -784 log 256 (pixels 0..255 to [0, 1))": quantization}
+    parts = model.log_prob_terms((digit * 255).round(), generator=torch.Generator().manual_seed(0))
+    terms = {"log N(z; 0, I): the Gaussian's density at the code": parts["base"].item(),
+             "log-determinants of the layers": parts["layers"].item(),
+             "logit transform's log-derivative": parts["logit"].item(),
+             "dequantization, -784 log 256 (pixels 0..255 to [0, 1))": parts["dequantization"].item()}
     total = sum(terms.values())
     st.table({"term": list(terms) + ["log P(x), the total"],
               "nats": [f"{v:,.1f}" for v in terms.values()] + [f"{total:,.1f}"],
@@ -166,5 +154,5 @@ show_layers(model, digit)
 show_bits(model, digit)
 show_samples(model)
 show_interpolation(model, test_images)
-show_code(Flow.log_prob, Flow.preprocess, AffineCoupling.forward, AffineCoupling.inverse)
+show_code(Flow.log_prob_terms, Flow.preprocess, AffineCoupling.forward, AffineCoupling.inverse)
 model_card(model)

@@ -427,12 +427,11 @@ def check_header(path: str, layouts: list[dict[str, torch.Size]]) -> None:
     missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
     wrong = [f"{n} is {list(shapes[n])}, not {list(expected[n])}" for n in expected
              if n in shapes and shapes[n] != tuple(expected[n])]
-    if missing or unexpected or wrong:
-        what = "; ".join(filter(None, [f"missing {missing[:3]}" if missing else "",
-                                       f"unexpected {unexpected[:3]}" if unexpected else "", "; ".join(wrong[:3])]))
-        raise CheckpointError(f"the weights in '{path}' do not fit the model described by its {CONFIG} ({what}). "
-                              f"The two files come from different runs: copy both from the same checkpoint, or "
-                              f"retrain.")
+    what = "; ".join(filter(None, [f"missing {missing[:3]}" if missing else "",
+                                   f"unexpected {unexpected[:3]}" if unexpected else "", "; ".join(wrong[:3])]))
+    raise CheckpointError(f"the weights in '{path}' do not fit the model described by its {CONFIG} ({what}). "
+                          f"The two files come from different runs: copy both from the same checkpoint, or "
+                          f"retrain.")
 
 
 class _Number:

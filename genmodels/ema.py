@@ -41,17 +41,10 @@ class AveragedUNet:
         return [{name: shape for name, shape in both.items() if not name.startswith("unet.")}, both]
 
     def load_shipped_state(self, state: dict[str, torch.Tensor]) -> None:
-        if any(name.startswith("unet.") for name in state):  # an older file with both networks
-            self.load_state_dict(state, strict=True)
-            return
-        self.ema.load_state_dict({name[len("ema."):]: t for name, t in state.items() if name.startswith("ema.")},
-                                 strict=True)
-        rest = {name: t for name, t in state.items() if not name.startswith("ema.")}
-        own = {name: t for name, t in self.state_dict().items() if not name.startswith(("ema.", "unet."))}
-        if set(rest) != set(own):
-            raise RuntimeError(f"expected the buffers {sorted(own)}, found {sorted(rest)}")
-        self.load_state_dict({**self.state_dict(), **rest}, strict=True)
-        self.unet.load_state_dict(self.ema.state_dict())
+        if not any(name.startswith("unet.") for name in state):  # the average alone: it is the trained network too
+            state = {**state, **{"unet." + name[len("ema."):]: tensor for name, tensor in state.items()
+                                 if name.startswith("ema.")}}
+        self.load_state_dict(state, strict=True)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.unet.parameters())

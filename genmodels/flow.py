@@ -315,11 +315,18 @@ class Flow(HubModel):
         """log P(x) in nats of 8-bit images x (values 0 to 255, (B, 1, 28, 28)), estimated with one uniform
         dequantization draw: log p(y) - 784 log 256 with y = (x + u) / 256, an unbiased estimate of a lower
         bound on the discrete log-likelihood. Bits per dimension: -log_prob / (784 ln 2)."""
+        return sum(self.log_prob_terms(x, generator).values())
+
+    def log_prob_terms(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The parts of ``log_prob`` per image, which it adds up: ``base`` (log N(z; 0, I) at the code),
+        ``layers`` (the flow's log-determinants), ``logit`` (the logit transform's log-derivative) and
+        ``dequantization`` (-784 log 256, from the density on [0, 1) to the probability of 8-bit values)."""
         u = torch.rand(x.shape, generator=generator).to(x.device)
         y = (x.float() + u) / 256
         z0, pre = self.preprocess(y)
         z, logdet = self.flow_forward(z0)
-        return self.base_log_prob(z) + logdet + pre - z.shape[1] * math.log(256)
+        return {"base": self.base_log_prob(z), "layers": logdet, "logit": pre,
+                "dequantization": torch.full_like(pre, -z.shape[1] * math.log(256))}
 
     @staticmethod
     def base_log_prob(z: torch.Tensor) -> torch.Tensor:
