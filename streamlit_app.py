@@ -29,11 +29,14 @@ def glibc():
 
 @st.cache_resource  # once per server process
 def return_freed_memory_to_the_os() -> None:
-    """Keep a small host's memory flat (glibc only).
+    """Hosted: keep a small host's memory flat (glibc only), at a cost in speed.
 
     glibc raises its mmap threshold after the first large free, so later large tensors (a batch of
     decoded images, an IWAE chunk) come from the heap and stay resident after they are freed. A
-    fixed 256 KB threshold and two malloc arenas give that memory back: about 100 MB less here.
+    fixed 256 KB threshold and two malloc arenas give that memory back: about 100 MB less here. The price: every
+    large tensor is a fresh mapping the kernel must zero, and a loop of convolutions runs about 1.5 times slower
+    (``python -m bench --only malloc``). A hosted demo has 690 MB for every visitor and pays it; run locally, the
+    app keeps glibc's own policy and its speed.
     """
     libc = glibc()
     if libc is not None:
@@ -57,15 +60,16 @@ def hide_error_details() -> None:
     st.set_option("client.showErrorDetails", "none")
 
 
-return_freed_memory_to_the_os()
 set_thread_policy()
 if HOSTING.hosted:
+    return_freed_memory_to_the_os()
     hide_error_details()
 
 st.set_page_config(page_title="genmodels: a zoo of generative models", page_icon=":material/blur_on:",
                    layout="wide")
 
-PAGES = {"Overview": [st.Page("app_pages/home.py", title="Model zoo", icon=":material/grid_view:", default=True)]}
+PAGES = {registry.OVERVIEW_SECTION: [st.Page(p.path, title=p.title, icon=p.icon, default=i == 0)
+                                     for i, p in enumerate(registry.OVERVIEW)]}  # the zoo is the home page
 for section, pages in registry.sections().items():  # every family's pages, as the registry lists them
     PAGES[section] = [st.Page(p.path, title=p.title, icon=p.icon) for p in pages]
 

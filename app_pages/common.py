@@ -22,7 +22,7 @@ import streamlit as st
 import torch
 
 import genmodels
-from genmodels import figures, registry
+from genmodels import compare, figures, registry
 from genmodels.checkpoint import (
     CONFIG,
     JUDGED,
@@ -819,21 +819,8 @@ def _show_progress(key: tuple, text: str, place: str = "") -> None:
 
 
 def recorded_quality(model, prefer: str | None = None) -> tuple[str | None, dict | None]:
-    """(sampler, scores) of the model's sample quality as recorded in metrics.json: the run of
-    ``python -m train.sample_quality`` with the most samples, else the final evaluation of a family that scores
-    its own samples (a GAN: ``test_fid_mnist``, ``test_confident_rate``, ``test_share_k``); (None, None) if
-    neither; of runs on as many samples, the one of sampler ``prefer``. Scores have ``fid_mnist``,
-    ``confident_rate``, ``n`` and, where known, ``histogram``."""
-    needed = {"fid_mnist", "confident_rate", "n"}
-    scored = {s: q for s, q in model.metrics.get("sample_quality", {}).items() if needed <= set(q)}
-    if scored:
-        sampler = max(scored, key=lambda s: (scored[s]["n"], s == prefer))  # ``prefer`` wins a tie
-        return sampler, scored[sampler]
-    evaluation = model.metrics.get("eval", {})
-    if {"test_fid_mnist", "test_confident_rate"} <= set(evaluation):
-        return "final evaluation", {"fid_mnist": evaluation["test_fid_mnist"],
-                                    "confident_rate": evaluation["test_confident_rate"], "n": 10_000}
-    return None, None
+    """``genmodels.compare.recorded_quality`` of a loaded model's metrics."""
+    return compare.recorded_quality(model.metrics, prefer)
 
 
 def model_card(model) -> None:

@@ -19,7 +19,7 @@ from app_pages.common import (
 from genmodels import figures, latent
 from genmodels.data import class_names
 from genmodels.gaussian import kl_to_standard_normal
-from genmodels.vae import VAE, GaussianPrior, MixturePrior, VampPrior
+from genmodels.vae import VAE, MixturePrior, VampPrior
 
 
 def introduction() -> None:
@@ -55,28 +55,13 @@ def plot_controls(n_test: int) -> tuple[int, bool, int]:
 def show_prior_against_posterior(model: VAE, images, labels, n: int, use_means: bool, picked: int) -> None:
     """The prior's samples and density over the encoded test set, in the latent plane or its projection."""
     mu, logvar = (t.numpy() for t in encoded_test_set(model, max(n, picked + 1)))
-    rng = np.random.default_rng(0)
-    posterior = mu[:n] if use_means else mu[:n] + np.exp(0.5 * logvar[:n]) * rng.standard_normal(mu[:n].shape)
-    with torch.no_grad():
-        prior_z = model.prior.sample(n, generator=torch.Generator().manual_seed(0)).numpy()
-        _, centre_means, _ = model.prior.components()
-
-    projection = latent.fit_projection(mu[:n])
-    prior_y, posterior_y = projection(prior_z), projection(posterior)
-    xs, ys = latent.grid_around(np.concatenate([prior_y, posterior_y]))
-    density = (xs, ys, latent.prior_density_grid(model.prior, projection, xs, ys))
-    centres = None if isinstance(model.prior, GaussianPrior) else projection(centre_means.detach().numpy())
-    centres_name = "VampPrior: q(z|u_k) means" if isinstance(model.prior, VampPrior) else "mixture means"
-    picked_ellipse = (projection(mu[picked]), projection.covariance(np.exp(logvar[picked])))
-    titles = ("z1", "z2") if projection.is_identity else (
-        f"PC 1 ({projection.explained[0]:.0%} of q's variance)", f"PC 2 ({projection.explained[1]:.0%})")
+    view = latent.prior_view(model.prior, mu, logvar, n, use_means, picked)
+    projection = view["projection"]
 
     left, right = st.columns([3, 1])
     with left:
-        st.plotly_chart(figures.latent_scatter(prior_y, posterior_y, labels[:n], density=density, centres=centres,
-                                               centres_name=centres_name, picked=picked_ellipse,
-                                               axis_titles=titles, class_names=class_names(model.config.dataset)),
-                        width="stretch")
+        st.plotly_chart(figures.latent_scatter(labels=labels[:n], class_names=class_names(model.config.dataset),
+                                               **view["figure"]), width="stretch")
         if not projection.is_identity:
             st.caption(f"The latent space has {model.config.latent_dim} dimensions. Both clouds are projected on "
                        f"the two principal axes of the aggregate posterior; the prior's contours are its exact "

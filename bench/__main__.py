@@ -7,6 +7,7 @@ set over a bare ``import torch``.
 
 import argparse
 import importlib
+import json
 import os
 import statistics
 import subprocess
@@ -25,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from bench import table  # noqa: E402 (after the path and the environment are set)
 from genmodels import registry  # noqa: E402
 
-PAGES = ["app_pages/home.py", *(page.path for _, page in registry.pages())]
+PAGES = [*(p.path for p in registry.OVERVIEW), *(page.path for _, page in registry.pages())]
 
 
 def python(code: str) -> str:
@@ -162,11 +163,79 @@ def bench_threads(repeats: int) -> None:
           ["machine", "torch threads", "one visitor, s", "two visitors at once, s"], rows)
 
 
+def bench_malloc(repeats: int) -> None:
+    """The hosted memory policy's price (streamlit_app.return_freed_memory_to_the_os): glibc's own malloc policy
+    against a fixed 256 KB mmap threshold, on a U-Net-sized convolution loop and on 16 samples of the shipped DDPM
+    (DDIM 10), one torch thread, in a fresh interpreter each."""
+    code = """
+        import ctypes, os, statistics, sys, time, torch, genmodels
+        torch.set_num_threads(1)
+        if sys.argv[1] == "hosted":
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallopt(-3, 256 * 1024); libc.mallopt(-8, 2)
+        conv, x = torch.nn.Conv2d(32, 32, 3, padding=1), torch.randn(64, 32, 28, 28)
+        model = genmodels.load("checkpoints/ddpm-linear")
+        work = {"convolutions": lambda: [conv(x) for _ in range(50)],
+                "DDIM 10": lambda: model.sample(16, generator=torch.Generator().manual_seed(0), steps=10)}
+        with torch.no_grad():
+            for name, run in work.items():
+                run()
+                times = []
+                for _ in range(int(sys.argv[2])):
+                    t, c = time.perf_counter(), os.times()
+                    run()
+                    times.append((time.perf_counter() - t, os.times().system - c.system))
+                print(name, statistics.median(w for w, _ in times), statistics.median(s for _, s in times))
+    """
+    rows = []
+    for policy in ("glibc's own", "hosted"):
+        out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), policy.split("'")[0], str(repeats)],
+                             cwd=ROOT, capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+        for line in out.stdout.splitlines():
+            what, wall, system = line.rsplit(" ", 2)
+            rows.append([what, policy, f"{float(wall):.2f}", f"{float(system):.2f}"])
+    table("malloc policy (the app applies the hosted one only when GENMODELS_HOSTED=1)",
+          ["work", "policy", "median s", "of which kernel (system) s"], rows)
+
+
+def bench_sampling(repeats: int) -> None:
+    """Sampling time per image of every family: the compare page's models (the shipped headline of each family),
+    64 samples drawn as their recorded scores were, with 1 torch thread (the app's policy) and with 2, in a fresh
+    interpreter each (the first draw, which allocates, not counted)."""
+    code = """
+        import json, statistics, sys, time, torch, genmodels
+        from pathlib import Path
+        from genmodels import compare
+        from genmodels.checkpoint import list_checkpoints
+        torch.set_num_threads(int(sys.argv[1]))
+        found = [(Path(loc).name, cfg, json.loads((Path(loc) / "metrics.json").read_text()))
+                 for loc, cfg in sorted(list_checkpoints("checkpoints"))]
+        for name in compare.headline_models(found):
+            model = genmodels.load(f"checkpoints/{name}")
+            draw = lambda: compare.draw(model, 64, torch.Generator().manual_seed(0), **compare.FAST)
+            _, sampler = draw()
+            times = [compare.timed(draw)[1] for _ in range(int(sys.argv[2]))]
+            print(json.dumps([name, model.config.family, sampler, statistics.median(times) / 64]))
+    """
+    found: dict[str, list] = {}
+    for threads in (1, 2):
+        out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(threads), str(repeats)], cwd=ROOT,
+                             capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)})
+        for line in out.stdout.splitlines():
+            name, family, sampler, seconds = json.loads(line)
+            found.setdefault(name, [family, sampler]).append(f"{seconds * 1000:.2f}")
+    table("Sampling time per image (64 samples from seed 0, as the compare page draws them)",
+          ["model", "family", "sampler", "ms an image, 1 thread", "ms an image, 2 threads"],
+          [[name, *row] for name, row in found.items()])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="fewer repeats")
     families = {name: f.bench for name, f in registry.FAMILIES.items() if f.bench}
-    sections = ["imports", "loading", "pages", "memory", "threads", *families]
+    sections = ["imports", "loading", "pages", "memory", "threads", "malloc", "sampling", *families]
     p.add_argument("--only", choices=[*sections, "first-views", "load"], nargs="*",
                    help="sections to run: the app's, then one per family; 'first-views' (a fresh server's first view "
                         "of each page in a browser, idle and busy) and 'load' (a crowd of browsers) take minutes and "
@@ -191,6 +260,10 @@ def main() -> None:
         bench_memory()
     if "threads" in only:
         bench_threads(2 if args.quick else 3)
+    if "malloc" in only:
+        bench_malloc(3 if args.quick else 5)
+    if "sampling" in only:
+        bench_sampling(1 if args.quick else 3)
     if "first-views" in only:
         from bench import first_views
 

@@ -487,3 +487,20 @@ def color_pairs(pairs: dict[str, np.ndarray], min_gap: float, height: int = 420)
         fig.update_yaxes(title_text="background brightness", range=[-0.03, 1.03], row=row, col=2)
     fig.update_layout(height=height * len(names), margin=dict(l=10, r=10, t=40, b=10))
     return fig
+
+
+def class_share_heatmap(histograms: dict[str, list[int]], names: list[str]) -> go.Figure:
+    """Each row a model (or the real test set), each column a class: the share of its samples the classifier puts
+    there, written in the cell. White is the fair share (1 / classes); red, too many; blue, too few. A missing
+    class (mode collapse) is a deep blue cell."""
+    rows = list(histograms)
+    shares = np.array([np.asarray(h, dtype=np.float64) / max(1, sum(h)) for h in histograms.values()])
+    fair = 1.0 / len(names)
+    fig = go.Figure(go.Heatmap(z=shares - fair, x=names, y=rows, text=[[f"{v:.1%}" for v in r] for r in shares],
+                               texttemplate="%{text}", zmid=0, zmin=-fair, zmax=fair, colorscale="RdBu",
+                               reversescale=True, showscale=False,
+                               hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>"))
+    fig.update_layout(height=80 + 30 * len(rows), margin=dict(l=10, r=10, t=30, b=10))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(side="top")
+    return fig

@@ -170,3 +170,30 @@ def as_condition(y: torch.Tensor | None, batch: int, n_classes: int, model: str 
     if y.shape != (batch, n_classes):
         raise ValueError(f"y must have shape ({batch}, {n_classes}), not {tuple(y.shape)}")
     return y
+
+
+@torch.no_grad()
+def prior_view(prior, mu: np.ndarray, logvar: np.ndarray, n: int, use_means: bool = True,
+               picked: int | None = None, seed: int = 0) -> dict:
+    """What ``figures.latent_scatter`` draws of a VAE's prior against the aggregate posterior of n encoded images
+    (posterior means ``mu`` and log-variances ``logvar``, (N, D), N >= n): prior samples and the posterior cloud
+    (means, or one draw per image) in the latent plane (2-D) or on the posterior's two principal axes, the prior's
+    exact log-density on a grid, the mixture's centres (None for a single Gaussian), and image ``picked``'s
+    posterior as (mean, covariance) in that plane. Returns the figure's keyword arguments and the projection."""
+    rng = np.random.default_rng(seed)
+    posterior = mu[:n] if use_means else mu[:n] + np.exp(0.5 * logvar[:n]) * rng.standard_normal(mu[:n].shape)
+    prior_z = prior.sample(n, generator=torch.Generator().manual_seed(seed)).cpu().numpy()
+    log_w, centre_means, _ = prior.components()
+    projection = fit_projection(mu[:n])
+    prior_y, posterior_y = projection(prior_z), projection(posterior)
+    xs, ys = grid_around(np.concatenate([prior_y, posterior_y]))
+    vamp = hasattr(prior, "pseudo_inputs")
+    view = {"prior_z": prior_y, "posterior_z": posterior_y,
+            "density": (xs, ys, prior_density_grid(prior, projection, xs, ys)),
+            "centres": projection(centre_means.double().cpu().numpy()) if len(log_w) > 1 else None,
+            "centres_name": "VampPrior: q(z|u_k) means" if vamp else "mixture means",
+            "axis_titles": ("z1", "z2") if projection.is_identity else (
+                f"PC 1 ({projection.explained[0]:.0%} of q's variance)", f"PC 2 ({projection.explained[1]:.0%})")}
+    if picked is not None:
+        view["picked"] = (projection(mu[picked]), projection.covariance(np.exp(logvar[picked])))
+    return {"figure": view, "projection": projection}

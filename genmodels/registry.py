@@ -207,6 +207,12 @@ register(Family(name="classifier", model="genmodels.classifier:Classifier", reci
                 generative=False, judge=True))
 
 
+# Pages about every family at once, first in the navigation: the zoo (the app's home) and the comparison.
+OVERVIEW_SECTION = "Overview"
+OVERVIEW = (Page("app_pages/home.py", "Model zoo", ":material/grid_view:"),
+            Page("app_pages/compare.py", "Compare every model", ":material/leaderboard:"))
+
+
 # --- reading the registry -------------------------------------------------------------------------------
 def family(name: str) -> Family:
     """The family called ``name``; KeyError names the known ones."""

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 SHIPPED = ROOT / "checkpoints"
 DDPM_PAGES = [page.path for page in registry.family("ddpm").pages]
-PAGES = ["app_pages/home.py", *(page.path for _, page in registry.pages())]  # every page the registry lists
+PAGES = [*(p.path for p in registry.OVERVIEW), *(page.path for _, page in registry.pages())]  # every page listed
 
 
 def start(kind: str | None = None, value: str = "", revision: str = "", page: str | None = None) -> AppTest:
@@ -110,6 +110,10 @@ def test_priors_page_with_every_kind_of_vae_checkpoint(app):
         kind = (c.get("prior"), c.get("latent_dim") == 2, c.get("architecture"), c.get("likelihood"), c["dataset"])
         kinds.setdefault(kind, name)
     assert len(kinds) >= 10
+    # the smallest settings of the page's costly parts: each kind is drawn and bounded, not timed
+    app.slider(key="n_points").set_value(200)
+    app.select_slider(key="iwae_k").set_value(5)
+    app.select_slider(key="n_eval").set_value(100)
     for name in kinds.values():
         app.selectbox(key="checkpoint_vae").select_index(box.options.index(name)).run()
         assert_clean(app)

@@ -19,7 +19,7 @@ SHOTS = ROOT / "tests" / "out"
 # server must run the entry point (sidebar, navigation) whatever page it asks for.
 # The url path of a page is its file's name; the pages are the ones the registry lists.
 REGISTERED = [Path(page.path).stem for _, page in registry.pages()]
-PAGES = [REGISTERED[0], "", *REGISTERED[1:]]
+PAGES = [REGISTERED[0], "", *(Path(p.path).stem for p in registry.OVERVIEW[1:]), *REGISTERED[1:]]
 
 if os.environ.get("CI", "").lower() != "true" and not (CHROMIUM and DRIVER):
     pytest.skip("headless Chromium and chromedriver are not installed "

@@ -31,56 +31,26 @@ import torch
 
 import genmodels
 from genmodels.checkpoint import JUDGED, as_uint8, save_judged
+from genmodels.compare import asked_classes, draw, guided, has_steps, sampler_label
 from genmodels.data import COLOR_SEEDS, MIN_HUE_GAP, decolorize, digit_colors, hue_gap, load_dataset
-from genmodels.ddpm import DEFAULT_GUIDANCE, sampler_name
+from genmodels.ddpm import DEFAULT_GUIDANCE
 from genmodels.metrics import class_report, frechet_distance
 from train.loop import atomic_write, describe_device, pick_device
 
 COLOR_PAIRS_KEPT = 400  # colour pairs of a colour model's samples kept in metrics.json for the page's scatter
 
 
-def has_steps(model) -> bool:
-    """Whether the model is a diffusion model, whose sampler ``--steps`` picks (DDIM steps, or all T)."""
-    return "eta" in inspect.signature(model.sample).parameters
-
-
-def guided(model) -> bool:
-    """Whether the model is a class-conditional diffusion model: scored on asked classes, with guidance."""
-    return has_steps(model) and bool(getattr(model.config, "n_classes", 0))
-
-
-def asked_classes(n: int) -> torch.Tensor:
-    """The classes a class-conditional diffusion model is asked for when scored: 0, 1, ..., 9, 0, ... (a tenth
-    each)."""
-    return torch.arange(n) % 10
-
-
-def sampler_label(model, steps: str, method: str = "ddim", eta: float = 0.0, guidance: float | None = None) -> str:
-    """The name a sampler's scores are recorded under (and the pages look them up by)."""
-    if not has_steps(model):
-        return model.sampler_name
-    name = sampler_name(None if steps == "ddpm" else int(steps), method, eta, model.config.T)
-    return f"{name}, guidance {DEFAULT_GUIDANCE if guidance is None else guidance:g}" if guided(model) else name
+def steps_of(steps: str) -> int | None:
+    """``--steps`` as ``genmodels.compare.draw`` takes it: a number, or None for ``ddpm`` (all T steps)."""
+    return None if steps == "ddpm" else int(steps)
 
 
 def sample_images(model, n: int, seed: int, steps: str, batch_size: int = 500, method: str = "ddim",
                   eta: float = 0.0, guidance: float | None = None) -> tuple[torch.Tensor, str]:
-    """n samples in [0, 1] from a fixed seed, and the name of the sampler used. A class-conditional diffusion model
-    draws ``asked_classes(n)`` with guidance weight ``guidance`` (``DEFAULT_GUIDANCE`` if None)."""
-    generator = torch.Generator().manual_seed(seed)
-    kwargs = {}
-    if has_steps(model):  # a diffusion model: a fast sampler with that many steps, or all T
-        kwargs = {"steps": None if steps == "ddpm" else int(steps), "method": method, "eta": eta}
-    if guided(model):
-        kwargs["guidance"] = DEFAULT_GUIDANCE if guidance is None else guidance
-    asked = asked_classes(n)
-    out = []
-    with torch.no_grad():
-        for i in range(0, n, batch_size):
-            y = {"y": asked[i:i + batch_size]} if guided(model) else {}
-            out.append(model.sample(min(batch_size, n - i), generator=generator, **kwargs, **y).float())
-            print(f"  sampled {i + len(out[-1])} / {n}", file=sys.stderr)
-    return torch.cat(out), sampler_label(model, steps, method, eta, guidance)
+    """n samples in [0, 1] from a fixed seed, and the name of the sampler used (``genmodels.compare.draw``), with
+    progress on stderr."""
+    return draw(model, n, torch.Generator().manual_seed(seed), steps_of(steps), method, eta,
+                guidance, batch_size, progress=lambda done: print(f"  sampled {done} / {n}", file=sys.stderr))
 
 
 def floor_images(n: int, seed: int, dataset: str = "mnist") -> torch.Tensor:
@@ -235,7 +205,8 @@ def guidance_curve(models, judge, reference: torch.Tensor, weights: list[float],
             update_metrics(location, "guidance_curve", {
                 "n": args.n, "seed": args.seed, "floor_fid_mnist": floor["fid_mnist"],
                 "floor_confident_rate": floor["confident_rate"], "points": points,
-                "sampler": sampler_label(model, args.steps, args.method, args.eta).rpartition(", guidance")[0],
+                "sampler": sampler_label(model, steps_of(args.steps), args.method,
+                                         args.eta).rpartition(", guidance")[0],
                 "device": describe_device(next(model.parameters()).device), "command": command})
     return 0
 
