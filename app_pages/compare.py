@@ -29,6 +29,7 @@ POOL = 16  # samples they are chosen from: the first batch (seed 0)
 BATCHES = 4  # batches of POOL (seeds 0, 1, ...) the click shows: 64 samples
 PRIOR_POINTS = 2000  # test images encoded for each prior's plot
 FRAMES = 9  # images of an interpolation, ends included
+PRIOR_NAMES = {"gaussian": "standard Gaussian prior", "mog": "mixture of Gaussians prior", "vamp": "VampPrior"}
 FAMILY_NAMES = {"vae": "VAE", "flow": "normalizing flow", "ddpm": "DDPM", "cold": "cold diffusion", "gan": "GAN",
                 "rbm": "RBM", "dbm": "deep Boltzmann machine"}
 
@@ -101,31 +102,33 @@ def show_samples(chosen: list[str], revision: str | None) -> dict[str, dict]:
         f"samples: seed 0's {POOL} (the first two rows) and those of seeds 1 to {BATCHES - 1}."
     )
     drawn = {}
-    for location in chosen:
+    columns = st.columns(2)
+    for i, location in enumerate(chosen):
         name = checkpoint_label(location)
-        with st.spinner(f"Drawing {POOL} samples of {name}..."):
+        card = columns[i % 2].container(border=True)
+        with card, st.spinner(f"Drawing {POOL} samples of {name}..."):
             try:
                 drawn[location] = judged_samples(location, revision, POOL, 0)
             except CheckpointError as err:
                 st.error(f"Could not load {md(name)}: {md(err)}")
                 continue
         d = drawn[location]
-        with st.container(border=True):
-            left, right = st.columns([2, 3])
+        with card:
             per_image = d["seconds"] / POOL
-            left.markdown(f"**{md(name)}**")
-            left.caption(f"{md(d['sampler'])}; {POOL} samples in {d['seconds']:.2f} s here, "
-                         f"{per_image * 1000:.1f} ms an image ({torch_threads()} torch thread"
-                         f"{'s' * (torch_threads() != 1)}, measured when this server first drew them)")
+            st.markdown(f"**{md(name)}**: {md(d['sampler'])}")
             if d["confidence"] is None:
                 picked = list(range(SHOWN))
-                left.caption("No judge could be loaded: the first four samples are shown.")
+                st.caption("No judge could be loaded: the first four samples are shown.")
             else:
                 picked = compare.representative(torch.as_tensor(d["confidence"]), SHOWN)
-                left.caption(f"median confidence {np.median(d['confidence']):.3f}; shown: samples "
-                             f"{', '.join(str(i) for i in picked)} (counted from 0), confidence "
-                             + ", ".join(f"{d['confidence'][i]:.3f}" for i in picked))
-            show_images(d["images"][picked], nrow=SHOWN, height=130, where=right, key=f"compare_four_{name}")
+            show_images(d["images"][picked], nrow=SHOWN, height=130, key=f"compare_four_{name}")
+            threads = torch_threads()
+            st.caption((f"Median confidence {np.median(d['confidence']):.3f}; shown: samples "
+                        f"{', '.join(str(i) for i in picked)} (counted from 0), confidence "
+                        + ", ".join(f"{d['confidence'][i]:.3f}" for i in picked) + ". "
+                        if d["confidence"] is not None else "")
+                       + f"{POOL} samples in {d['seconds']:.2f} s here, {per_image * 1000:.1f} ms an image ("
+                       f"{threads} torch thread{'s' * (threads != 1)}, when this server first drew them).")
             if st.toggle(f"Show {POOL * BATCHES} samples", key=f"compare_all_{name}"):
                 with st.spinner(f"Drawing {POOL * (BATCHES - 1)} more samples of {name}..."):
                     more = [d, *(judged_samples(location, revision, POOL, seed) for seed in range(1, BATCHES))]
@@ -135,6 +138,15 @@ def show_samples(chosen: list[str], revision: str | None) -> dict[str, dict]:
                     st.caption("The judge's class of each, row by row: " + " ".join(
                         str(c) for m in more for c in m["predicted"]))
     return drawn
+
+
+def device_name(device: str) -> str:
+    """"cuda (NVIDIA H100 80GB HBM3)" -> "H100"; "cpu (x86_64, 2 cores)" -> "CPU, 2 cores": short enough for a cell."""
+    if device.startswith("cuda"):
+        found = [w for w in device.replace("(", " ").split() if w[:1] in "AHLTV" and any(c.isdigit() for c in w)]
+        return found[0] if found else "GPU"
+    cores = [p.strip(" )") for p in device.split(",") if "core" in p]
+    return "CPU" + (f", {cores[0]}" if cores else "")
 
 
 def floor_of(scores: dict) -> float | None:
@@ -149,9 +161,8 @@ def floor_of(scores: dict) -> float | None:
 # --- sample quality -------------------------------------------------------------------------------------------------
 def quality_rows(chosen: list[str], revision: str | None, drawn: dict[str, dict]) -> tuple[dict, dict]:
     """The quality table (recorded scores, and the time per image measured here) and the class histograms."""
-    rows = {k: [] for k in ("model", "sampler scored", "samples", "FID-MNIST", "floor at that n", "x floor",
-                            "confident", "rarest class", "commonest class", "ms an image here",
-                            "recorded: ms an image, device")}
+    rows = {k: [] for k in ("model", "sampler scored", "samples", "FID-MNIST", "floor", "x floor", "confident",
+                            "classes", "ms an image here", "recorded ms an image")}
     histograms = {}
     for location in chosen:
         name = checkpoint_label(location)
@@ -159,17 +170,16 @@ def quality_rows(chosen: list[str], revision: str | None, drawn: dict[str, dict]
                                       prefer=drawn[location]["sampler"] if location in drawn else None)
         here = f"{drawn[location]['seconds'] / POOL * 1000:.1f}" if location in drawn else ""
         if q is None:
-            for k, v in zip(rows, [name, "none recorded", "", "", "", "", "", "", "", here, ""], strict=True):
+            for k, v in zip(rows, [name, "none recorded", "", "", "", "", "", "", here, ""], strict=True):
                 rows[k].append(v)
             continue
         floor = floor_of(q)
         shares = np.asarray(q["histogram"]) / max(1, sum(q["histogram"])) if q.get("histogram") else None
-        recorded = (f"{q['seconds'] / q['n'] * 1000:.1f}, {q.get('device', 'device not recorded')}"
+        recorded = (f"{q['seconds'] / q['n'] * 1000:.1f} ({device_name(q.get('device', '?'))})"
                     if q.get("seconds") else "")
         values = [name, sampler, f"{q['n']:,}", f"{q['fid_mnist']:.1f}", f"{floor:.1f}" if floor else "",
                   f"{q['fid_mnist'] / floor:.1f}" if floor else "", f"{q['confident_rate']:.1%}",
-                  f"{shares.min():.1%}" if shares is not None else "",
-                  f"{shares.max():.1%}" if shares is not None else "", here, recorded]
+                  f"{shares.min():.1%} to {shares.max():.1%}" if shares is not None else "", here, recorded]
         for k, v in zip(rows, values, strict=True):
             rows[k].append(v)
         if q.get("histogram"):
@@ -189,7 +199,10 @@ def show_quality(chosen: list[str], revision: str | None, drawn: dict[str, dict]
         f"the {POOL} samples above."
     )
     rows, histograms = quality_rows(chosen, revision, drawn)
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={"sampler scored": st.column_config.TextColumn(width="medium")})
+    st.caption("Floor: real test digits scored at the same n. Classes: the rarest and the commonest class's share "
+               "of the samples. Recorded ms an image: the scoring run's own time, on the device it ran on.")
     judge = find_judge()
     floor = judge.metrics.get("fid_floor") if judge is not None else None
     if floor and floor.get("histogram"):
@@ -206,7 +219,8 @@ def show_quality(chosen: list[str], revision: str | None, drawn: dict[str, dict]
 def scoreboard(models: list[tuple[str, dict, dict]]) -> list[compare.Score]:
     scores = [s for loc, cfg, metrics in models
               for s in compare.likelihood_scores(checkpoint_label(loc), cfg, metrics)]
-    return sorted(scores, key=lambda s: (s.dataset, -s.log_likelihood))
+    kinds = list(KINDS)  # within one kind of data: exact, bounds, estimates, then proxies, each best first
+    return sorted(scores, key=lambda s: (s.dataset, s.kind == "proxy", -s.log_likelihood, kinds.index(s.kind)))
 
 
 def show_likelihoods(models: list[tuple[str, dict, dict]]) -> list[compare.Score]:
@@ -226,9 +240,9 @@ def show_likelihoods(models: list[tuple[str, dict, dict]]) -> list[compare.Score
         "data": [s.dataset for s in scores],
         "quantity": [s.quantity for s in scores],
         "kind": [s.kind for s in scores],
-        "log p(x), nats": [round(s.log_likelihood, 2) for s in scores],
-        "standard error": [None if s.stderr is None else round(s.stderr, 2) for s in scores],
-        "bits/dim": [round(s.bits_per_dim, 4) for s in scores],
+        "log p(x), nats": [f"{s.log_likelihood:.2f}" for s in scores],
+        "standard error": ["" if s.stderr is None else f"{s.stderr:.2f}" for s in scores],
+        "bits/dim": [f"{s.bits_per_dim:.4f}" for s in scores],
         "test images": ["all 10,000" if s.images is None else f"first {s.images:,}" for s in scores],
     }, hide_index=True, width="stretch")
     st.markdown(
@@ -291,7 +305,8 @@ def show_priors(models: list[tuple[str, dict, dict]], revision: str | None) -> N
         "The same encoder and decoder, trained with a standard Gaussian, a mixture of Gaussians and a VampPrior. "
         f"Grey contours: the prior's log-density (1 nat apart) and a quarter of {PRIOR_POINTS:,} prior samples; "
         f"coloured dots: the posterior means of the first {PRIOR_POINTS:,} test digits, the aggregate posterior. "
-        "The closer the two, the fewer prior samples land where the decoder has never been trained."
+        "The closer the two, the fewer prior samples land where the decoder has never been trained. The colours "
+        "are the digits, as on the priors page (its legend names them); gold stars mark a mixture's components."
     )
     columns = st.columns(len(members))
     for column, (loc, cfg, _) in zip(columns, members, strict=True):
@@ -304,7 +319,8 @@ def show_priors(models: list[tuple[str, dict, dict]], revision: str | None) -> N
         mu, logvar = (t.numpy() for t in encoded_test_set(model, PRIOR_POINTS))
         view = latent.prior_view(model.prior, mu, logvar, PRIOR_POINTS)
         fig = figures.latent_scatter(labels=labels[:PRIOR_POINTS], height=430, **view["figure"])
-        fig.update_layout(title=f"{checkpoint_label(loc)}: {cfg.get('prior')} prior", showlegend=False)
+        fig.update_layout(showlegend=False, margin=dict(t=10))
+        column.markdown(f"**{md(checkpoint_label(loc))}**: {PRIOR_NAMES.get(cfg.get('prior'), cfg.get('prior'))}")
         column.plotly_chart(fig, width="stretch", key=f"compare_prior_{checkpoint_label(loc)}")
     rows = {"model": [], "prior": [], "test ELBO (nats)": [], "test IWAE bound (nats)": [], "training runs": []}
     for loc, cfg, metrics in members:

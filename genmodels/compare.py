@@ -217,11 +217,25 @@ def _blocks(root: nn.Module) -> list[tuple[str, nn.Module]]:
     return out
 
 
+def reshape_name(before: str, after: str) -> str:
+    """What turns one image shape ("C x H x W") into another between two blocks, in words."""
+    (c0, h0, _), (c1, h1, _) = ([int(v) for v in shape.split(" x ")] for shape in (before, after))
+    if h1 * 2 == h0 and c1 == 4 * c0:
+        return "squeeze: 2 x 2 pixels into channels"
+    if h1 == h0 and c1 < c0:
+        return "split: channels leave"
+    if h1 == h0 and c1 > c0:
+        return "concatenate a skip connection"
+    if h1 == 2 * h0 and c1 == c0:
+        return "upsample (nearest)"
+    return "reshape"
+
+
 def layer_table(root: nn.Module, run: Callable[[], object]) -> list[dict]:
     """The blocks of ``root`` in the order ``run()`` calls them: name, class, input and output shape (one image),
     parameters. A block called twice appears twice; a block never called does not appear. Between two blocks
-    where the shape changes without a block, a row with no parameters says so (a reshape, a skip connection's
-    concatenation, an upsampling: the code between the blocks)."""
+    where the shape changes without a block, a row with no parameters says what happened (``reshape_name``: a
+    squeeze, channels split off, a skip connection's concatenation, an upsampling: the code between the blocks)."""
     rows, handles = [], []
 
     def shape(t: torch.Tensor | None) -> str:
@@ -243,8 +257,8 @@ def layer_table(root: nn.Module, run: Callable[[], object]) -> list[dict]:
     for row in rows:
         image_in = row["in"].count("x") == 2
         if image_in and last_image is not None and last_image != row["in"]:
-            out.append({"block": "(between blocks)", "layer": "", "in": last_image, "out": row["in"],
-                        "parameters": 0})
+            out.append({"block": "(between blocks)", "layer": reshape_name(last_image, row["in"]),
+                        "in": last_image, "out": row["in"], "parameters": 0})
         out.append(row)
         if row["out"].count("x") == 2:
             last_image = row["out"]

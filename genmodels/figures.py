@@ -502,5 +502,5 @@ def class_share_heatmap(histograms: dict[str, list[int]], names: list[str]) -> g
                                hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>"))
     fig.update_layout(height=80 + 30 * len(rows), margin=dict(l=10, r=10, t=30, b=10))
     fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(side="top")
+    fig.update_xaxes(side="top", type="category")  # every class named, even when the names are digits
     return fig

@@ -113,23 +113,25 @@ def test_a_layer_table_lists_the_flow_s_steps_and_the_reshapes_between_them():
     steps = [r for r in table if r["layer"] == "FlowStep"]
     assert len(steps) == 2 * 5  # two steps in each of the 5 stages
     assert sum(r["parameters"] for r in table) == flow.num_parameters()
-    between = [(r["in"], r["out"]) for r in table if r["block"] == "(between blocks)"]
-    assert between == [("1 x 28 x 28", "4 x 14 x 14"), ("4 x 14 x 14", "2 x 14 x 14"),
-                       ("2 x 14 x 14", "8 x 7 x 7"), ("8 x 7 x 7", "4 x 7 x 7")]
+    between = [(r["in"], r["out"], r["layer"]) for r in table if r["block"] == "(between blocks)"]
+    squeeze, split = "squeeze: 2 x 2 pixels into channels", "split: channels leave"
+    assert between == [("1 x 28 x 28", "4 x 14 x 14", squeeze), ("4 x 14 x 14", "2 x 14 x 14", split),
+                       ("2 x 14 x 14", "8 x 7 x 7", squeeze), ("8 x 7 x 7", "4 x 7 x 7", split)]
     assert all(r["in"] == r["out"] for r in steps)  # a flow step keeps its input's shape
 
 
 def test_a_layer_table_of_the_u_net_calls_each_block_once_and_counts_every_parameter():
     unet = UNet(channels=(8, 16, 16)).eval()
     table = compare.layer_table(unet, lambda: unet(torch.zeros(1, 1, 28, 28), torch.tensor([3])))
-    blocks = [r["block"] for r in table if r["layer"]]
+    blocks = [r["block"] for r in table if r["parameters"]]
     assert blocks[0] == "time_mlp" and "mid_attn" in blocks and blocks[-1] == "out"
     assert len(blocks) == len(set(blocks))
     assert sum(r["parameters"] for r in table) == sum(p.numel() for p in unet.parameters())
     assert next(r for r in table if r["block"] == "out")["out"] == "1 x 28 x 28"
     # the skip connections arrive between blocks: up2 takes the middle's 16 channels and down2's 16
-    assert {"in": "16 x 7 x 7", "out": "32 x 7 x 7"}.items() <= next(
+    assert {"in": "16 x 7 x 7", "out": "32 x 7 x 7", "layer": "concatenate a skip connection"}.items() <= next(
         r for r in table if r["block"] == "(between blocks)" and r["out"] == "32 x 7 x 7").items()
+    assert any(r["layer"] == "upsample (nearest)" and r["out"] == "16 x 14 x 14" for r in table)
     assert not any(h for h in unet._forward_hooks.values())  # the hooks are gone afterwards
 
 
