@@ -87,7 +87,7 @@ def test_home_shows_every_shipped_model_with_samples(app):
     assert "MLP VAE, standard Gaussian prior, latent 2" in captions and "DDPM, cosine schedule, T = 1000" in captions
 
 
-@pytest.mark.parametrize("page", PAGES[1:])
+@pytest.mark.parametrize("page", PAGES[len(registry.OVERVIEW):])  # the overview pages have tests of their own
 def test_each_page_renders_from_the_entry_point(page):
     app = start(page=page)
     assert_clean(app)
@@ -838,3 +838,57 @@ def test_flow_page(scratch_models):
     app.number_input(key="flow_a").set_value(3).run()
     assert_clean(app)
     assert any("16 samples at T = 0" in el.proto.spec for el in app.get("plotly_chart"))
+
+
+def test_compare_page_with_the_shipped_models():
+    """The comparison starts from the headline rule's models, shows each one's four samples nearest the median
+    confidence, 64 on a switch (the first 16 being the ones the four came from), every likelihood labelled, the
+    three priors with their spread over seeds, and a verdict for each family shown."""
+    import json
+    import re
+
+    import genmodels
+    from genmodels import compare
+
+    app = start(page="app_pages/compare.py")
+    assert_clean(app)
+    assert any("Show the code" in e.label for e in app.expander)
+    assert any(c.value.lstrip().startswith("def representative(") for c in app.code)
+    found = [(loc, cfg, json.loads((Path(loc) / "metrics.json").read_text())) for loc, cfg in
+             list_checkpoints(SHIPPED) if registry.is_generative(cfg) and cfg["dataset"] in compare.DATA]
+    chosen = app.multiselect(key="compare_models").value
+    assert sorted(chosen) == sorted(compare.headline_models(found))
+    families = {cfg["family"] for loc, cfg, _ in found if loc in chosen}
+    assert {"vae", "flow", "ddpm", "gan", "rbm", "cold"} <= families
+
+    flow = str(SHIPPED / "flow")
+    captions = [c.value for c in app.caption if c.value.startswith("Median confidence")]
+    assert len(captions) == len(chosen)
+    # the flow's first 16 samples from seed 0, judged here: the caption names the rule's four
+    images, _ = compare.draw(genmodels.load(flow), 16, torch.Generator().manual_seed(0), **compare.FAST)
+    confidence = genmodels.load(str(SHIPPED / "mnist-classifier")).predict_proba(images).max(1).values
+    picked = compare.representative(confidence, 4)
+    assert any(f"shown: samples {', '.join(map(str, picked))} (counted" in c for c in captions)
+
+    app.toggle(key="compare_all_flow").set_value(True).run()
+    assert_clean(app)
+    grid = next(c for c in app.get("plotly_chart") if c.proto.id and "compare_all_grid_flow" in c.proto.id)
+    assert grid is not None
+    classes = next(c.value for c in app.caption if c.value.startswith("The judge's class of each"))
+    assert len(re.findall(r"\d", classes.split(": ", 1)[1])) == 64
+
+    scoreboard = next(d.value for d in app.dataframe if "kind" in d.value.columns)
+    assert set(scoreboard["kind"]) == set(compare.KINDS)
+    row = scoreboard[scoreboard["model"] == "flow"].iloc[0]
+    assert row["kind"] == "exact" and float(row["bits/dim"]) == pytest.approx(
+        json.loads((SHIPPED / "flow" / "metrics.json").read_text())["eval"]["test_bits_per_dim"], abs=1e-4)
+
+    app.radio(key="compare_prior_group").set_value(next(
+        o for o in app.radio(key="compare_prior_group").options if o.startswith("32-d"))).run()
+    assert_clean(app)
+    priors = next(d.value for d in app.dataframe if "prior" in d.value.columns)
+    assert sorted(priors["prior"]) == ["gaussian", "mog", "vamp"] and all("±" in v for v in priors["test ELBO (nats)"])
+
+    verdict = "\n".join(m.value for m in app.markdown if m.value.startswith("- **"))
+    for name in (Path(loc).name for loc in chosen):
+        assert f"({name}: FID-MNIST" in verdict, name
