@@ -1,5 +1,5 @@
 """GAN latent walks: straight and spherical paths between two codes, along a random direction and along
-the direction that changes one attribute most, and the same walk through a VAE's latent space."""
+the direction that changes one attribute most, and the same walk through a VAE's latent space and a flow's."""
 
 import numpy as np
 import streamlit as st
@@ -14,6 +14,7 @@ from app_pages.common import (
     show_images,
 )
 from genmodels import figures
+from genmodels.flow import Flow
 from genmodels.gan import GAN, attribute_direction, attribute_walk, expected_norm, lerp, slerp
 
 PATHS = {"spherical (slerp)": slerp, "linear (lerp)": lerp}
@@ -47,10 +48,14 @@ def walk_controls() -> tuple[int, int, str, int]:
 
 
 def codes(model, seed: int) -> torch.Tensor:
-    """One code from the model's prior, from ``seed``: a GAN's p(z), or a VAE's prior."""
+    """One code from the model's prior, from ``seed``: a GAN's p(z), a VAE's prior, or a flow's N(0, I)."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        return (model.sample_noise(1, g) if isinstance(model, GAN) else model.prior.sample(1, generator=g))[0]
+        if isinstance(model, GAN):
+            return model.sample_noise(1, g)[0]
+        if isinstance(model, Flow):
+            return torch.randn(sum(c * h * w for c, h, w in model.shapes), generator=g)
+        return model.prior.sample(1, generator=g)[0]
 
 
 def show_walk(model: GAN, seed_a: int, seed_b: int, path: str, frames: int) -> None:
@@ -123,27 +128,39 @@ def show_directions(model: GAN, seed_a: int, frames: int) -> None:
 
 
 def show_vae_beside(model: GAN, seed_a: int, seed_b: int, path: str, frames: int) -> None:
-    st.subheader("The same walk through a VAE")
+    st.subheader("The same walk through a VAE and a flow")
+    left, right = st.columns(2)
     picked = pick_other("vae", lambda c: not c.get("n_classes") and c.get("image_channels", 1) == 1, "vae-vamp-32d",
-                        "unconditional VAE of grey images", "walk_vae")
+                        "unconditional VAE of grey images", "walk_vae", where=left)
+    flow = pick_other("flow", lambda c: True, "flow", "normalizing flow", "walk_flow", where=right)
     if picked is None:
         return
     vae, name = picked
     t = torch.linspace(0, 1, frames)
-    gan_row = model.generate(PATHS[path](codes(model, seed_a), codes(model, seed_b), t))
-    vae_row = vae.decode_mean(PATHS[path](codes(vae, seed_a), codes(vae, seed_b), t))
-    show_images(torch.cat([gan_row, vae_row]), nrow=frames, height=190,
-                title=f"top: the GAN, bottom: {name} ({path}, codes from each model's prior, same seeds)")
-    sharpness = {name: float(np.mean(np.minimum(row.numpy(), 1 - row.numpy()))) for name, row in
-                 (("GAN", gan_row), ("VAE", vae_row))}
+    with torch.no_grad():
+        rows = {"GAN": model.generate(PATHS[path](codes(model, seed_a), codes(model, seed_b), t)),
+                "VAE": vae.decode_mean(PATHS[path](codes(vae, seed_a), codes(vae, seed_b), t))}
+        names = f"top: the GAN, then {name}"
+        if flow is not None:
+            rows["flow"] = flow[0].decode(PATHS[path](codes(flow[0], seed_a), codes(flow[0], seed_b), t))
+            names += f", then {flow[1]}"
+    show_images(torch.cat(list(rows.values())), nrow=frames, height=95 * len(rows),
+                title=f"{names} ({path}, codes from each model's prior, same seeds)")
+    sharpness = {name: float(np.mean(np.minimum(row.numpy(), 1 - row.numpy()))) for name, row in rows.items()}
     st.markdown(
         "The VAE's decoder was trained to reconstruct: it maps each code to the *mean* of $p(x \\mid z)$, so a "
         "code between two digits decodes to a smooth blend, grey where the digits disagree. The GAN's generator "
         "was trained only to fool a discriminator, which rejects blends, so its frames stay sharp and the change "
         "happens in fewer frames. Grey pixels in numbers, the mean of min(p, 1 - p) over all pixels "
-        f"(0 for pure black and white): GAN {sharpness['GAN']:.3f}, VAE {sharpness['VAE']:.3f}. The VAE pays "
-        "with blur for a code space that covers every training digit (its encoder must find a code for each); "
-        "the GAN is free to ignore digits it finds hard, which the class histograms of the training page check."
+        "(0 for pure black and white): " + ", ".join(f"{k} {v:.3f}" for k, v in sharpness.items()) + ". The VAE "
+        "pays with blur for a code space that covers every training digit (its encoder must find a code for "
+        "each); the GAN is free to ignore digits it finds hard, which the class histograms of the training page "
+        "check."
+        + (" The flow's code has as many numbers as the image (784) and its decoder is the exact inverse of its "
+           "encoder: every code is some image, and its samples carry the texture of its Gaussian. On the linear "
+           "path the middle codes are shorter than typical ones (in 784 dimensions almost every draw has length "
+           "near 28), and a short code decodes to a smoother, more typical digit, as a temperature below 1 does; "
+           "the spherical path keeps the length, and the texture." if flow is not None else "")
     )
 
 

@@ -498,7 +498,10 @@ def test_gan_pages_with_fresh_checkpoints(scratch_models):
     app.selectbox(key="walk_target").set_value(3).run()
     app.selectbox(key="walk_vae").select("plain").run()
     assert_clean(app)
-    assert any("Grey pixels in numbers" in m.value for m in app.markdown)  # the walk through the VAE "plain"
+    walk = next(m.value for m in app.markdown if "Grey pixels in numbers" in m.value)  # through the VAE "plain"
+    assert app.selectbox(key="walk_flow").options == ["flow"]  # and the folder's flow: a third row
+    assert "GAN 0." in walk and "VAE 0." in walk and "flow 0." in walk and "The flow's code has" in walk
+    assert any("then plain, then flow (linear (lerp)" in c.proto.spec for c in app.get("plotly_chart"))
     app.switch_page("app_pages/gan_training.py").run()
     assert_clean(app)
     assert sorted(app.dataframe[0].value["run"]) == ["cgan-mlp", "gan-dcgan", "gan-mlp"]
