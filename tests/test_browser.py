@@ -5,7 +5,6 @@ Outside CI this test skips, with the reason, when Chromium or its driver is miss
 """
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -44,9 +43,8 @@ def browser():
 def test_page_renders_without_exception(server, browser, page):
     from selenium.webdriver.common.by import By
 
-    browser.get(f"{server}/{page}")
-    wait_for_render(browser, settle=1.0)
-    time.sleep(0.5)
+    browser.get(f"{server}/{page}")  # a new document: no title is shown until this page's script has run
+    wait_for_render(browser, settle=0.3)
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / f"page-{page or 'home'}.png"))
     exceptions = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
