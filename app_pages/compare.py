@@ -307,6 +307,8 @@ def show_priors(models: list[tuple[str, dict, dict]], revision: str | None) -> N
         f"coloured dots: the posterior means of the first {PRIOR_POINTS:,} test digits, the aggregate posterior. "
         "The closer the two, the fewer prior samples land where the decoder has never been trained. The colours "
         "are the digits, as on the priors page (its legend names them); gold stars mark a mixture's components."
+        + (" A latent space of more than two dimensions is drawn on the aggregate posterior's two principal axes; "
+           "the contours are the prior's exact density in that plane." if "2-d latent" not in group else "")
     )
     columns = st.columns(len(members))
     for column, (loc, cfg, _) in zip(columns, members, strict=True):
@@ -396,8 +398,8 @@ def show_architectures(chosen: list[str], models: list[tuple[str, dict, dict]], 
     if not by_family:
         st.info("This source has no flow or DDPM.")
         return
-    columns = st.columns(len(by_family))
-    for column, (family, loc) in zip(columns, sorted(by_family.items()), strict=True):
+    for family, loc in sorted(by_family.items(), reverse=True):  # the flow first: the brief asks for its code too
+        column = st.container()
         try:
             model = load_model(loc, revision)
         except CheckpointError as err:

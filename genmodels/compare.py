@@ -99,10 +99,14 @@ def guided(model) -> bool:
     return has_steps(model) and bool(getattr(model.config, "n_classes", 0))
 
 
-def asked_classes(n: int) -> torch.Tensor:
-    """The classes a class-conditional diffusion model is asked for when scored: 0, 1, ..., 9, 0, ... (a tenth
-    each)."""
-    return torch.arange(n) % 10
+def conditional(model) -> bool:
+    """Whether the model draws a class it is given (a conditional VAE, GAN or diffusion model)."""
+    return bool(getattr(model.config, "n_classes", 0))
+
+
+def asked_classes(n: int, classes: int = 10) -> torch.Tensor:
+    """The classes a conditional model is asked for when scored: 0, 1, ..., 9, 0, ... (a tenth each)."""
+    return torch.arange(n) % classes
 
 
 def sampler_label(model, steps: int | None, method: str = "ddim", eta: float = 0.0,
@@ -126,16 +130,16 @@ def draw(model, n: int, generator: torch.Generator, steps: int | None = 50, meth
          progress: Callable[[int], None] | None = None) -> tuple[torch.Tensor, str]:
     """n samples in [0, 1] and the name of their sampler, drawn as ``python -m train.sample_quality`` scores them:
     ``model.sample`` in batches; a diffusion model with ``steps`` (None: all T), ``method`` and ``eta``; a
-    class-conditional one asked for ``asked_classes(n)`` with guidance weight ``guidance`` (``DEFAULT_GUIDANCE``
-    if None). ``progress(done)`` after each batch."""
+    conditional model asked for ``asked_classes(n)``, a class-conditional diffusion model with guidance weight
+    ``guidance`` (``DEFAULT_GUIDANCE`` if None). ``progress(done)`` after each batch."""
     from genmodels.ddpm import DEFAULT_GUIDANCE
 
     kwargs = {"steps": steps, "method": method, "eta": eta} if has_steps(model) else {}
     if guided(model):
         kwargs["guidance"] = DEFAULT_GUIDANCE if guidance is None else guidance
-    asked, out = asked_classes(n), []
+    asked, out = asked_classes(n, getattr(model.config, "n_classes", 0) or 10), []
     for i in range(0, n, batch_size):
-        y = {"y": asked[i:i + batch_size]} if guided(model) else {}
+        y = {"y": asked[i:i + batch_size]} if conditional(model) else {}
         out.append(model.sample(min(batch_size, n - i), generator=generator, **kwargs, **y).float())
         if progress:
             progress(i + len(out[-1]))

@@ -218,3 +218,17 @@ def test_a_class_conditional_ddpm_is_asked_for_each_class_and_scored_against_gui
     # an unconditional model is skipped, with a note
     assert main([str(folders / "ddpm"), "--judge", judge, "--n", "10", "--guidance-curve", "1"]) == 0
     assert "no guidance curve" in capsys.readouterr().err
+
+
+def test_a_conditional_vae_is_scored_on_the_class_it_was_asked_for(folders, tiny_vae, capsys):
+    from genmodels.compare import asked_classes
+
+    model = tiny_vae("gaussian", n_classes=10)
+    model.save_pretrained(folders / "cvae")
+    where, judge = str(folders / "cvae"), str(folders / "judge")
+    assert main([where, "--judge", judge, "--n", "40", "--write"]) == 0
+    (entry,) = json.loads((folders / "cvae" / "metrics.json").read_text())["sample_quality"].values()
+    images = model.sample(40, generator=torch.Generator().manual_seed(0), y=asked_classes(40))  # recomputed
+    predicted = genmodels.load(judge).predict_proba(images).argmax(-1)
+    assert entry["class_match"] == pytest.approx((predicted == asked_classes(40)).float().mean().item())
+    assert f"(the asked class {entry['class_match']:.1%})" in capsys.readouterr().out

@@ -31,7 +31,7 @@ import torch
 
 import genmodels
 from genmodels.checkpoint import JUDGED, as_uint8, save_judged
-from genmodels.compare import asked_classes, draw, guided, has_steps, sampler_label
+from genmodels.compare import asked_classes, conditional, draw, guided, has_steps, sampler_label
 from genmodels.data import COLOR_SEEDS, MIN_HUE_GAP, decolorize, digit_colors, hue_gap, load_dataset
 from genmodels.ddpm import DEFAULT_GUIDANCE
 from genmodels.metrics import class_report, frechet_distance
@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         images, sampler = sample_images(model, args.n, args.seed, args.steps, method=args.method, eta=args.eta,
                                         guidance=args.guidance)
-        result = quality(judge, images, reference, colors, asked_classes(args.n) if guided(model) else None)
+        asked = asked_classes(args.n, model.config.n_classes) if conditional(model) else None  # as ``draw`` asked
+        result = quality(judge, images, reference, colors, asked)
         if guided(model):
             result["guidance"] = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
         result.update(n=args.n, seed=args.seed, sampler=sampler, seconds=round(time.perf_counter() - started, 1),
@@ -337,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, sampler, r, bpd in rows:
         bits = f"{bpd['mean']:.3f} ± {bpd['stderr']:.3f} (n = {bpd['n']})" if bpd else ""
         color = (f" {r['fd_colors']:.4f} | {r['hue_rule']:.1%} |" if "fd_colors" in r else " | |") if colored else ""
-        print(f"| {name} | {sampler} | {r['fid_mnist']:.1f} | {r['confident_rate']:.1%} | "
+        asked = f" (the asked class {r['class_match']:.1%})" if "class_match" in r else ""
+        print(f"| {name} | {sampler}{asked} | {r['fid_mnist']:.1f} | {r['confident_rate']:.1%} | "
               f"{' '.join(str(h) for h in r['histogram'])} | {bits} |{color}")
     return 0
 
