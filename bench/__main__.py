@@ -206,11 +206,11 @@ def bench_sampling(repeats: int) -> None:
     code = """
         import json, statistics, sys, time, torch, genmodels
         from pathlib import Path
-        from genmodels import compare
+        from genmodels import compare, registry
         from genmodels.checkpoint import list_checkpoints
         torch.set_num_threads(int(sys.argv[1]))
         found = [(Path(loc).name, cfg, json.loads((Path(loc) / "metrics.json").read_text()))
-                 for loc, cfg in sorted(list_checkpoints("checkpoints"))]
+                 for loc, cfg in sorted(list_checkpoints("checkpoints")) if registry.is_generative(cfg)]
         for name in compare.headline_models(found):
             model = genmodels.load(f"checkpoints/{name}")
             draw = lambda: compare.draw(model, 64, torch.Generator().manual_seed(0), **compare.FAST)
