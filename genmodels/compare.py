@@ -56,11 +56,14 @@ class Score:
 
 def likelihood_scores(model: str, config: dict, metrics: dict) -> list[Score]:
     """Every likelihood figure a checkpoint's metrics.json records, labelled. Families with no likelihood (a GAN,
-    cold diffusion) and figures on data outside :data:`DATA` (Fashion-MNIST, coloured images) give none."""
-    dataset = config.get("dataset", "")
-    if dataset not in DATA:
+    cold diffusion) and figures on data outside :data:`DATA` (Fashion-MNIST, coloured images) give none, and so
+    does a VAE or an RBM of grey values (its Bernoulli "likelihood" of a grey image is no probability of it)."""
+    dataset, family = config.get("dataset", ""), config.get("family")
+    binary = "binarized" in dataset
+    if dataset not in DATA or (family in ("vae", "rbm")) != binary:
+        # a Bernoulli model's number is a probability of binary images only; a flow's or a DDPM's of 8-bit ones
         return []
-    evaluation, family, out = metrics.get("eval", {}), config.get("family"), []
+    evaluation, out = metrics.get("eval", {}), []
     given = " given the class" if config.get("n_classes") else ""
     if family == "vae":
         if "test_elbo" in evaluation:

@@ -73,6 +73,8 @@ def test_each_family_s_likelihood_gets_its_kind_unit_and_data():
     # a density of grey Fashion-MNIST values, or of coloured images, is another problem: not on this scoreboard
     assert scores_of({"family": "vae", "dataset": "fashion-mnist"}, {"eval": {"test_elbo": 640.0}}) == []
     assert scores_of({"family": "vae", "dataset": "colored-mnist"}, {"eval": {"test_elbo": 2869.0}}) == []
+    assert scores_of({"family": "vae", "dataset": "mnist"}, {"eval": {"test_elbo": -60.0}}) == []  # grey values
+    assert scores_of({"family": "flow", "dataset": "binarized-mnist"}, {"eval": {"test_bits_per_dim": 0.2}}) == []
 
 
 def shipped() -> list[tuple[str, dict, dict]]:
