@@ -64,9 +64,11 @@ def choose(models: list[tuple[str, dict, dict]]) -> list[str]:
                  "in the sidebar, or train one (`python -m train vae`, for example).")
         st.stop()
     labels = {loc: checkpoint_label(loc) for loc, _, _ in models}
-    default = compare.headline_models(models)
-    chosen = st.multiselect("Models compared", list(labels), default=default, format_func=labels.get,
-                            key="compare_models")
+    kept = st.session_state.get("compare_models")
+    if kept is None or not set(kept) <= set(labels):  # a first visit, or another source: the rule's models
+        st.session_state["compare_models"] = [loc for loc in kept or [] if loc in labels] or \
+            compare.headline_models(models)
+    chosen = st.multiselect("Models compared", list(labels), format_func=labels.get, key="compare_models")
     st.caption("Chosen at first by a rule: of each family's unconditional models of MNIST digits, the one with the "
                "lowest FID-MNIST recorded in its metrics.json. Add or remove any.")
     if not chosen:
@@ -187,7 +189,7 @@ def quality_rows(chosen: list[str], revision: str | None, drawn: dict[str, dict]
     return rows, histograms
 
 
-def show_quality(chosen: list[str], revision: str | None, drawn: dict[str, dict]) -> dict:
+def show_quality(chosen: list[str], revision: str | None, drawn: dict[str, dict]) -> None:
     st.header("Sample quality and sampling time")
     st.markdown(
         "**FID-MNIST** is the Frechet distance between the judge's features of the samples and of real training "
@@ -212,14 +214,13 @@ def show_quality(chosen: list[str], revision: str | None, drawn: dict[str, dict]
                         key="compare_classes")
         st.caption("The judge's class of each recorded sample: white cells hold a fair tenth, red ones too many, "
                    "blue ones too few.")
-    return rows
 
 
 # --- likelihoods ----------------------------------------------------------------------------------------------------
 def scoreboard(models: list[tuple[str, dict, dict]]) -> list[compare.Score]:
     scores = [s for loc, cfg, metrics in models
               for s in compare.likelihood_scores(checkpoint_label(loc), cfg, metrics)]
-    kinds = list(KINDS)  # within one kind of data: exact, bounds, estimates, then proxies, each best first
+    kinds = list(KINDS)  # within one kind of data: best first, proxies last (they are not log p(x))
     return sorted(scores, key=lambda s: (s.dataset, s.kind == "proxy", -s.log_likelihood, kinds.index(s.kind)))
 
 
@@ -246,10 +247,8 @@ def show_likelihoods(models: list[tuple[str, dict, dict]]) -> list[compare.Score
         "test images": ["all 10,000" if s.images is None else f"first {s.images:,}" for s in scores],
     }, hide_index=True, width="stretch")
     st.markdown(
-        "**Why numbers on different data do not compare.** " + " ".join(f"*{k}*: {v}." for k, v in
-                                                                           {"binarized-mnist": compare.DATA[
-                                                                               "binarized-mnist"],
-                                                                            "mnist": compare.DATA["mnist"]}.items())
+        "**Why numbers on different data do not compare.** "
+        + " ".join(f"*{name}*: {compare.DATA[name]}." for name in ("binarized-mnist", "mnist"))
         + " A binarized digit carries far less information than its 256-level original, so its bits per "
         "dimension are a few tenths where the grey digit's are above one: a VAE on binarized MNIST at 0.13 "
         "bits/dim is not ten times better than a flow at 1.2, it solves an easier problem. Within one kind of "

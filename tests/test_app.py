@@ -843,7 +843,7 @@ def test_flow_page(scratch_models):
     assert any("16 samples at T = 0" in el.proto.spec for el in app.get("plotly_chart"))
 
 
-def test_compare_page_with_the_shipped_models():
+def test_compare_page_with_the_shipped_models(tmp_path):
     """The comparison starts from the headline rule's models, shows each one's four samples nearest the median
     confidence, 64 on a switch (the first 16 being the ones the four came from), every likelihood labelled, the
     three priors with their spread over seeds, and a verdict for each family shown."""
@@ -895,3 +895,11 @@ def test_compare_page_with_the_shipped_models():
     verdict = "\n".join(m.value for m in app.markdown if m.value.startswith("- **"))
     for name in (Path(loc).name for loc in chosen):
         assert f"({name}: FID-MNIST" in verdict, name
+
+    for name in ("vae-gaussian-2d", "gan-mlp"):  # another source: its own models by the rule, not an empty choice
+        shutil.copytree(SHIPPED / name, tmp_path / name)
+    app.session_state["source_kind"], app.session_state["source_folder"] = "Local folder", str(tmp_path)
+    app.run()
+    assert_clean(app)
+    assert sorted(app.multiselect(key="compare_models").value) == sorted(str(tmp_path / n)
+                                                                         for n in ("gan-mlp", "vae-gaussian-2d"))
