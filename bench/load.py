@@ -27,7 +27,8 @@ from bench.browser import (
 from genmodels import registry
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["", *(Path(page.path).stem for _, page in registry.pages())]  # url paths; "" is the model zoo
+PAGES = ["", *(Path(p.path).stem for p in registry.OVERVIEW[1:]),  # url paths; "" is the model zoo
+         *(Path(page.path).stem for _, page in registry.pages())]
 
 
 def rss_mb(pid: int) -> float:
