@@ -766,10 +766,12 @@ def refused_when_hosted(cost: int, limit: int, what: str, where=st) -> bool:
     return True
 
 
-def long_computation(key: tuple, compute, text: str, button: str, where=st, place: str = ""):
+def long_computation(key: tuple, compute, text: str, button: str, where=st, place: str = "", start: bool = False):
     """The result of a computation too long for a script run (minutes of sampling), or None until it is there.
 
-    It starts only from a button (whose label should say how long it takes) and runs in a thread of the server,
+    It starts only from a button (whose label should say how long it takes), or at once with ``start`` (work of a
+    few seconds that a page shows as soon as it is there; after a failure or a stop, the button again), and runs
+    in a thread of the server,
     so other clicks on the page neither interrupt nor restart it; its result is kept for every visitor, and a
     visitor who asks for what is already running joins that run. While it runs, the page shows its progress, and
     the visitor who started it can stop it. ``place`` tells apart two buttons of one page that start the same
@@ -778,11 +780,13 @@ def long_computation(key: tuple, compute, text: str, button: str, where=st, plac
     if found is not None:
         return found
     job = _JOBS.get(key)
-    if job is not None and job.error is not None:
+    failed = job is not None and job.error is not None
+    if failed:
         where.error(f"The last run ended early: {md(job.error)}. Start it again, or change the settings.")
         job = None
     if job is None:
-        if not where.button(button, key=f"start_{place}_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12]):
+        if not (start and not failed) and not where.button(
+                button, key=f"start_{place}_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12]):
             return None
         job = start_job(key, compute)
     with where.container():  # (``where`` may be the st module, which is no container itself)

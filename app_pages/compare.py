@@ -15,7 +15,9 @@ from app_pages.common import (
     find_judge,
     load_model,
     load_test_set,
+    long_computation,
     md,
+    model_key,
     show_code,
     show_images,
     torch_threads,
@@ -78,19 +80,35 @@ def choose(models: list[tuple[str, dict, dict]]) -> list[str]:
 
 
 # --- samples --------------------------------------------------------------------------------------------------------
-@st.cache_data(show_spinner=False, max_entries=128)
-def judged_samples(location: str, revision: str | None, n: int, seed: int) -> dict:
-    """n samples of a checkpoint from ``seed``, drawn as its recorded scores were (a diffusion model with
-    DPM-Solver++, 20 steps, eta 1), the time it took here, and the judge's confidence and class for each. A batch
-    per seed: the 64 a click shows are seeds 0 to 3, so the first view's 16 (seed 0) are among them."""
-    model = load_model(location, revision)
+def draw_and_judge(model, judge, n: int, seed: int) -> dict:
+    """n samples of a model from ``seed``, drawn as its recorded scores were (a diffusion model with DPM-Solver++,
+    20 steps, eta 1), the time it took here, and the judge's confidence and class for each."""
     (images, sampler), seconds = compare.timed(
         lambda: compare.draw(model, n, torch.Generator().manual_seed(seed), **compare.FAST))
-    judge = find_judge()
     probabilities = judge.predict_proba(images) if judge is not None else None
     return {"images": images.numpy(), "sampler": sampler, "seconds": seconds,
             "confidence": None if probabilities is None else probabilities.max(1).values.numpy(),
             "predicted": None if probabilities is None else probabilities.argmax(1).numpy()}
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def judged_samples(location: str, revision: str | None, n: int, seed: int) -> dict:
+    """``draw_and_judge`` of a checkpoint, once per server. A batch per seed: the 64 a click shows are seeds 0 to
+    3, so the first view's 16 (seed 0) are among them."""
+    return draw_and_judge(load_model(location, revision), find_judge(), n, seed)
+
+
+def first_batch(location: str, revision: str | None, name: str, where) -> dict | None:
+    """Seed 0's batch of a model: at once for a one-pass sampler; for an iterative one (a diffusion model, Gibbs
+    chains: seconds each) in the background, so the other models show meanwhile (None until it is there)."""
+    model = load_model(location, revision)
+    if not compare.iterative(model):
+        return judged_samples(location, revision, POOL, 0)
+    judge = find_judge()
+    return long_computation(("compare", model_key(model), POOL, 0),
+                            lambda callback: draw_and_judge(model, judge, POOL, 0),
+                            f"Drawing {POOL} samples of {name} in the background...",
+                            button=f"Draw {POOL} samples of {name}", where=where, place=name, start=True)
 
 
 def show_samples(chosen: list[str], revision: str | None) -> dict[str, dict]:
@@ -100,7 +118,8 @@ def show_samples(chosen: list[str], revision: str | None) -> dict[str, dict]:
         f"confidence, its top class probability. The {SHOWN} shown are the ones whose confidence lies **nearest "
         f"the median** of the {POOL}: typical samples, neither the best nor the worst, picked by rule, not by hand. "
         "A diffusion model samples with DPM-Solver++ in 20 steps (eta 1), the sampler its scores below were "
-        f"recorded with; the others with their own sampler. The switch under a model shows {POOL * BATCHES} of its "
+        f"recorded with; the others with their own sampler. Models that sample step by step draw in the "
+        f"background and appear when they are done. The switch under a model shows {POOL * BATCHES} of its "
         f"samples: seed 0's {POOL} (the first two rows) and those of seeds 1 to {BATCHES - 1}."
     )
     drawn = {}
@@ -108,16 +127,20 @@ def show_samples(chosen: list[str], revision: str | None) -> dict[str, dict]:
     for i, location in enumerate(chosen):
         name = checkpoint_label(location)
         card = columns[i % 2].container(border=True)
+        title = card.empty()
+        title.markdown(f"**{md(name)}**")
         with card, st.spinner(f"Drawing {POOL} samples of {name}..."):
             try:
-                drawn[location] = judged_samples(location, revision, POOL, 0)
+                d = first_batch(location, revision, name, card)
             except CheckpointError as err:
                 st.error(f"Could not load {md(name)}: {md(err)}")
                 continue
-        d = drawn[location]
+        if d is None:  # drawing in the background: its progress is in the card
+            continue
+        drawn[location] = d
         with card:
             per_image = d["seconds"] / POOL
-            st.markdown(f"**{md(name)}**: {md(d['sampler'])}")
+            title.markdown(f"**{md(name)}**: {md(d['sampler'])}")
             if d["confidence"] is None:
                 picked = list(range(SHOWN))
                 st.caption("No judge could be loaded: the first four samples are shown.")

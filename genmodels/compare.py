@@ -97,6 +97,12 @@ def has_steps(model) -> bool:
     return "eta" in inspect.signature(model.sample).parameters
 
 
+def iterative(model) -> bool:
+    """Whether the model's sampler runs its network or a Gibbs chain many times (diffusion, cold diffusion, RBM and
+    DBM chains): seconds for a batch on a CPU, where a decoder or generator pass takes milliseconds."""
+    return "steps" in inspect.signature(model.sample).parameters
+
+
 def guided(model) -> bool:
     """Whether the model is a class-conditional diffusion model: scored on asked classes, with guidance."""
     return has_steps(model) and bool(getattr(model.config, "n_classes", 0))

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -855,6 +856,11 @@ def test_compare_page_with_the_shipped_models(tmp_path):
 
     app = start(page="app_pages/compare.py")
     assert_clean(app)
+    for _ in range(240):  # models that sample step by step draw in the background; each shows when it is done
+        if not any("in the background" in str(p.proto) for p in app.get("progress")):
+            break
+        time.sleep(0.5)
+        app.run()
     assert any("Show the code" in e.label for e in app.expander)
     assert any(c.value.lstrip().startswith("def representative(") for c in app.code)
     found = [(loc, cfg, json.loads((Path(loc) / "metrics.json").read_text())) for loc, cfg in
