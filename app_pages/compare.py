@@ -154,7 +154,10 @@ def show_samples(chosen: list[str], revision: str | None) -> dict[str, dict]:
                         if d["confidence"] is not None else "")
                        + f"{POOL} samples in {d['seconds']:.2f} s here, {per_image * 1000:.1f} ms an image ("
                        f"{threads} torch thread{'s' * (threads != 1)}, when this server first drew them).")
-            if st.toggle(f"Show {POOL * BATCHES} samples", key=f"compare_all_{name}"):
+            more_seconds = (BATCHES - 1) * d["seconds"]  # the same sampler, measured on the first batch
+            label = f"Show {POOL * BATCHES} samples" + (f" (about {more_seconds:.0f} s more to draw)"
+                                                       if more_seconds >= 1 else "")
+            if st.toggle(label, key=f"compare_all_{name}"):
                 with st.spinner(f"Drawing {POOL * (BATCHES - 1)} more samples of {name}..."):
                     more = [d, *(judged_samples(location, revision, POOL, seed) for seed in range(1, BATCHES))]
                 show_images(np.concatenate([m["images"] for m in more]), nrow=8, height=520,
@@ -174,37 +177,46 @@ def device_name(device: str) -> str:
     return "CPU" + (f", {cores[0]}" if cores else "")
 
 
-def floor_of(scores: dict) -> float | None:
-    """The real-data floor of a recorded score: recorded with it, else the judge's floor if it was at the same n."""
+def judge_floor() -> dict:
+    """The judge's recorded real-data floor (``fid_floor`` of its metrics.json), {} if none."""
+    judge = find_judge()
+    return judge.metrics.get("fid_floor", {}) if judge is not None else {}
+
+
+def floor_of(scores: dict, floor: dict) -> float | None:
+    """The real-data floor of a recorded score: recorded with it, else the judge's ``floor`` if at the same n."""
     if scores.get("floor_fid_mnist"):
         return scores["floor_fid_mnist"]
-    judge = find_judge()
-    floor = judge.metrics.get("fid_floor", {}) if judge is not None else {}
     return floor.get("fid_mnist") if floor.get("n") == scores.get("n") else None
 
 
+def recorded(location: str, revision: str | None, drawn: dict[str, dict]) -> tuple[str | None, dict | None]:
+    """A compared model's recorded scores: of as many samples, those of the sampler the page drew with."""
+    return recorded_quality(checkpoint_metrics(location, revision),
+                            prefer=drawn[location]["sampler"] if location in drawn else None)
+
+
 # --- sample quality -------------------------------------------------------------------------------------------------
-def quality_rows(chosen: list[str], revision: str | None, drawn: dict[str, dict]) -> tuple[dict, dict]:
+def quality_rows(chosen: list[str], revision: str | None, drawn: dict[str, dict], floor: dict) -> tuple[dict, dict]:
     """The quality table (recorded scores, and the time per image measured here) and the class histograms."""
     rows = {k: [] for k in ("model", "sampler scored", "samples", "FID-MNIST", "floor", "x floor", "confident",
                             "classes", "ms an image here", "recorded ms an image")}
     histograms = {}
     for location in chosen:
         name = checkpoint_label(location)
-        sampler, q = recorded_quality(checkpoint_metrics(location, revision),
-                                      prefer=drawn[location]["sampler"] if location in drawn else None)
+        sampler, q = recorded(location, revision, drawn)
         here = f"{drawn[location]['seconds'] / POOL * 1000:.1f}" if location in drawn else ""
         if q is None:
             for k, v in zip(rows, [name, "none recorded", "", "", "", "", "", "", here, ""], strict=True):
                 rows[k].append(v)
             continue
-        floor = floor_of(q)
+        lowest = floor_of(q, floor)
         shares = np.asarray(q["histogram"]) / max(1, sum(q["histogram"])) if q.get("histogram") else None
-        recorded = (f"{q['seconds'] / q['n'] * 1000:.1f} ({device_name(q.get('device', '?'))})"
-                    if q.get("seconds") else "")
-        values = [name, sampler, f"{q['n']:,}", f"{q['fid_mnist']:.1f}", f"{floor:.1f}" if floor else "",
-                  f"{q['fid_mnist'] / floor:.1f}" if floor else "", f"{q['confident_rate']:.1%}",
-                  f"{shares.min():.1%} to {shares.max():.1%}" if shares is not None else "", here, recorded]
+        there = (f"{q['seconds'] / q['n'] * 1000:.1f} ({device_name(q.get('device', '?'))})"
+                 if q.get("seconds") else "")
+        values = [name, sampler, f"{q['n']:,}", f"{q['fid_mnist']:.1f}", f"{lowest:.1f}" if lowest else "",
+                  f"{q['fid_mnist'] / lowest:.1f}" if lowest else "", f"{q['confident_rate']:.1%}",
+                  f"{shares.min():.1%} to {shares.max():.1%}" if shares is not None else "", here, there]
         for k, v in zip(rows, values, strict=True):
             rows[k].append(v)
         if q.get("histogram"):
@@ -223,14 +235,13 @@ def show_quality(chosen: list[str], revision: str | None, drawn: dict[str, dict]
         "`python -m train.sample_quality` (usually on 10,000 samples); the time per image is measured here, on "
         f"the {POOL} samples above."
     )
-    rows, histograms = quality_rows(chosen, revision, drawn)
+    floor = judge_floor()
+    rows, histograms = quality_rows(chosen, revision, drawn, floor)
     st.dataframe(rows, hide_index=True, width="stretch",
                  column_config={"sampler scored": st.column_config.TextColumn(width="medium")})
     st.caption("Floor: real test digits scored at the same n. Classes: the rarest and the commonest class's share "
                "of the samples. Recorded ms an image: the scoring run's own time, on the device it ran on.")
-    judge = find_judge()
-    floor = judge.metrics.get("fid_floor") if judge is not None else None
-    if floor and floor.get("histogram"):
+    if floor.get("histogram"):
         histograms = {f"real test digits ({floor['n']:,})": floor["histogram"], **histograms}
     if histograms:
         st.plotly_chart(figures.class_share_heatmap(histograms, [str(c) for c in range(10)]), width="stretch",
@@ -471,18 +482,18 @@ STRENGTHS = {
 def show_verdict(models: list[tuple[str, dict, dict]], chosen: list[str], revision: str | None, drawn: dict,
                  scores: list[compare.Score]) -> None:
     st.header("What each family does well and badly")
-    bullets = []
+    bullets, ranked, floor = [], [], judge_floor()
     for location in chosen:
         name = checkpoint_label(location)
         family = next(cfg for loc, cfg, _ in models if loc == location).get("family", "")
         good, bad = STRENGTHS.get(family, ("", ""))
-        _, q = recorded_quality(checkpoint_metrics(location, revision),
-                                prefer=drawn[location]["sampler"] if location in drawn else None)
+        _, q = recorded(location, revision, drawn)
         facts = []
         if q is not None:
-            floor = floor_of(q)
-            facts.append(f"FID-MNIST {q['fid_mnist']:.1f}" + (f" ({q['fid_mnist'] / floor:.1f} x the floor)"
-                                                               if floor else "")
+            ranked.append((name, q["fid_mnist"]))
+            lowest = floor_of(q, floor)
+            facts.append(f"FID-MNIST {q['fid_mnist']:.1f}" + (f" ({q['fid_mnist'] / lowest:.1f} x the floor)"
+                                                               if lowest else "")
                          + f", {q['confident_rate']:.0%} confident")
             if q.get("histogram"):
                 shares = np.asarray(q["histogram"]) / sum(q["histogram"])
@@ -496,10 +507,7 @@ def show_verdict(models: list[tuple[str, dict, dict]], chosen: list[str], revisi
         bullets.append(f"- **{FAMILY_NAMES.get(family, family)}** ({md(name)}: {'; '.join(facts) or 'no scores'}). "
                        + (f"Good: {good}. Bad: {bad}." if good else ""))
     st.markdown("\n".join(bullets))
-    ranked = [(checkpoint_label(loc), recorded_quality(checkpoint_metrics(loc, revision),
-                                                       prefer=drawn[loc]["sampler"] if loc in drawn else None)[1])
-              for loc in chosen]
-    ranked = sorted(((n, q["fid_mnist"]) for n, q in ranked if q), key=lambda item: item[1])
+    ranked.sort(key=lambda item: item[1])
     if len(ranked) >= 2:
         fastest = min(drawn, key=lambda loc: drawn[loc]["seconds"]) if drawn else None
         slowest = max(drawn, key=lambda loc: drawn[loc]["seconds"]) if drawn else None

@@ -20,7 +20,6 @@ rather than from the 16 a first view can afford to draw.
 """
 
 import argparse
-import inspect
 import json
 import math
 import sys
@@ -31,7 +30,7 @@ import torch
 
 import genmodels
 from genmodels.checkpoint import JUDGED, as_uint8, save_judged
-from genmodels.compare import asked_classes, conditional, draw, guided, has_steps, sampler_label
+from genmodels.compare import asked_classes, conditional, draw, guided, has_steps, iterative, sampler_label
 from genmodels.data import COLOR_SEEDS, MIN_HUE_GAP, decolorize, digit_colors, hue_gap, load_dataset
 from genmodels.ddpm import DEFAULT_GUIDANCE
 from genmodels.metrics import class_report, frechet_distance
@@ -309,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.write and judge.metrics.get("fid_floor", {}).get("n", 0) <= args.n:  # keep the floor on most images
             update_metrics(args.judge, "fid_floor", {**result, "n": args.n, "command": command})
     for location, model in models:
-        if has_steps(model) or "steps" in inspect.signature(model.sample).parameters:
+        if iterative(model):
             # an iterative sampler (diffusion, Gibbs chains) runs where the network is; the others are fast on the CPU
             model.to(device)
         started = time.perf_counter()
