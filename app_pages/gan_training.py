@@ -153,7 +153,8 @@ def show_answers(runs: dict[str, GAN]) -> None:
 def tricks(model: GAN) -> list[str]:
     """The stabilisation tricks a run switched on, in words."""
     c = model.config
-    return [name for name, on in (("spectral norm", c.spectral_norm), (f"label smoothing {c.label_smoothing:g}",
+    return [name for name, on in (("spectral norm", c.spectral_norm), ("batch norm in D", c.d_batch_norm),
+                                  (f"label smoothing {c.label_smoothing:g}",
                                   c.label_smoothing), (f"instance noise {c.instance_noise:g}", c.instance_noise),
                                   (f"a moving average of G (decay {c.ema_decay:g})", c.ema_decay),
                                   (f"the {c.loss} loss", c.loss != "non-saturating")) if on]

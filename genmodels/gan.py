@@ -47,6 +47,7 @@ class GANConfig:
     d_width: int = 64  # DCGAN: channels at 14x14 (then 2x at 7x7); MLP: last hidden layer (2x before it)
     n_classes: int = 0  # > 0: a conditional GAN; the one-hot label (or any vector) enters both networks
     spectral_norm: bool = False  # spectral normalisation of every layer of D (Miyato et al. 2018)
+    d_batch_norm: bool = False  # DCGAN: batch norm after D's second convolution (as Radford et al.'s D)
     loss: str = "non-saturating"  # the generator's loss, one of LOSSES
     d_steps: int = 1  # discriminator steps per generator step
     label_smoothing: float = 0.0  # one-sided: real images get the target 1 - label_smoothing (Salimans 2016)
@@ -158,13 +159,20 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     """Strided 4x4 convolutions 28 -> 14 (w channels) -> 7 (2w), LeakyReLU 0.2, then a linear logit. A
-    condition enters as constant extra input planes, one per class, so any vector between classes works."""
+    condition enters as constant extra input planes, one per class, so any vector between classes works.
 
-    def __init__(self, width: int, n_classes: int, norm):
+    With ``batch_norm`` the second convolution is batch-normalised, as in Radford et al.'s discriminator (every
+    layer but the first). Training passes real and fake images through D in separate batches, so each batch is
+    normalised by its own statistics; in eval mode (the app's D(x)) the running averages of both are used."""
+
+    def __init__(self, width: int, n_classes: int, norm, batch_norm: bool = False):
         super().__init__()
+        second = [norm(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=not batch_norm))]
+        if batch_norm:
+            second.append(nn.BatchNorm2d(2 * width))
         self.net = nn.Sequential(
             norm(nn.Conv2d(1 + n_classes, width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
-            norm(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+            *second, nn.LeakyReLU(0.2),
             nn.Flatten(), norm(nn.Linear(2 * width * 49, 1)),
         )
 
@@ -192,13 +200,15 @@ class GAN(HubModel):
             raise ValueError(f"noise must be one of {NOISES}, not {config.noise!r}")
         if config.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, not {config.loss!r}")
+        if config.d_batch_norm and config.backbone != "dcgan":
+            raise ValueError("d_batch_norm is an option of the DCGAN discriminator, not of the MLP one")
         norm = spectral_norm if config.spectral_norm else (lambda layer: layer)
         if config.backbone == "mlp":
             self.generator = MLPGenerator(config.latent_dim, config.g_width, config.n_classes)
             self.discriminator = MLPDiscriminator(config.d_width, config.n_classes, norm)
         else:
             self.generator = DCGANGenerator(config.latent_dim, config.g_width, config.n_classes, config.g_refine)
-            self.discriminator = DCGANDiscriminator(config.d_width, config.n_classes, norm)
+            self.discriminator = DCGANDiscriminator(config.d_width, config.n_classes, norm, config.d_batch_norm)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
 
     @property
@@ -224,13 +234,15 @@ class GAN(HubModel):
             last = (f"{c.g_width // 4}x28x28, a 3x3 convolution to 1x28x28" if c.g_refine else "1x28x28")
             nets = (f"DCGAN generator: linear to {c.g_width}x7x7, transposed convolutions to {c.g_width // 2}x14x14 "
                     f"and {last}, batch norm and ReLU, tanh ({g:,} parameters); discriminator: strided "
-                    f"convolutions to {c.d_width}x14x14 and {2 * c.d_width}x7x7, LeakyReLU 0.2, a linear logit "
-                    f"({d:,}).")
+                    f"convolutions to {c.d_width}x14x14 and {2 * c.d_width}x7x7"
+                    f"{' (batch-normalised)' if c.d_batch_norm else ''}, LeakyReLU 0.2, a linear logit ({d:,}).")
         noise = "N(0, I)" if c.noise == "gaussian" else "uniform on [-1, 1]"
         tricks = [f"{c.loss} generator loss", f"{c.d_steps} discriminator step{'s' * (c.d_steps > 1)} per "
                   f"generator step"]
         if c.spectral_norm:
             tricks.append("spectral normalisation in D")
+        if c.d_batch_norm:
+            tricks.append("batch norm in D")
         if c.label_smoothing:
             tricks.append(f"one-sided label smoothing (real target {1 - c.label_smoothing:g})")
         if c.instance_noise:

@@ -148,15 +148,40 @@ def test_gan_trains_records_its_dynamics_and_resumes_bit_for_bit(tmp_path):
 
 def test_dcgan_and_conditional_gan_train(tmp_path):
     assert main(["gan", "--backbone", "dcgan", "--g-width", "32", "--d-width", "16", "--spectral-norm", "--bf16",
-                 "--g-refine", "--subset", "256", "--batch-size", "64", "--epochs", "1", "--quiet", "--device", "cpu",
+                 "--g-refine", "--d-batch-norm", "--subset", "256", "--batch-size", "64", "--epochs", "1", "--quiet",
+                 "--device", "cpu",
                  "--out", str(tmp_path / "dcgan")]) == 0
     model = genmodels.load(tmp_path / "dcgan")
     assert model.config.spectral_norm and model.sample(2).shape == (2, 1, 28, 28)
     assert model.config.g_refine and model.generator.body[-2].kernel_size == (3, 3)  # the 28x28 refinement
     assert "8x28x28, a 3x3 convolution" in model.describe()
+    assert model.config.d_batch_norm and "batch norm in D" in model.describe()
+    norms = [m for m in model.discriminator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 1 and norms[0].num_batches_tracked > 0  # trained, and its statistics saved and loaded
     assert main(["gan", *SMALL, "--conditional", "--epochs", "1", "--out", str(tmp_path / "cgan")]) == 0
     model = genmodels.load(tmp_path / "cgan")
     assert model.config.n_classes == 10 and "val_class_match" in model.metrics["curves"]
+
+
+def test_discriminator_batch_norm_normalises_each_batch_by_its_own_statistics():
+    torch.manual_seed(0)
+    model = GAN(GANConfig(backbone="dcgan", g_width=16, d_width=8, d_batch_norm=True))
+    net = model.discriminator.net
+    bn = net[3]
+    assert isinstance(bn, torch.nn.BatchNorm2d) and net[2].bias is None  # the norm's shift replaces the bias
+    x = torch.rand(6, 1, 28, 28) * 2 - 1
+    # in training mode a batch's logits do not depend on another batch: D sees real and fake separately
+    model.discriminator.train()
+    alone = model.discriminator(x[:3])
+    with_others = model.discriminator(x)[:3]
+    assert not torch.allclose(alone, with_others)  # batch statistics: the company changes the answer
+    hidden = net[:3](x[:3])  # what batch norm receives; normalised by its own mean and (biased) variance
+    mean, var = hidden.mean((0, 2, 3), keepdim=True), hidden.var((0, 2, 3), unbiased=False, keepdim=True)
+    normalised = (hidden - mean) / torch.sqrt(var + bn.eps) * bn.weight[:, None, None] + bn.bias[:, None, None]
+    expected = net[4:](normalised)  # LeakyReLU, flatten, the linear logit
+    assert torch.allclose(alone, expected.squeeze(1), atol=1e-5)
+    with pytest.raises(ValueError, match="DCGAN"):
+        GAN(GANConfig(backbone="mlp", d_batch_norm=True))
 
 
 def test_attribute_direction_raises_the_judges_log_probability():

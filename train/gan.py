@@ -34,6 +34,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--d-steps", type=int, default=1, help="discriminator steps per generator step")
     parser.add_argument("--lr-d", type=float, help="the discriminator's learning rate (default: --lr)")
     parser.add_argument("--spectral-norm", action="store_true", help="spectral normalisation in D")
+    parser.add_argument("--d-batch-norm", action="store_true",
+                        help="DCGAN: batch norm after D's second convolution (Radford et al.)")
     parser.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided: real target 1 - this")
     parser.add_argument("--instance-noise", type=float, default=0.0,
                         help="std of noise on D's inputs at the start (images in [-1, 1]), annealed to 0")
@@ -43,7 +45,8 @@ def add_arguments(parser) -> None:
 def build(args):
     config = GANConfig(backbone=args.backbone, latent_dim=args.latent_dim, noise=args.noise, g_width=args.g_width,
                        d_width=args.d_width, g_refine=args.g_refine, n_classes=10 if args.conditional else 0,
-                       spectral_norm=args.spectral_norm, loss=args.loss, d_steps=args.d_steps,
+                       spectral_norm=args.spectral_norm, d_batch_norm=args.d_batch_norm, loss=args.loss,
+                       d_steps=args.d_steps,
                        label_smoothing=args.label_smoothing, instance_noise=args.instance_noise,
                        ema_decay=args.ema_decay)
     model = GAN(config)
