@@ -143,7 +143,9 @@ def show_answers(runs: dict[str, GAN]) -> None:
         "current strategy; simultaneous gradient descent on a min-max game can circle around the equilibrium "
         "instead of reaching it, so the curves oscillate and a run can degrade after being good. The tricks the "
         "runs switch on all make $D$'s signal smoother: spectral normalisation bounds how fast $D$ can change with "
-        "its input (Miyato et al., 2018), one-sided label smoothing stops $D$ from pushing its confidence on real "
+        "its input (Miyato et al., 2018), batch norm in $D$ (Radford et al., 2016) normalises each batch of real "
+        "or of fake images by its own statistics, which keeps $D$'s layers well scaled while both move, "
+        "one-sided label smoothing stops $D$ from pushing its confidence on real "
         "digits to 1 (Salimans et al., 2016), instance noise blurs the two distributions so that they overlap "
         "(Sonderby et al., 2017), and the moving average of the generator's weights, which draws every sample "
         "here, averages out the last steps' oscillation."
@@ -176,10 +178,13 @@ def tricks_comparison(runs: dict[str, GAN]) -> str | None:
                 return None
             rate = {n: curves[n]["val_confident_rate"][epoch - 1] for n in (a, b)}
             fake = {n: (curves[n].get("train_d_accuracy_fake") or [float("nan")] * epoch)[epoch - 1] for n in (a, b)}
-            return (f"**With and without tricks.** **{a}** ({', '.join(tricks(runs[a]))}) against **{b}** (none), "
-                    f"both {backbone.upper() if backbone == 'dcgan' else 'MLP'} from the same seed: after epoch "
-                    f"{epoch}, {rate[a]:.0%} against {rate[b]:.0%} of 1,000 samples are confident digits, and D "
-                    f"caught {fake[a]:.0%} against {fake[b]:.0%} of the fakes in that epoch. Slide the epochs "
+            lr = {n: runs[n].metrics.get("training", {}).get("lr") for n in (a, b)}
+            rates = (f", with a learning rate of {lr[a]:g} against {lr[b]:g} for both networks"
+                     if lr[a] and lr[b] and lr[a] != lr[b] else "")
+            return (f"**With and without tricks.** **{a}** ({', '.join(tricks(runs[a]))}{rates}) against **{b}** "
+                    f"(none), both {backbone.upper() if backbone == 'dcgan' else 'MLP'} from the same seed: after "
+                    f"epoch {epoch}, {rate[a]:.0%} against {rate[b]:.0%} of 1,000 samples are confident digits, and "
+                    f"D caught {fake[a]:.0%} against {fake[b]:.0%} of the fakes in that epoch. Slide the epochs "
                     f"above to see when the two runs part.")
     return None
 

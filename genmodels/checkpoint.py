@@ -486,6 +486,8 @@ def schema_problem(value: Any, schema: Any, where: str = "") -> str | None:
     if isinstance(schema, list):
         if not isinstance(value, list):
             return f"{where} is a {type(value).__name__}, not a list"
+        if schema[0] is NUMBER and all(type(v) is float or type(v) is int for v in value):
+            return None  # the common case, a curve of numbers, checked at once (the loop below names a bad one)
         return next((p for i, v in enumerate(value) if (p := schema_problem(v, schema[0], f"{where}[{i}]"))), None)
     if schema is NUMBER:
         ok, name = isinstance(value, int | float) and not isinstance(value, bool), "number"

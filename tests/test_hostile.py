@@ -140,6 +140,7 @@ def test_non_finite_weights_are_refused(saved_vae, value):
     (b"[1, 2, 3]", "the file is a list, not an object"),
     (json.dumps({"eval": {"test_elbo": "high"}}).encode(), "eval.test_elbo is 'high', not a number"),
     (json.dumps({"curves": {"val_loss": [1.0, None]}}).encode(), r"curves.val_loss\[1\] is None, not a number"),
+    (json.dumps({"curves": {"epoch": [1, 2, 3, False]}}).encode(), r"curves.epoch\[3\] is False, not a number"),
     (json.dumps({"epochs": True}).encode(), "epochs is True, not a whole number"),
     (json.dumps({"training": {"optimizers": {"g": {"lr": [1]}}}}).encode(), "training.optimizers.g.lr is"),
     (b'{"command": "\xff\xfe"}', "metrics.json' is not UTF-8"),  # was blamed on config.json
