@@ -341,16 +341,22 @@ def load_model(location: str, revision: str | None = None) -> HubModel:
     and a model loads again in 50 ms.
     """
     try:
+        return _load_model(location, revision, weights_stamp(location, revision))
+    except CheckpointError as err:
+        raise CheckpointError(public(err)) from err
+
+
+def weights_stamp(location: str, revision: str | None = None) -> tuple:
+    """What names a checkpoint's weights without reading them: the weights file's real path (for a Hub repo, the
+    cached blob of the commit its revision points to), modification time and size; () if it cannot be found (then
+    loading says what is wrong)."""
+    try:
         weights = Path(_hub_weights(location, revision, not hub_online()) if is_hub_location(location)
                        else Path(location) / WEIGHTS)
         info = weights.stat()
-        stamp = (os.path.realpath(weights), info.st_mtime_ns, info.st_size)
+        return (os.path.realpath(weights), info.st_mtime_ns, info.st_size)
     except (CheckpointError, OSError):
-        stamp = ()  # loading says what is wrong
-    try:
-        return _load_model(location, revision, stamp)
-    except CheckpointError as err:
-        raise CheckpointError(public(err)) from err
+        return ()
 
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=256)

@@ -9,6 +9,7 @@ import torch
 from app_pages.common import (
     available_checkpoints,
     checkpoint_label,
+    checkpoint_metrics,
     checkpoints_of,
     current_source,
     load_model,
@@ -16,13 +17,13 @@ from app_pages.common import (
     long_computation,
     md,
     model_card,
-    model_key,
     recorded_quality,
     show_code,
     show_images,
     this_page,
+    weights_stamp,
 )
-from genmodels import registry
+from genmodels import compare, registry
 from genmodels.checkpoint import CheckpointError
 from genmodels.gan import GAN, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 
@@ -98,36 +99,43 @@ def sampling_times(models: dict[str, torch.nn.Module], callback) -> dict[str, fl
 
 
 def family_table() -> dict[str, list[str]]:
-    """Every scored generative model of the source: family, FID-MNIST, confident rate, and the time per sample
-    measured on this server once a visitor asks for it (timing every model costs seconds: not on a first view)."""
+    """Every scored generative model of the source: family, FID-MNIST, confident rate (read from each metrics.json,
+    no model loaded), and the time per sample measured on this server once a visitor asks for it (loading and
+    timing every model costs seconds: not on a first view)."""
     source = current_source()
     rows = {"model": [], "family": [], "FID-MNIST": [], "confident > 0.9": []}
     try:
         found = [(loc, cfg) for loc, cfg in available_checkpoints(source) if registry.is_generative(cfg)]
     except CheckpointError:
         return rows
-    models = {}
+    scored = {}
     for location, config in found:
-        try:
-            model = load_model(location, source.revision)
-        except CheckpointError:
-            continue
-        _, quality = recorded_quality(model)
+        _, quality = compare.recorded_quality(checkpoint_metrics(location, source.revision))
         if quality is None:
             continue
         label = checkpoint_label(location)
-        models[label] = model
+        scored[label] = location
         rows["model"].append(label)
         rows["family"].append(config["family"])
         rows["FID-MNIST"].append(f"{quality['fid_mnist']:.1f}")
         rows["confident > 0.9"].append(f"{quality['confident_rate']:.1%}")
-    if models:
-        key = ("sampling times", tuple(model_key(m) for m in models.values()))
-        times = long_computation(key, lambda callback: sampling_times(models, callback),
-                                 f"Timing {len(models)} samplers...",
-                                 button=f"Time the {len(models)} samplers on this server (seconds)")
+    if scored:
+        revision = source.revision
+        key = ("sampling times", revision, tuple((loc, weights_stamp(loc, revision)) for loc in scored.values()))
+
+        def load_and_time(callback) -> dict[str, float]:  # models that do not load are left out of the timing
+            models = {}
+            for label, location in scored.items():
+                try:
+                    models[label] = load_model(location, revision)
+                except CheckpointError:
+                    continue
+            return sampling_times(models, callback)
+
+        times = long_computation(key, load_and_time, f"Timing {len(scored)} samplers...",
+                                 button=f"Time the {len(scored)} samplers on this server (seconds)")
         if times is not None:
-            rows["ms per sample (here)"] = [f"{times[label]:.1f}" for label in rows["model"]]
+            rows["ms per sample (here)"] = [f"{times[label]:.1f}" if label in times else "" for label in rows["model"]]
     return rows
 
 
