@@ -34,6 +34,10 @@ def pytest_configure(config):
         ) from err
 
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # several test processes share the cores: one torch thread each
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def keep_torch_threads():
     """A test that runs the app (AppTest) applies its thread policy (one torch thread) to this whole process:
@@ -75,10 +79,26 @@ def mnist_batch():
 
 @pytest.fixture(scope="session")
 def scratch_models(tmp_path_factory):
-    """A folder of tiny checkpoints of every family, trained for real on a subset (the app tests' local folder)."""
+    """A folder of tiny checkpoints of every family, trained for real on a subset (the app tests' local folder).
+    Under pytest-xdist the workers share one folder: the first to need it trains it, the others wait for it (a
+    file lock), so the training is not repeated in every worker. Tests that write scores copy a model first."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _train_scratch_models(tmp_path_factory.mktemp("scratch"))
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's own
+    root, done = shared / "scratch", shared / "scratch.done"
+    with FileLock(str(shared / "scratch.lock")):
+        if not done.exists():
+            root.mkdir(exist_ok=True)
+            _train_scratch_models(root)
+            done.touch()
+    return root
+
+
+def _train_scratch_models(root: Path) -> Path:
     from train.__main__ import main
 
-    root = tmp_path_factory.mktemp("scratch")
     small = ["--epochs", "1", "--subset", "1000", "--iwae-k", "5", "--quiet", "--device", "cpu"]
     for beta in ("0.5", "1", "4"):
         assert main(["vae", "--architecture", "conv", "--hidden-dim", "32", "--latent-dim", "4", "--beta", beta,

@@ -20,6 +20,10 @@ SHOTS = ROOT / "tests" / "out"
 REGISTERED = [Path(page.path).stem for _, page in registry.pages()]
 PAGES = [REGISTERED[0], "", *(Path(p.path).stem for p in registry.OVERVIEW[1:]), *REGISTERED[1:]]
 
+# Under pytest-xdist (``-n 2 --dist loadgroup``) every browser test runs in one worker, one after another: their
+# servers and browsers share the machine with one worker of the other tests, never with each other.
+pytestmark = pytest.mark.xdist_group("browser")
+
 if os.environ.get("CI", "").lower() != "true" and not (CHROMIUM and DRIVER):
     pytest.skip("headless Chromium and chromedriver are not installed "
                 "(apt-get install chromium chromium-driver); CI installs them", allow_module_level=True)
