@@ -390,21 +390,23 @@ def test_ddpm_training_page_shows_the_judged_extremes_of_many_samples(scratch_mo
     assert [m.label for m in app.metric if "confident" in m.label] == ["confident over 0.9, of 16 samples"]
 
 
-def test_saved_final_samples_are_what_sampling_from_seed_0_gives(scratch_models):
+@pytest.mark.parametrize("name", ["scratch", *(Path(path).name for path, config in list_checkpoints(SHIPPED)
+                                                if config["family"] == "ddpm")])
+def test_saved_final_samples_are_what_sampling_from_seed_0_gives(scratch_models, name):
     """The training page and the model zoo show the samples saved after the last epoch instead of sampling
-    seed 0 again: that is honest only if the saved (fp16) model draws the same digits."""
+    seed 0 again: that is honest only if the saved (fp16) model draws the same digits. Each shipped DDPM, and a
+    scratch one saved here (one test each, so that parallel workers share them)."""
     import genmodels
     from app_pages.common import saved_samples
 
-    shipped = [path for path, config in list_checkpoints(SHIPPED) if config["family"] == "ddpm"]
-    for path in [scratch_models / "ddpm-linear", *shipped]:
-        model = genmodels.load(str(path))
-        y = torch.arange(16) % 10 if model.config.n_classes else None  # the classes a conditional model showed
-        drawn = model.sample(16, generator=torch.Generator().manual_seed(0), steps=min(50, model.config.T), y=y)
-        saved = saved_samples(model, 16, seed=0)
-        # the same digits; a few pixels may differ (a trained model saved on a GPU, sampled here in fp32)
-        assert (drawn - saved).abs().mean() < 0.01, path
-        assert saved_samples(model, 16, seed=1) is None and saved_samples(model, 17, seed=0) is None
+    path = scratch_models / "ddpm-linear" if name == "scratch" else SHIPPED / name
+    model = genmodels.load(str(path))
+    y = torch.arange(16) % 10 if model.config.n_classes else None  # the classes a conditional model showed
+    drawn = model.sample(16, generator=torch.Generator().manual_seed(0), steps=min(50, model.config.T), y=y)
+    saved = saved_samples(model, 16, seed=0)
+    # the same digits; a few pixels may differ (a trained model saved on a GPU, sampled here in fp32)
+    assert (drawn - saved).abs().mean() < 0.01, path
+    assert saved_samples(model, 16, seed=1) is None and saved_samples(model, 17, seed=0) is None
 
 
 @pytest.mark.parametrize("mask", ["left half", "bottom rows", "centre square", "random pixels"])

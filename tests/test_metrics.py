@@ -86,6 +86,7 @@ def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 ], ids=["noise", "blur"])
 def test_fid_grows_monotonically_with_corruption(real_features, judge, corrupt, levels):
     test, f_train, _ = real_features
+    test = test[:2000]  # the steps between levels are far larger than the distance's error at this n
     torch.manual_seed(0)
     distances = [frechet_distance(f_train, judge.all_features(corrupt(test, s))) for s in levels]
     assert all(a < b for a, b in zip(distances, distances[1:], strict=False)), distances
