@@ -85,15 +85,20 @@ def training_curves(metrics: dict) -> go.Figure:
     cols = min(3, len(titles))
     rows = math.ceil(len(titles) / cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=0.45 / rows)
+    traces, places = [], []  # added at once: plotly checks a figure once per call, not once per trace
     for name in per_step:  # "step_loss"; a GAN records "step_d_loss", "step_g_loss", ...
-        fig.add_trace(go.Scatter(x=curves["step"], y=curves[name], mode="lines", line=dict(width=1),
-                                 name="step loss" if name == "step_loss" else name.removeprefix("step_")),
-                      row=1, col=1)
+        traces.append(go.Scatter(x=np.asarray(curves["step"]), y=np.asarray(curves[name], dtype=float),
+                                 mode="lines", line=dict(width=1),
+                                 name="step loss" if name == "step_loss" else name.removeprefix("step_")))
+        places.append((1, 1))
     for i, members in enumerate(groups.values(), start=1):
         row, col = divmod(i, cols)
         for name in members:
-            fig.add_trace(go.Scatter(x=epochs, y=curves[name], mode="lines+markers", name=name,
-                                     showlegend=len(members) > 1), row=row + 1, col=col + 1)
+            traces.append(go.Scatter(x=epochs, y=curves[name], mode="lines+markers", name=name,
+                                     showlegend=len(members) > 1))
+            places.append((row + 1, col + 1))
+    if traces:
+        fig.add_traces(traces, rows=[r for r, _ in places], cols=[c for _, c in places])
     fig.update_layout(height=260 * rows + 60, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", y=-0.1))
     return fig
