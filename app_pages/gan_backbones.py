@@ -124,13 +124,14 @@ def family_table() -> dict[str, list[str]]:
         key = ("sampling times", revision, tuple((loc, weights_stamp(loc, revision)) for loc in scored.values()))
 
         def load_and_time(callback) -> dict[str, float]:  # models that do not load are left out of the timing
-            models = {}
-            for label, location in scored.items():
+            models, n = {}, len(scored)
+            for i, (label, location) in enumerate(scored.items()):
                 try:
                     models[label] = load_model(location, revision)
                 except CheckpointError:
-                    continue
-            return sampling_times(models, callback)
+                    pass
+                callback(i + 1, 2 * n)  # loading is the first half of the progress, timing the second
+            return sampling_times(models, lambda done, total: callback(n + done, n + total))
 
         times = long_computation(key, load_and_time, f"Timing {len(scored)} samplers...",
                                  button=f"Time the {len(scored)} samplers on this server (seconds)")
