@@ -252,6 +252,10 @@ class GAN(HubModel):
                    if c.ema_decay else "")
         return f"{nets} Noise: {c.latent_dim}-d {noise}.{cond} Training: {', '.join(tricks)}.{average}"
 
+    def unused_fields(self) -> set[str]:
+        """The DCGAN's options are left off an MLP GAN's model card."""
+        return {"g_refine", "d_batch_norm"} if self.config.backbone == "mlp" else set()
+
     def num_parameters(self) -> int:
         """Parameters of the networks that are trained (the moving average is a copy of the generator)."""
         return sum(p.numel() for m in (self.generator, self.discriminator) for p in m.parameters())

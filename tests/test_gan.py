@@ -182,6 +182,8 @@ def test_discriminator_batch_norm_normalises_each_batch_by_its_own_statistics():
     assert torch.allclose(alone, expected.squeeze(1), atol=1e-5)
     with pytest.raises(ValueError, match="DCGAN"):
         GAN(GANConfig(backbone="mlp", d_batch_norm=True))
+    assert model.unused_fields() == set()  # a DCGAN's card shows both of its options
+    assert GAN(GANConfig(backbone="mlp", g_width=8, d_width=8)).unused_fields() == {"g_refine", "d_batch_norm"}
 
 
 def test_attribute_direction_raises_the_judges_log_probability():
