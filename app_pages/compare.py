@@ -42,7 +42,8 @@ def introduction() -> None:
         "Every family in this zoo learns $p(x)$ for the same digits, in a different way. This page sets them side "
         "by side as the DTU 02460 mini-project asks (Part B and C: four representative samples from each model, "
         "the sample quality, the likelihoods, the layer architectures; Part A: the three VAE priors together), "
-        "and answers at the bottom what each family does well and badly, from the numbers above it."
+        "and answers in the last tab what each family does well and badly, from the numbers of the others. Each tab "
+        "computes only when it is opened: the first shows the samples."
     )
 
 
@@ -111,7 +112,14 @@ def first_batch(location: str, revision: str | None, name: str, where) -> dict |
                             button=f"Draw {POOL} samples of {name}", where=where, place=name, start=True)
 
 
-def show_samples(chosen: list[str], revision: str | None) -> dict[str, dict]:
+def drawn_here(chosen: list[str], revision: str | None) -> dict[str, dict]:
+    """The sampler and time of each chosen model's first batch, as the samples tab showed them to this visitor
+    (a model not shown yet is left out: the other tabs never draw)."""
+    shown = st.session_state.get("compare_drawn", {})
+    return {loc: shown[(loc, revision)] for loc in chosen if (loc, revision) in shown}
+
+
+def show_samples(models: list[tuple[str, dict, dict]], chosen: list[str], revision: str | None) -> None:
     st.header("Four representative samples of each model")
     st.markdown(
         f"Each model draws {POOL} samples from seed 0; the judge (the shipped MNIST classifier) gives each its "
@@ -122,7 +130,6 @@ def show_samples(chosen: list[str], revision: str | None) -> dict[str, dict]:
         f"background and appear when they are done. The switch under a model shows {POOL * BATCHES} of its "
         f"samples: seed 0's {POOL} (the first two rows) and those of seeds 1 to {BATCHES - 1}."
     )
-    drawn = {}
     columns = st.columns(2)
     for i, location in enumerate(chosen):
         name = checkpoint_label(location)
@@ -137,7 +144,8 @@ def show_samples(chosen: list[str], revision: str | None) -> dict[str, dict]:
                 continue
         if d is None:  # drawing in the background: its progress is in the card
             continue
-        drawn[location] = d
+        st.session_state.setdefault("compare_drawn", {})[(location, revision)] = {
+            "sampler": d["sampler"], "seconds": d["seconds"]}
         with card:
             per_image = d["seconds"] / POOL
             title.markdown(f"**{md(name)}**: {md(d['sampler'])}")
@@ -165,7 +173,6 @@ def show_samples(chosen: list[str], revision: str | None) -> dict[str, dict]:
                 if d["predicted"] is not None:
                     st.caption("The judge's class of each, row by row: " + " ".join(
                         str(c) for m in more for c in m["predicted"]))
-    return drawn
 
 
 def device_name(device: str) -> str:
@@ -224,7 +231,7 @@ def quality_rows(chosen: list[str], revision: str | None, drawn: dict[str, dict]
     return rows, histograms
 
 
-def show_quality(chosen: list[str], revision: str | None, drawn: dict[str, dict]) -> None:
+def show_quality(models: list[tuple[str, dict, dict]], chosen: list[str], revision: str | None) -> None:
     st.header("Sample quality and sampling time")
     st.markdown(
         "**FID-MNIST** is the Frechet distance between the judge's features of the samples and of real training "
@@ -233,9 +240,9 @@ def show_quality(chosen: list[str], revision: str | None, drawn: dict[str, dict]
         "probability over 0.9 (real test digits: about 98 %). The **classes** should each hold about 10 % of the "
         "samples: a class far below is a mode the model dropped. These are the scores recorded by "
         "`python -m train.sample_quality` (usually on 10,000 samples); the time per image is measured here, on "
-        f"the {POOL} samples above."
+        f"the {POOL} samples the first tab drew (blank for a model whose samples it has not shown yet)."
     )
-    floor = judge_floor()
+    drawn, floor = drawn_here(chosen, revision), judge_floor()
     rows, histograms = quality_rows(chosen, revision, drawn, floor)
     st.dataframe(rows, hide_index=True, width="stretch",
                  column_config={"sampler scored": st.column_config.TextColumn(width="medium")})
@@ -258,7 +265,7 @@ def scoreboard(models: list[tuple[str, dict, dict]]) -> list[compare.Score]:
     return sorted(scores, key=lambda s: (s.dataset, s.kind == "proxy", -s.log_likelihood, kinds.index(s.kind)))
 
 
-def show_likelihoods(models: list[tuple[str, dict, dict]]) -> list[compare.Score]:
+def show_likelihoods(models: list[tuple[str, dict, dict]], chosen: list[str], revision: str | None) -> None:
     st.header("One likelihood scoreboard")
     st.markdown(
         "Every likelihood any model of this source recorded, in nats per image (log p(x), higher is better) and "
@@ -269,7 +276,7 @@ def show_likelihoods(models: list[tuple[str, dict, dict]]) -> list[compare.Score
     scores = scoreboard(models)
     if not scores:
         st.info("No model of this source recorded a likelihood.")
-        return scores
+        return
     st.dataframe({
         "model": [s.model for s in scores],
         "data": [s.dataset for s in scores],
@@ -292,7 +299,6 @@ def show_likelihoods(models: list[tuple[str, dict, dict]]) -> list[compare.Score
         "inequality over the uniform noise). Numbers of one model on a few hundred images (the DDPM's bound) "
         "carry their standard error."
     )
-    return scores
 
 
 # --- the three priors -----------------------------------------------------------------------------------------------
@@ -326,7 +332,7 @@ def over_seeds(metrics: dict) -> tuple[str, str, str]:
             f"{iwae[1]:.2f} (k = {iwae[0].removeprefix('test_iwae_k')})" if iwae else "", "1")
 
 
-def show_priors(models: list[tuple[str, dict, dict]], revision: str | None) -> None:
+def show_priors(models: list[tuple[str, dict, dict]], chosen: list[str], revision: str | None) -> None:
     st.header("The three VAE priors side by side")
     groups = prior_groups(models)
     if not groups:
@@ -420,7 +426,7 @@ def show_interpolation(models: list[tuple[str, dict, dict]], chosen: list[str], 
 
 
 # --- architectures --------------------------------------------------------------------------------------------------
-def show_architectures(chosen: list[str], models: list[tuple[str, dict, dict]], revision: str | None) -> None:
+def show_architectures(models: list[tuple[str, dict, dict]], chosen: list[str], revision: str | None) -> None:
     st.header("Layer architectures: the flow and the DDPM")
     by_family = {}
     for loc, cfg, _ in models:  # a chosen model of the family first, else the first the source has
@@ -479,9 +485,9 @@ STRENGTHS = {
 }
 
 
-def show_verdict(models: list[tuple[str, dict, dict]], chosen: list[str], revision: str | None, drawn: dict,
-                 scores: list[compare.Score]) -> None:
+def show_verdict(models: list[tuple[str, dict, dict]], chosen: list[str], revision: str | None) -> None:
     st.header("What each family does well and badly")
+    drawn, scores = drawn_here(chosen, revision), scoreboard(models)
     bullets, ranked, floor = [], [], judge_floor()
     for location in chosen:
         name = checkpoint_label(location)
@@ -521,15 +527,17 @@ def show_verdict(models: list[tuple[str, dict, dict]], chosen: list[str], revisi
         st.markdown(text)
 
 
+TABS = {"Samples": show_samples, "Sample quality": show_quality, "Likelihoods": show_likelihoods,
+        "The three VAE priors": show_priors, "Between two digits": show_interpolation,
+        "Layer architectures": show_architectures, "Strengths and weaknesses": show_verdict}
+
 introduction()
 source = current_source()
 models = candidates(source)
 chosen = choose(models)
-drawn = show_samples(chosen, source.revision)
-show_quality(chosen, source.revision, drawn)
-scores = show_likelihoods(models)
-show_priors(models, source.revision)
-show_interpolation(models, chosen, source.revision)
-show_architectures(chosen, models, source.revision)
-show_verdict(models, chosen, source.revision, drawn, scores)
+tabs = dict(zip(TABS, st.tabs(list(TABS), key="compare_tab", on_change="rerun"), strict=True))
+for title, tab in tabs.items():  # only the open tab's section runs: a first view draws the samples alone
+    if tab.open:
+        with tab:
+            TABS[title](models, chosen, source.revision)
 show_code(compare.representative, compare.likelihood_scores, compare.layer_table)

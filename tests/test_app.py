@@ -849,7 +849,8 @@ def test_flow_page(scratch_models):
 def test_compare_page_with_the_shipped_models(tmp_path):
     """The comparison starts from the headline rule's models, shows each one's four samples nearest the median
     confidence, 64 on a switch (the first 16 being the ones the four came from), every likelihood labelled, the
-    three priors with their spread over seeds, and a verdict for each family shown."""
+    three priors with their spread over seeds, and a verdict for each family shown. Each in its tab, which
+    computes only when opened: a first view runs the samples alone."""
     import json
     import re
 
@@ -865,6 +866,9 @@ def test_compare_page_with_the_shipped_models(tmp_path):
         app.run()
     assert any("Show the code" in e.label for e in app.expander)
     assert any(c.value.lstrip().startswith("def representative(") for c in app.code)
+    assert [h.value for h in app.header][:1] == ["Four representative samples of each model"]
+    # the other tabs' tables and controls: not computed yet
+    assert not app.dataframe and "compare_prior_group" not in [r.key for r in app.radio]
     found = [(loc, cfg, json.loads((Path(loc) / "metrics.json").read_text())) for loc, cfg in
              list_checkpoints(SHIPPED) if registry.is_generative(cfg) and cfg["dataset"] in compare.DATA]
     chosen = app.multiselect(key="compare_models").value
@@ -888,21 +892,43 @@ def test_compare_page_with_the_shipped_models(tmp_path):
     classes = next(c.value for c in app.caption if c.value.startswith("The judge's class of each"))
     assert len(re.findall(r"\d", classes.split(": ", 1)[1])) == 64
 
+    app.session_state["compare_tab"] = "Sample quality"
+    app.run()
+    assert_clean(app)
+    quality = next(d.value for d in app.dataframe if "FID-MNIST" in d.value.columns)
+    assert list(quality["model"]) == [Path(loc).name for loc in chosen]
+    assert all(quality["ms an image here"])  # every model's time, measured when the first tab drew it
+
+    app.session_state["compare_tab"] = "Likelihoods"
+    app.run()
     scoreboard = next(d.value for d in app.dataframe if "kind" in d.value.columns)
     assert set(scoreboard["kind"]) == set(compare.KINDS)
     row = scoreboard[scoreboard["model"] == "flow"].iloc[0]
     assert row["kind"] == "exact" and float(row["bits/dim"]) == pytest.approx(
         json.loads((SHIPPED / "flow" / "metrics.json").read_text())["eval"]["test_bits_per_dim"], abs=1e-4)
 
+    app.session_state["compare_tab"] = "The three VAE priors"
+    app.run()
     app.radio(key="compare_prior_group").set_value(next(
         o for o in app.radio(key="compare_prior_group").options if o.startswith("32-d"))).run()
     assert_clean(app)
     priors = next(d.value for d in app.dataframe if "prior" in d.value.columns)
     assert sorted(priors["prior"]) == ["gaussian", "mog", "vamp"] and all("±" in v for v in priors["test ELBO (nats)"])
 
+    app.session_state["compare_tab"] = "Strengths and weaknesses"
+    app.run()
     verdict = "\n".join(m.value for m in app.markdown if m.value.startswith("- **"))
     for name in (Path(loc).name for loc in chosen):
-        assert f"({name}: FID-MNIST" in verdict, name
+        assert f"({name}: FID-MNIST" in verdict and "ms an image here" in verdict.split(f"({name}: ")[1], name
+
+    app.session_state["compare_tab"] = "Between two digits"
+    app.run()
+    assert_clean(app)
+    assert any(c.proto.id and "compare_path_" in c.proto.id for c in app.get("plotly_chart"))
+    app.session_state["compare_tab"] = "Layer architectures"
+    app.run()
+    assert_clean(app)
+    assert sum("parameters" in d.value.columns for d in app.dataframe) == 2  # the flow's and the DDPM's
 
     for name in ("vae-gaussian-2d", "gan-mlp"):  # another source: its own models by the rule, not an empty choice
         shutil.copytree(SHIPPED / name, tmp_path / name)
