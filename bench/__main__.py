@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from bench import table  # noqa: E402 (after the path and the environment are set)
 from genmodels import registry  # noqa: E402
 
-PAGES = [*(p.path for p in registry.OVERVIEW), *(page.path for _, page in registry.pages())]
+PAGES = registry.page_paths()
 
 
 def python(code: str) -> str:

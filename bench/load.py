@@ -27,8 +27,7 @@ from bench.browser import (
 from genmodels import registry
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["", *(Path(p.path).stem for p in registry.OVERVIEW[1:]),  # url paths; "" is the model zoo
-         *(Path(page.path).stem for _, page in registry.pages())]
+PAGES = ["", *(Path(path).stem for path in registry.page_paths()[1:])]  # url paths; "" is the model zoo
 
 
 def rss_mb(pid: int) -> float:

@@ -226,6 +226,11 @@ def pages() -> list[tuple[Family, Page]]:
     return [(f, p) for f in FAMILIES.values() for p in f.pages]
 
 
+def page_paths() -> list[str]:
+    """Every page's file, in navigation order: the overview pages (the model zoo first), then each family's."""
+    return [p.path for p in OVERVIEW] + [p.path for _, p in pages()]
+
+
 def page(path: str) -> tuple[Family, Page]:
     """The family and page of a page file."""
     for f, p in pages():

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 SHIPPED = ROOT / "checkpoints"
 DDPM_PAGES = [page.path for page in registry.family("ddpm").pages]
-PAGES = [*(p.path for p in registry.OVERVIEW), *(page.path for _, page in registry.pages())]  # every page listed
+PAGES = registry.page_paths()  # every page listed
 
 
 def start(kind: str | None = None, value: str = "", revision: str = "", page: str | None = None) -> AppTest:

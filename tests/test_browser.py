@@ -17,8 +17,9 @@ SHOTS = ROOT / "tests" / "out"
 # url paths of every page; "" is the home page. A deep link comes first: the first visit to a fresh
 # server must run the entry point (sidebar, navigation) whatever page it asks for.
 # The url path of a page is its file's name; the pages are the ones the registry lists.
-REGISTERED = [Path(page.path).stem for _, page in registry.pages()]
-PAGES = [REGISTERED[0], "", *(Path(p.path).stem for p in registry.OVERVIEW[1:]), *REGISTERED[1:]]
+OTHERS = [Path(path).stem for path in registry.page_paths()[1:]]  # after the model zoo
+FIRST = Path(registry.pages()[0][1].path).stem  # the first family's first page
+PAGES = [FIRST, "", *(page for page in OTHERS if page != FIRST)]
 
 # Under pytest-xdist (``-n 2 --dist loadgroup``) every browser test runs in one worker, one after another: their
 # servers and browsers share the machine with one worker of the other tests, never with each other.
