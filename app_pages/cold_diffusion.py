@@ -10,6 +10,7 @@ from app_pages.common import (
     checkpoint_metrics,
     checkpoints_of,
     compute_slow,
+    lazy_tabs,
     load_test_set,
     model_card,
     model_key,
@@ -239,10 +240,16 @@ c1, c2 = st.columns(2)
 index = int(c1.number_input("Test digit", 0, len(images) - 1, 0, key="cold_digit"))
 seed = int(c2.number_input("Seed of the starts", 0, 100_000, 0, key="cold_seed"))
 digit = torch.as_tensor(images[index : index + 1]).float()
-show_forward(model, digit)
-show_restoration(model, digit, index)
-show_generation(model, seed)
-show_one_start(model, seed)
-show_comparison(model, names)
+
+
+def show_real_digit() -> None:
+    show_forward(model, digit)
+    show_restoration(model, digit, index)
+
+
+lazy_tabs({"A real digit, degraded and restored": show_real_digit,
+           "Generation": lambda: show_generation(model, seed),
+           "One start, one sample": lambda: show_one_start(model, seed),
+           "Against the Gaussian DDPM": lambda: show_comparison(model, names)}, key="cold_tab")
 show_code(ColdDiffusion.degrade, ColdDiffusion.sample, StartDistribution.sample)
 model_card(model)

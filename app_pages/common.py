@@ -898,6 +898,16 @@ def training_table(training: dict) -> dict[str, list[str]]:
     return {"setting": list(rows), "value": list(rows.values())}
 
 
+def lazy_tabs(sections: dict, key: str) -> None:
+    """A page's sections in tabs, of which only the open one runs (``sections``: tab label -> a function of no
+    arguments that draws the section): a first view computes the first tab alone, and each other one when a
+    visitor opens it. The open tab is kept in ``st.session_state[key]`` (its label)."""
+    for label, tab in zip(sections, st.tabs(list(sections), key=key, on_change="rerun"), strict=True):
+        if tab.open:
+            with tab:
+                sections[label]()
+
+
 def show_code(*objects) -> None:
     """The real source of the functions a page runs, read with ``inspect`` so it never drifts."""
     with st.expander("Show the code", expanded=False):

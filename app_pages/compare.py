@@ -13,6 +13,7 @@ from app_pages.common import (
     current_source,
     encoded_test_set,
     find_judge,
+    lazy_tabs,
     load_model,
     load_test_set,
     long_computation,
@@ -125,7 +126,7 @@ def show_samples(models: list[tuple[str, dict, dict]], chosen: list[str], revisi
         f"Each model draws {POOL} samples from seed 0; the judge (the shipped MNIST classifier) gives each its "
         f"confidence, its top class probability. The {SHOWN} shown are the ones whose confidence lies **nearest "
         f"the median** of the {POOL}: typical samples, neither the best nor the worst, picked by rule, not by hand. "
-        "A diffusion model samples with DPM-Solver++ in 20 steps (eta 1), the sampler its scores below were "
+        "A diffusion model samples with DPM-Solver++ in 20 steps (eta 1), the sampler its scores (the next tab) were "
         f"recorded with; the others with their own sampler. Models that sample step by step draw in the "
         f"background and appear when they are done. The switch under a model shows {POOL * BATCHES} of its "
         f"samples: seed 0's {POOL} (the first two rows) and those of seeds 1 to {BATCHES - 1}."
@@ -421,7 +422,7 @@ def show_interpolation(models: list[tuple[str, dict, dict]], chosen: list[str], 
         "by its decoder's mean. The cross-fade passes through two faint overlaid digits; a model's path passes "
         "through digit-like images, because its decoder maps every code to something like a digit: the shape "
         "morphs rather than fades. Where a VAE's middle frames are blurry or look like a third digit, its "
-        "straight line crossed a region between the classes' clusters (the priors above show where those are)."
+        "straight line crossed a region between the classes' clusters (the VAE priors tab shows where those are)."
     )
 
 
@@ -535,9 +536,6 @@ introduction()
 source = current_source()
 models = candidates(source)
 chosen = choose(models)
-tabs = dict(zip(TABS, st.tabs(list(TABS), key="compare_tab", on_change="rerun"), strict=True))
-for title, tab in tabs.items():  # only the open tab's section runs: a first view draws the samples alone
-    if tab.open:
-        with tab:
-            TABS[title](models, chosen, source.revision)
+lazy_tabs({label: (lambda show=show: show(models, chosen, source.revision)) for label, show in TABS.items()},
+          key="compare_tab")  # only the open tab's section runs: a first view draws the samples alone
 show_code(compare.representative, compare.likelihood_scores, compare.layer_table)

@@ -7,6 +7,7 @@ import torch
 from app_pages.common import (
     compute_slow,
     find_judge,
+    lazy_tabs,
     long_computation,
     model_card,
     model_key,
@@ -58,7 +59,7 @@ def guidance_control() -> tuple[float, int, int]:
     default = DEFAULT_GUIDANCE if DEFAULT_GUIDANCE in GUIDANCE else GUIDANCE[0]
     w = c1.select_slider("Guidance weight w", GUIDANCE, value=default, key="cond_w",
                          help=f"0: the conditional model alone. The app's default is {DEFAULT_GUIDANCE:g}, the "
-                              "weight where the recorded scores below meet the project's targets.")
+                              "weight where the recorded scores (the last tab) meet the project's targets.")
     method, default_steps, eta = APP_SAMPLER
     steps = c2.select_slider("Sampler steps", STEPS, value=default_steps, key="cond_steps",
                              help=f"{sampler_name(default_steps, method, eta)} by default; fewer steps are faster "
@@ -214,7 +215,7 @@ def show_quality(model: DDPM) -> None:
         "typical kind of that digit (thick, upright, centred), so their features cover a smaller part of the data "
         "distribution than real digits do, and the Fréchet distance, which compares means *and* covariances, "
         "grows. A little guidance buys adherence almost for free; beyond that it costs diversity. The digit "
-        "picker above shows it: raise $w$ and the eight samples start to look alike."
+        "picker (the first tab) shows it: raise $w$ and the eight samples start to look alike."
     )
 
 
@@ -222,9 +223,9 @@ introduction()
 model: DDPM = pick_checkpoint(__file__, key="checkpoint_ddpm_conditional")
 names = class_names(model.config.dataset)
 w, steps, seed = guidance_control()
-show_asked(model, names, w, steps, seed)
-show_between(model, names, w, steps, seed)
-show_every_class(model, names, w, steps, seed)
-show_quality(model)
+lazy_tabs({"Ask for a digit": lambda: show_asked(model, names, w, steps, seed),
+           "Between two classes": lambda: show_between(model, names, w, steps, seed),
+           "Every class from the same noise": lambda: show_every_class(model, names, w, steps, seed),
+           "Quality against adherence": lambda: show_quality(model)}, key="cond_tab")
 show_code(DDPM.eps_fn, UNet.class_embedding, condition_path)
 model_card(model)

@@ -63,6 +63,13 @@ def assert_clean(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+def open_tab(at: AppTest, key: str, label: str) -> None:
+    """Open a page's tab, as a click on it does: the page runs again, now with that tab's section."""
+    at.session_state[key] = label
+    at.run()
+    assert_clean(at)
+
+
 def test_home_shows_every_shipped_model_with_samples(app):
     assert_clean(app)
     found = list_checkpoints(SHIPPED)
@@ -775,14 +782,18 @@ def test_conditional_diffusion_page(scratch_models, tmp_path):
     app.select_slider(key="cond_steps").set_value(5).run()
     assert_clean(app)
     assert any(c.value.startswith("The judge reads: digit") and c.value.count("(") == 8 for c in app.caption)
+    assert "cond_a" not in [s.key for s in app.selectbox]  # the other tabs: not run until opened
+    open_tab(app, "cond_tab", "Between two classes")
     app.selectbox(key="cond_a").set_value(2).run()
     assert any("the judge along the condition path" in el.proto.spec for el in app.get("plotly_chart"))
     # the recorded curve: FID against the floor, and what the judge reads, at each weight
+    open_tab(app, "cond_tab", "Quality against adherence")
     specs = " ".join(el.proto.spec for el in app.get("plotly_chart"))
     assert "FID-MNIST (n = 20" in specs and "asked class" in specs
     assert any("--guidance-curve 0,1" in c.value for c in app.caption)
     steps = next(c.value for c in app.caption if "--curve 2,4" in c.value)
     assert "The asked class with the app's sampler: " in steps and "at 2 steps, " in steps and "at 4 steps." in steps
+    open_tab(app, "cond_tab", "Every class from the same noise")
     click_and_wait(app, "Draw 8 of each class from seed 0 (w = 4, 5 steps")
     assert any(c.value.startswith("The judge reads the asked class: digit 0") for c in app.caption)
 
@@ -793,6 +804,7 @@ def test_cold_diffusion_page(scratch_models, tmp_path):
     for name in ("cold-pixelate", "ddpm-linear", "ddpm-cosine", "ddpm-conditional"):  # copies, to write scores in
         shutil.copytree(scratch_models / name, tmp_path / name)
     app = start("Local folder", str(tmp_path), page="app_pages/cold_diffusion.py")
+    open_tab(app, "cold_tab", "Against the Gaussian DDPM")
     assert any("No model of this source has recorded sample quality" in i.value for i in app.info)
     for name in ("cold-pixelate", "ddpm-linear", "ddpm-conditional"):  # a conditional DDPM is not compared
         assert score([str(tmp_path / name), "--n", "20", "--steps", "2", "--write"]) == 0
@@ -803,13 +815,16 @@ def test_cold_diffusion_page(scratch_models, tmp_path):
     app.slider(key="cold_restore_t").set_value(2).run()
     assert_clean(app)
     assert any("states x_t from t = 2 to 0" in el.proto.spec for el in app.get("plotly_chart"))
+    assert "cold_step" not in [s.key for s in app.select_slider]  # the other tabs: not run until opened
+    open_tab(app, "cold_tab", "Generation")
     app.select_slider(key="cold_step").set_value(6).run()  # the end of the improved sampler: the samples
     app.number_input(key="cold_seed").set_value(5).run()
     app.number_input(key="cold_digit").set_value(9999).run()
-    assert_clean(app)
+    open_tab(app, "cold_tab", "One start, one sample")
     same = next(c.value for c in app.caption if c.value.startswith("The top row is one image eight times"))
     assert "the sampler adds no randomness" in same
     # the comparison: cold diffusion beside the grey unconditional DDPMs that have scores
+    open_tab(app, "cold_tab", "Against the Gaussian DDPM")
     compared = next(t.value for t in app.table if "FID-MNIST" in t.value.columns)
     assert list(compared["model"]) == ["cold-pixelate", "ddpm-linear"]
     assert any(m.value.startswith("Measured here: the best cold diffusion model, **cold-pixelate**")
@@ -892,42 +907,33 @@ def test_compare_page_with_the_shipped_models(tmp_path):
     classes = next(c.value for c in app.caption if c.value.startswith("The judge's class of each"))
     assert len(re.findall(r"\d", classes.split(": ", 1)[1])) == 64
 
-    app.session_state["compare_tab"] = "Sample quality"
-    app.run()
-    assert_clean(app)
+    open_tab(app, "compare_tab", "Sample quality")
     quality = next(d.value for d in app.dataframe if "FID-MNIST" in d.value.columns)
     assert list(quality["model"]) == [Path(loc).name for loc in chosen]
     assert all(quality["ms an image here"])  # every model's time, measured when the first tab drew it
 
-    app.session_state["compare_tab"] = "Likelihoods"
-    app.run()
+    open_tab(app, "compare_tab", "Likelihoods")
     scoreboard = next(d.value for d in app.dataframe if "kind" in d.value.columns)
     assert set(scoreboard["kind"]) == set(compare.KINDS)
     row = scoreboard[scoreboard["model"] == "flow"].iloc[0]
     assert row["kind"] == "exact" and float(row["bits/dim"]) == pytest.approx(
         json.loads((SHIPPED / "flow" / "metrics.json").read_text())["eval"]["test_bits_per_dim"], abs=1e-4)
 
-    app.session_state["compare_tab"] = "The three VAE priors"
-    app.run()
+    open_tab(app, "compare_tab", "The three VAE priors")
     app.radio(key="compare_prior_group").set_value(next(
         o for o in app.radio(key="compare_prior_group").options if o.startswith("32-d"))).run()
     assert_clean(app)
     priors = next(d.value for d in app.dataframe if "prior" in d.value.columns)
     assert sorted(priors["prior"]) == ["gaussian", "mog", "vamp"] and all("±" in v for v in priors["test ELBO (nats)"])
 
-    app.session_state["compare_tab"] = "Strengths and weaknesses"
-    app.run()
+    open_tab(app, "compare_tab", "Strengths and weaknesses")
     verdict = "\n".join(m.value for m in app.markdown if m.value.startswith("- **"))
     for name in (Path(loc).name for loc in chosen):
         assert f"({name}: FID-MNIST" in verdict and "ms an image here" in verdict.split(f"({name}: ")[1], name
 
-    app.session_state["compare_tab"] = "Between two digits"
-    app.run()
-    assert_clean(app)
+    open_tab(app, "compare_tab", "Between two digits")
     assert any(c.proto.id and "compare_path_" in c.proto.id for c in app.get("plotly_chart"))
-    app.session_state["compare_tab"] = "Layer architectures"
-    app.run()
-    assert_clean(app)
+    open_tab(app, "compare_tab", "Layer architectures")
     assert sum("parameters" in d.value.columns for d in app.dataframe) == 2  # the flow's and the DDPM's
 
     for name in ("vae-gaussian-2d", "gan-mlp"):  # another source: its own models by the rule, not an empty choice
