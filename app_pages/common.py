@@ -834,8 +834,13 @@ def recorded_quality(model, prefer: str | None = None) -> tuple[str | None, dict
 
 
 def model_card(model) -> None:
-    """The model's card: architecture in words, size, hyperparameters, data, curves, provenance."""
-    with st.expander("Model card: architecture, hyperparameters, training curves", expanded=False):
+    """The model's card: architecture in words, size, hyperparameters, data, curves, provenance. Built only when
+    a visitor opens it (a page's first view skips its tables and curves)."""
+    card = st.expander("Model card: architecture, hyperparameters, training curves", expanded=False,
+                       key="model_card", on_change="rerun")  # one card a page; open, it stays open for another
+    if not card.open:
+        return
+    with card:
         st.markdown(model.describe())
         m = model.metrics
         cols = st.columns(4)
@@ -909,8 +914,12 @@ def lazy_tabs(sections: dict, key: str) -> None:
 
 
 def show_code(*objects) -> None:
-    """The real source of the functions a page runs, read with ``inspect`` so it never drifts."""
-    with st.expander("Show the code", expanded=False):
+    """The real source of the functions a page runs, read with ``inspect`` so it never drifts; read only when a
+    visitor opens the panel."""
+    panel = st.expander("Show the code", expanded=False, key="show_code", on_change="rerun")
+    if not panel.open:
+        return
+    with panel:
         for obj in objects:
             module = inspect.getmodule(obj).__name__
             st.caption(f"`{module}.{obj.__qualname__}`")

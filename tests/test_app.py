@@ -63,8 +63,9 @@ def assert_clean(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
-def open_tab(at: AppTest, key: str, label: str) -> None:
-    """Open a page's tab, as a click on it does: the page runs again, now with that tab's section."""
+def open_tab(at: AppTest, key: str, label: str | bool = True) -> None:
+    """Open a page's tab (``label``) or a panel (an expander, True), as a click on it does: the page runs again,
+    now with that section built."""
     at.session_state[key] = label
     at.run()
     assert_clean(at)
@@ -102,7 +103,13 @@ def test_each_page_renders_from_the_entry_point(page):
     assert app.title and app.get("plotly_chart")
     labels = [e.label for e in app.expander]
     assert any("Show the code" in label for label in labels) and any("Model card" in label for label in labels)
+    # both panels are built only when opened: a first view skips them
+    assert not any(c.value.lstrip().startswith(("def ", "@")) for c in app.code)
+    assert not [t for t in app.table if "field" in t.value]
+    open_tab(app, "show_code")
     assert any(c.value.lstrip().startswith(("def ", "@")) for c in app.code)
+    open_tab(app, "model_card")
+    assert [t for t in app.table if "field" in t.value] and any("parameters" in m.label for m in app.metric)
 
 
 def test_priors_page_with_every_kind_of_vae_checkpoint(app):
@@ -135,6 +142,7 @@ def test_priors_page_code_panel_shows_the_real_source(app):
     from genmodels.vae import VAE
 
     app.switch_page("app_pages/vae_priors.py").run()
+    open_tab(app, "show_code")
     shown = [c.value.strip() for c in app.code]
     assert inspect.getsource(VAE.elbo_terms).strip() in shown and inspect.getsource(VAE.iwae).strip() in shown
 
@@ -646,6 +654,7 @@ def test_model_cards_leave_out_fields_that_do_not_apply():
     assert "n_components" not in genmodels.load(SHIPPED / "vae-mog-2d").unused_fields()
     assert "p_uncond" in genmodels.load(SHIPPED / "ddpm-linear").unused_fields()
     app = start(page="app_pages/vae_priors.py")
+    open_tab(app, "model_card")
     fields = [t.value["field"].tolist() for t in app.table if "field" in t.value]
     assert fields and "n_components" not in fields[0] and "prior" in fields[0]
 
@@ -880,6 +889,7 @@ def test_compare_page_with_the_shipped_models(tmp_path):
         time.sleep(0.5)
         app.run()
     assert any("Show the code" in e.label for e in app.expander)
+    open_tab(app, "show_code")
     assert any(c.value.lstrip().startswith("def representative(") for c in app.code)
     assert [h.value for h in app.header][:1] == ["Four representative samples of each model"]
     # the other tabs' tables and controls: not computed yet

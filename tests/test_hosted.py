@@ -227,6 +227,8 @@ def test_markdown_from_checkpoints_is_escaped(tmp_path, saved_vae):
     card = next(m.value for m in app.markdown if "click" in m.value)
     assert "\\[click\\]" in card and "!\\[img\\]" in card
     app.switch_page("app_pages/vae_priors.py").run()
+    app.session_state["model_card"] = True  # opened: the card is built only then
+    app.run()
     reproduce = next(m.value for m in app.markdown if m.value.startswith("Reproduce"))
     assert "\\<img src=x\\> \\[a\\](b)" in reproduce and "`x`" in reproduce and "``" not in reproduce
 

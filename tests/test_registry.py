@@ -151,6 +151,10 @@ def test_a_new_family_needs_only_its_module_recipe_and_entry(toy_families, tmp_p
     at.switch_page("tests/toy_page.py").run()
     assert not at.exception and not at.error
     assert at.selectbox(key="checkpoint_toy").options == ["plain"]
+    at.session_state["model_card"] = at.session_state["show_code"] = True  # the shared panels, opened
+    at.run()
+    assert not at.exception and not at.error
+    assert any("field" in t.value for t in at.table) and any("def loss" in c.value for c in at.code)
 
 
 def test_two_optimiser_family_resumes_bit_for_bit(toy_families, tmp_path):
