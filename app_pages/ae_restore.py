@@ -103,8 +103,7 @@ def show_restoration(models: dict[str, tuple[str, dict]], x: torch.Tensor, name:
         rows.append((f"{label} (trained on {trained_on(models[label][1])})", model.reconstruct(x_tilde)))
     for title, images in rows:
         error = (images - x).pow(2).mean().item()
-        show_images(images, nrow=ROW, height=140, title=f"{title}: MSE {error:.4f}" if title != "clean" else title,
-                    key=f"ae_row_{title}")
+        show_images(images, nrow=ROW, height=140, title=f"{title}: MSE {error:.4f}" if title != "clean" else title)
 
 
 def row_order(item: tuple[str, tuple[str, dict]]) -> tuple:

@@ -88,8 +88,8 @@ def show_reconstructions(ae: Autoencoder, vae: VAE, x: torch.Tensor) -> None:
     with torch.no_grad():
         ae_x = ae.reconstruct(x)
         vae_x = vae.decode_mean(vae.encode(x)[0])
-    # One chart for the three rows: a first view draws every chart, and each costs the browser time.
-    show_images(torch.cat([x, ae_x, vae_x]), nrow=ROW, height=330, key="ae_vae_rows",
+    # One picture for the three rows.
+    show_images(torch.cat([x, ae_x, vae_x]), nrow=ROW, height=330,
                 title="rows: test digits; the autoencoder's g(f(x)); the VAE's mean of p(x | z = mean of q(z|x))")
     m = reconstruction_metrics(ae, vae, model_key(ae) + model_key(vae), ae.config.dataset, N_CODES)
     c1, c2, c3 = st.columns(3)
@@ -144,9 +144,8 @@ def show_code_spaces(ae: Autoencoder, vae: VAE, labels: np.ndarray) -> None:
     vae_samples = vae.sample(32, generator=torch.Generator().manual_seed(1))
     left, right = st.columns(2)
     show_images(ae_samples, nrow=8, height=190, title="autoencoder: decoded draws from the fitted Gaussian",
-                where=left, key="ae_samples")
-    show_images(vae_samples, nrow=8, height=190, title="VAE: decoded draws from the prior", where=right,
-                key="vae_samples")
+                where=left)
+    show_images(vae_samples, nrow=8, height=190, title="VAE: decoded draws from the prior", where=right)
     scores = {}
     for column, model in ((left, ae), (right, vae)):
         _, quality = recorded_quality(model)
@@ -256,8 +255,7 @@ def show_likelihoods() -> None:
         model = load_or_stop(location)
         column.markdown(f"**{checkpoint_label(location)}**: {model.likelihood_text()}")
         pictures = torch.cat([model.reconstruct(x), model.sample(16, generator=torch.Generator().manual_seed(0))])
-        show_images(pictures, nrow=4, height=330, title="2 rows of reconstructions, 4 of samples", where=column,
-                    key=f"lik_{location}")
+        show_images(pictures, nrow=4, height=330, title="2 rows of reconstructions, 4 of samples", where=column)
         evaluation = model.metrics.get("eval", {})
         with torch.no_grad():
             mse = (model.reconstruct(images[:500]) - images[:500]).pow(2).mean().item()

@@ -505,10 +505,11 @@ def pick_other(family: str, accept, default: str, label: str, key: str, where=st
 
 
 def show_images(images, nrow: int, height: int, title: str | None = None, where=st,
-                value_range: tuple[float, float] = (0.0, 1.0), key: str | None = None) -> None:
-    """A static grid of images (N, C, 28, 28), ``nrow`` to a row."""
-    where.plotly_chart(figures.image_grid(images, nrow=nrow, height=height, title=title, value_range=value_range),
-                       width="stretch", config={"staticPlot": True}, key=key)
+                value_range: tuple[float, float] = (0.0, 1.0)) -> None:
+    """A grid of images (N, C, 28, 28), ``nrow`` to a row, about ``height`` pixels high, as a PNG picture with
+    ``title`` as its caption."""
+    where.image(figures.image_grid(images, nrow=nrow, height=height - (30 if title else 0), value_range=value_range),
+                caption=title, output_format="PNG", alt=title or f"{len(images)} images")
 
 
 def find_judge() -> HubModel | None:

@@ -155,7 +155,7 @@ def show_samples(models: list[tuple[str, dict, dict]], chosen: list[str], revisi
                 st.caption("No judge could be loaded: the first four samples are shown.")
             else:
                 picked = compare.representative(torch.as_tensor(d["confidence"]), SHOWN)
-            show_images(d["images"][picked], nrow=SHOWN, height=130, key=f"compare_four_{name}")
+            show_images(d["images"][picked], nrow=SHOWN, height=130)
             threads = torch_threads()
             st.caption((f"Median confidence {np.median(d['confidence']):.3f}; shown: samples "
                         f"{', '.join(str(i) for i in picked)} (counted from 0), confidence "
@@ -169,8 +169,8 @@ def show_samples(models: list[tuple[str, dict, dict]], chosen: list[str], revisi
             if st.toggle(label, key=f"compare_all_{name}"):
                 with st.spinner(f"Drawing {POOL * (BATCHES - 1)} more samples of {name}..."):
                     more = [d, *(judged_samples(location, revision, POOL, seed) for seed in range(1, BATCHES))]
-                show_images(np.concatenate([m["images"] for m in more]), nrow=8, height=520,
-                            key=f"compare_all_grid_{name}")
+                show_images(np.concatenate([m["images"] for m in more]), nrow=8, height=550,
+                            title=f"{POOL * BATCHES} samples: seeds 0 to {BATCHES - 1}, {POOL} each, row by row")
                 if d["predicted"] is not None:
                     st.caption("The judge's class of each, row by row: " + " ".join(
                         str(c) for m in more for c in m["predicted"]))
@@ -400,8 +400,7 @@ def show_interpolation(models: list[tuple[str, dict, dict]], chosen: list[str], 
     t = torch.linspace(0, 1, FRAMES)[:, None]
     pair = torch.as_tensor(images[[a, b]])
     show_images((1 - t[:, :, None, None]) * pair[:1] + t[:, :, None, None] * pair[1:], nrow=FRAMES, height=110,
-                title=f"pixels: (1 - t) x_a + t x_b (digits {int(labels[a])} and {int(labels[b])})",
-                key="compare_pixels")
+                title=f"pixels: (1 - t) x_a + t x_b (digits {int(labels[a])} and {int(labels[b])})")
     for loc in picked:
         try:
             model = load_model(loc, revision)
@@ -416,7 +415,7 @@ def show_interpolation(models: list[tuple[str, dict, dict]], chosen: list[str], 
                 own, _ = load_test_set(model.config.dataset)  # a VAE of binarized digits encodes binarized ones
                 mu, _ = model.encode(torch.as_tensor(own[[a, b]]))
                 path, what = model.decode_mean((1 - t) * mu[:1] + t * mu[1:]), "posterior means, decoder means"
-        show_images(path, nrow=FRAMES, height=110, title=f"{labels_of[loc]}: {what}", key=f"compare_path_{loc}")
+        show_images(path, nrow=FRAMES, height=110, title=f"{labels_of[loc]}: {what}")
     st.caption(
         "The flow's ends are the two digits themselves (it inverts exactly); a VAE's are reconstructions, blurred "
         "by its decoder's mean. The cross-fade passes through two faint overlaid digits; a model's path passes "

@@ -181,7 +181,7 @@ def show_progression(runs: dict[str, DDPM]) -> None:
         shots = model.training_samples
         if epoch <= shots.shape[0]:
             show_images(shots[epoch - 1].float() / 255, nrow=8, height=150, where=column,
-                        title=f"{name}, epoch {epoch}", key=f"epoch_{name}")
+                        title=f"{name}, epoch {epoch}")
         else:
             column.info(f"{md(name)} was trained for {shots.shape[0]} epochs.")
     name = st.selectbox("Progression of one run", list(with_samples), key="progression_run")
@@ -208,7 +208,7 @@ def show_extremes(judge, most: torch.Tensor, least: torch.Tensor, where_from: st
     left, right = st.columns(2)
     for column, images, label in ((left, most, "most"), (right, least, "least")):
         confidence, predicted = judge.predict_proba(images).max(-1)
-        show_images(images, nrow=8, height=170, where=column, key=f"{label}_confident",
+        show_images(images, nrow=8, height=170, where=column,
                     title=f"the {len(images)} {label} confident {where_from}")
         column.caption(", ".join(f"{int(digit)} ({p:.2f})" for digit, p in zip(predicted, confidence, strict=True)))
 

@@ -72,8 +72,7 @@ def show_side_by_side(runs: dict[str, GAN]) -> None:
     for column, name in zip(st.columns(len(names)), names, strict=True):
         model = runs[name]
         column.markdown(f"**{md(name)}** ({model.config.backbone})")
-        show_images(model.sample(32, generator=torch.Generator().manual_seed(0)), nrow=8, height=180, where=column,
-                    key=f"backbone_{name}")
+        show_images(model.sample(32, generator=torch.Generator().manual_seed(0)), nrow=8, height=180, where=column)
         facts = gan_facts(model)
         column.table({"": list(facts), "value": list(facts.values())})
     st.markdown(

@@ -99,7 +99,7 @@ def show_epochs(runs: dict[str, GAN], chosen: list[str]) -> None:
         shots = runs[name].training_samples
         if epoch <= shots.shape[0]:
             show_images(shots[epoch - 1].float() / 255, nrow=4, height=230, where=column,
-                        title=f"{name}, epoch {epoch}", key=f"gan_epoch_{name}")
+                        title=f"{name}, epoch {epoch}")
         else:
             column.info(f"{md(name)} was trained for {shots.shape[0]} epochs.")
     for column, name in zip(st.columns(len(with_samples)), with_samples, strict=True):

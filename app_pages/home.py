@@ -65,7 +65,7 @@ def show_generative(models: list[tuple[str, dict]], source) -> None:
                 continue
             show_problems(model)
             st.caption(md(facts(model, config)))
-            show_images(samples(location, source.revision, 16, 0), nrow=8, height=130, key=f"home_samples_{i}")
+            show_images(samples(location, source.revision, 16, 0), nrow=8, height=130)
             page = registry.page_for(config)
             if page:
                 st.page_link(page, label="Open its page", icon=":material/arrow_forward:",
@@ -103,8 +103,7 @@ def show_datasets() -> None:
     names = ("mnist", "fashion-mnist", "colored-mnist", "colored-fashion-mnist")
     for column, name in zip(st.columns(len(names)), names, strict=True):
         try:
-            show_images(dataset_examples(name, 16), nrow=4, height=200, title=name, where=column,
-                        key=f"home_dataset_{name}")
+            show_images(dataset_examples(name, 16), nrow=4, height=200, title=name, where=column)
         except DatasetNotFoundError as err:
             column.caption(f"{name}: {md(public(err))}")
 

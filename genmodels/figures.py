@@ -45,26 +45,22 @@ def tile(images: torch.Tensor | np.ndarray, nrow: int, pad: int = 2) -> np.ndarr
     return out
 
 
-def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 8, title: str | None = None,
-               height: int | None = None, value_range: tuple[float, float] = (0.0, 1.0)) -> go.Figure:
-    """A grid of greyscale images (white ink on black, as MNIST is stored), or of colour images (N, 3, H, W).
+def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 8, height: int | None = None,
+               value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """A grid of greyscale images (white ink on black, as MNIST is stored), or of colour images (N, 3, H, W), as
+    one picture of uint8 pixels (H', W') or (H', W', 3), each image pixel a square of s x s picture pixels, s the
+    largest whole number that keeps the picture within ``height`` pixels (at least 1), so a browser shows sharp
+    pixels as a PNG (a picture draws in a fraction of the time a chart of the same pixels takes).
 
     ``value_range`` maps to black and white; values outside it saturate (noise, for example, is
     best shown over (-3, 3)).
     """
     low, high = value_range
     x = images.detach().cpu() if torch.is_tensor(images) else images
-    grid = tile((np.asarray(x, dtype=np.float32) - low) / (high - low), nrow)
-    if grid.ndim == 3:  # colour: an RGB image, hovering shows the 0-255 values
-        fig = go.Figure(go.Image(z=np.round(np.clip(grid, 0, 1) * 255).astype(np.uint8),
-                                 hovertemplate="pixel (%{x}, %{y}): %{z}<extra></extra>"))
-    else:
-        fig = go.Figure(go.Heatmap(z=grid * (high - low) + low, colorscale="gray", zmin=low, zmax=high,
-                                   showscale=False, hovertemplate="pixel (%{x}, %{y}): %{z:.2f}<extra></extra>"))
-    rows, cols = grid.shape[:2]
-    h = height or int(min(640, max(160, 420 * rows / cols)))
-    fig.update_layout(title=title, height=h, margin=dict(l=0, r=0, t=30 if title else 0, b=0))
-    return _hide_axes(fig)
+    grid = np.clip(tile((np.asarray(x, dtype=np.float32) - low) / (high - low), nrow), 0, 1)
+    scale = max(1, (height or 8 * grid.shape[0]) // grid.shape[0])
+    pixels = np.round(grid * 255).astype(np.uint8)
+    return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
 
 
 def training_curves(metrics: dict) -> go.Figure:

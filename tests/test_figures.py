@@ -1,7 +1,6 @@
 """Figure builders are pure: data in, plotly figure out."""
 
 import numpy as np
-import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -16,10 +15,17 @@ def test_tile_places_images_in_rows():
     assert grid[0, 0] == 0.5 and grid[5, 9] == 0.5  # padding and the empty sixth cell
 
 
-def test_image_grid_is_a_greyscale_heatmap():
-    fig = figures.image_grid(torch.rand(10, 1, 28, 28), nrow=5, title="samples")
-    assert isinstance(fig, go.Figure) and fig.data[0].type == "heatmap"
-    assert fig.data[0].zmin == 0 and fig.data[0].zmax == 1 and fig.layout.title.text == "samples"
+def test_image_grid_is_a_picture_of_square_pixels():
+    images = torch.rand(10, 1, 28, 28)
+    picture = figures.image_grid(images, nrow=5, height=130)
+    assert picture.dtype == np.uint8 and picture.shape == (2 * 62, 2 * 152)  # 2 rows of 5, padding 2; s = 2
+    tiled = figures.tile(images, nrow=5)
+    expected = np.round(tiled * 255).astype(np.uint8)
+    assert np.array_equal(picture[::2, ::2], expected) and np.array_equal(picture[1::2, 1::2], expected)
+    assert picture[0, 0] == 128  # the padding: mid grey
+    assert figures.image_grid(images, nrow=5, height=40).shape == (62, 152)  # never below one pixel a pixel
+    noise = figures.image_grid(torch.tensor([[[[-5.0, 0.0], [1.5, 5.0]]]]), nrow=1, height=6, value_range=(-3, 3))
+    assert noise[2:4, 2:4].tolist() == [[0, 128], [191, 255]]  # mapped from (-3, 3) to black..white, saturated
 
 
 def test_colour_images_tile_channel_by_channel_into_an_rgb_image():
@@ -28,8 +34,8 @@ def test_colour_images_tile_channel_by_channel_into_an_rgb_image():
     grid = figures.tile(images, nrow=3, pad=1)
     assert grid.shape == (6, 16, 3)
     assert (grid[1:5, 6:10] == [1, 0, 0]).all() and (grid[1:5, 1:5] == 0).all() and (grid[0, 0] == 0.5).all()
-    fig = figures.image_grid(images, nrow=3)
-    assert fig.data[0].type == "image" and fig.data[0].z[2, 8].tolist() == [255, 0, 0]  # padding 2
+    picture = figures.image_grid(images, nrow=3, height=8)  # 8 rows of pixels in 8: one picture pixel each
+    assert picture.shape == (8, 20, 3) and picture[2, 8].tolist() == [255, 0, 0]  # padding 2
 
 
 def test_error_table_writes_each_value_and_leaves_missing_ones_blank():
