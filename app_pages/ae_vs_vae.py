@@ -8,6 +8,7 @@ from app_pages.common import (
     checkpoint_label,
     checkpoints_of,
     encoded_test_set,
+    lazy_tabs,
     load_or_stop,
     load_test_set,
     long_computation,
@@ -213,7 +214,7 @@ def show_why_elbo(vae: VAE, first: int) -> None:
     series = {"IWAE bound L_k (k = 1: the ELBO)": iwae}
     if exact is not None:
         series["log p(x) by quadrature"] = [exact] * len(KS)
-    st.plotly_chart(figures.lines(KS, series, "Mean bound on log p(x) over the eight digits above",
+    st.plotly_chart(figures.lines(KS, series, "Mean bound on log p(x) over the eight chosen test digits",
                                   "importance samples k", "nats per digit", height=320, log_x=True), width="stretch")
     text = f"From k = 1 to k = {KS[-1]:,} the bound rises by {iwae[-1] - iwae[0]:.1f} nats. "
     half, points = QUADRATURE
@@ -278,9 +279,9 @@ ae, vae = pick_pair()
 images, labels = load_test_set(ae.config.dataset)
 first = int(st.number_input(f"First test digit (0 to {len(images) - ROW})", 0, len(images) - ROW, 0,
                             key="ae_vae_first"))
-show_reconstructions(ae, vae, images[first: first + ROW])
-show_code_spaces(ae, vae, labels)
-show_why_elbo(vae, first)
-show_likelihoods()
+lazy_tabs({"Reconstructions": lambda: show_reconstructions(ae, vae, images[first: first + ROW]),
+           "Code spaces and samples": lambda: show_code_spaces(ae, vae, labels),
+           "Why a VAE trains on a bound": lambda: show_why_elbo(vae, first),
+           "Likelihoods on Fashion-MNIST": show_likelihoods}, key="ae_vae_tab")
 model_card(ae)
 show_code(Autoencoder.loss, VAE.elbo_terms, log_px_by_quadrature)

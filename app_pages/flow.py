@@ -8,7 +8,15 @@ from itertools import accumulate
 import streamlit as st
 import torch
 
-from app_pages.common import find_judge, load_test_set, model_card, pick_checkpoint, show_code, show_images
+from app_pages.common import (
+    find_judge,
+    lazy_tabs,
+    load_test_set,
+    model_card,
+    pick_checkpoint,
+    show_code,
+    show_images,
+)
 from genmodels import figures
 from genmodels.flow import AffineCoupling, Flow
 
@@ -150,9 +158,14 @@ model: Flow = pick_checkpoint(__file__, key="checkpoint_flow")
 test_images, _ = load_test_set(model.config.dataset)
 index = int(st.number_input("Test digit", 0, len(test_images) - 1, 0, key="flow_digit"))
 digit = torch.as_tensor(test_images[index:index + 1]).float()
-show_layers(model, digit)
-show_bits(model, digit)
-show_samples(model)
-show_interpolation(model, test_images)
+
+
+def show_digit() -> None:
+    show_layers(model, digit)
+    show_bits(model, digit)
+
+
+lazy_tabs({"A digit through the flow": show_digit, "Samples": lambda: show_samples(model),
+           "Between two digits": lambda: show_interpolation(model, test_images)}, key="flow_tab")
 show_code(Flow.log_prob_terms, Flow.preprocess, AffineCoupling.forward, AffineCoupling.inverse)
 model_card(model)

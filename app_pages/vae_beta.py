@@ -7,6 +7,7 @@ import torch
 from app_pages.common import (
     checkpoints_of,
     encoded_test_set,
+    lazy_tabs,
     load_or_stop,
     load_test_set,
     model_card,
@@ -164,12 +165,19 @@ introduction()
 sweep = find_sweep()
 beta = beta_control(list(sweep))
 model: VAE = load_or_stop(sweep[beta])
-sweep_models = {b: load_or_stop(location) for b, location in sweep.items()}
 images, _ = load_test_set(model.config.dataset)
-kl = show_model(model, images)
-show_traversals(model, images, kl)
-show_sweep(model, beta, sweep_models)
-why_independent()
+
+
+def show_this_beta() -> None:
+    show_traversals(model, images, show_model(model, images))
+
+
+def show_whole_sweep() -> None:
+    show_sweep(model, beta, {b: load_or_stop(location) for b, location in sweep.items()})
+    why_independent()
+
+
+lazy_tabs({"The chosen beta": show_this_beta, "Across the sweep": show_whole_sweep}, key="beta_tab")
 show_code(VAE.loss, VAE.elbo_terms, latent.kl_per_dimension, latent.active_units, latent.traversal_codes,
           latent.mean_abs_correlation)
 model_card(model)

@@ -268,6 +268,7 @@ def test_beta_page_moves_along_the_sweep(scratch_models):
     for beta in (0.5, 1.0, 4.0):
         app.select_slider(key="beta").set_value(beta).run()
         assert not app.exception and not app.error
+    open_tab(app, "beta_tab", "Across the sweep")  # the sweep's models load only in its tab
     assert len(app.table[0].value) == 3
 
 
@@ -376,10 +377,14 @@ def test_ddpm_training_page_compares_both_settings(scratch_models):
     rows = dict(zip(table["checkpoint"], zip(table["data"], table["schedule"], strict=True), strict=True))
     assert rows == {"ddpm-color": ("coloured MNIST", "linear, T = 20"), "ddpm-cosine": ("MNIST", "cosine, T = 20"),
                     "ddpm-linear": ("MNIST", "linear, T = 20")}
+    open_tab(app, "ddpm_training_tab", "Over the epochs")
     assert app.slider(key="ddpm_epoch").value == 2
+    app.slider(key="ddpm_epoch").set_value(1).run()
+    assert_clean(app)
+    open_tab(app, "ddpm_training_tab", "Good and bad samples")
+    assert app.selectbox(key="quality_run").value == "ddpm-cosine"  # the first grey run, not ddpm-color
     captions = [c.value for c in app.caption]  # first view: the 16 samples saved after the last epoch
     assert sum(len(c.split(", ")) == 8 for c in captions) == 2  # 8 best and 8 worst, with class and confidence
-    app.slider(key="ddpm_epoch").set_value(1).run()
     app.select_slider(key="quality_n").set_value(64).run()
     assert_clean(app)
     captions = [c.value for c in app.caption]
@@ -406,6 +411,7 @@ def test_ddpm_training_page_shows_the_judged_extremes_of_many_samples(scratch_mo
     (tmp_path / "ddpm-linear" / "metrics.json").write_text(json.dumps(metrics))
     app = start("Local folder", str(tmp_path))
     app.switch_page("app_pages/ddpm_training.py").run()
+    open_tab(app, "ddpm_training_tab", "Good and bad samples")
     app.selectbox(key="quality_run").select("ddpm-linear").run()
     assert_clean(app)
     assert [m.label for m in app.metric if "confident" in m.label] == ["confident over 0.9, of 10,000 samples"]
@@ -508,7 +514,9 @@ def test_ddpm_pages_switch_between_checkpoints_with_different_T(tmp_path):
     assert app.select_slider(key="ddim_steps_30").value == 20
     app.switch_page("app_pages/ddpm_training.py").run()
     assert_clean(app)
+    open_tab(app, "ddpm_training_tab", "Over the epochs")
     assert any("no per-epoch samples" in i.value for i in app.info)
+    open_tab(app, "ddpm_training_tab", "The two settings")
     assert app.dataframe[0].value["learning rate"].tolist() == ["0.0002", "0.0002"]  # metrics.json's training
     app.switch_page("app_pages/ddpm_inpainting.py").run()
     app.selectbox(key="checkpoint_inpaint").select("T30").run()
@@ -744,12 +752,16 @@ def test_autoencoder_against_vae_page(scratch_models):
     assert_clean(app)
     assert app.selectbox(key="checkpoint_autoencoder").options == ["ae-mlp"]
     assert app.selectbox(key="ae_vae").options == ["plain"]  # the VAE with the same networks, data and code size
+    open_tab(app, "ae_vae_tab", "Why a VAE trains on a bound")
     assert not any("log p(x) = " in m.value for m in app.markdown)  # the quadrature waits for its button
     click_and_wait(app, "Compute log p(x) exactly")
     assert any("log p(x) = " in m.value for m in app.markdown)
-    assert any("fewer than two Fashion-MNIST VAEs" in i.value for i in app.info)
     app.number_input(key="ae_vae_first").set_value(100).run()
     assert_clean(app)
+    open_tab(app, "ae_vae_tab", "Likelihoods on Fashion-MNIST")
+    assert any("fewer than two Fashion-MNIST VAEs" in i.value for i in app.info)
+    for label in ("Reconstructions", "Code spaces and samples"):
+        open_tab(app, "ae_vae_tab", label)
 
 
 def test_colour_models_on_the_colour_page_and_their_families_pages(scratch_models):
@@ -874,10 +886,13 @@ def test_flow_page(scratch_models):
     assert float(terms.iloc[-1, 2]) == pytest.approx(-nats / (784 * math.log(2)), abs=1e-3)
     exact = next(c.value for c in app.caption if c.value.startswith("The code z has 784 numbers"))
     assert float(exact.split("to within ")[1].split(" ")[0]) < 1e-4
+    open_tab(app, "flow_tab", "Samples")
     app.slider(key="flow_temperature").set_value(0.0).run()  # T = 0: every sample decodes z = 0
-    app.number_input(key="flow_a").set_value(3).run()
     assert_clean(app)
     assert any("16 samples at T = 0" in t for t in figure_texts(app))
+    open_tab(app, "flow_tab", "Between two digits")
+    app.number_input(key="flow_a").set_value(3).run()
+    assert_clean(app)
 
 
 def test_compare_page_with_the_shipped_models(tmp_path):
