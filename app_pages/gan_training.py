@@ -102,13 +102,15 @@ def show_epochs(runs: dict[str, GAN], chosen: list[str]) -> None:
                         title=f"{name}, epoch {epoch}")
         else:
             column.info(f"{md(name)} was trained for {shots.shape[0]} epochs.")
-    for column, name in zip(st.columns(len(with_samples)), with_samples, strict=True):
-        curves = runs[name].metrics.get("curves", {})
-        shares = [curves.get(f"val_share_{d}") for d in range(10)]
-        if None not in shares:
-            column.plotly_chart(figures.class_shares(curves["epoch"], shares, class_names("mnist"),
-                                                     f"{name}: digits among 1,000 samples"),
-                                width="stretch", key=f"gan_shares_{name}")
+    curves = {name: runs[name].metrics.get("curves", {}) for name in with_samples}
+    shares = {name: [curves[name].get(f"val_share_{d}") for d in range(10)] for name in with_samples}
+    recorded = [name for name in with_samples if None not in shares[name]]
+    if recorded:
+        st.markdown("**Which digits each run draws**: the share of each digit among 1,000 samples after every "
+                    "epoch, as the shipped classifier reads them.")
+    for column, name in zip(st.columns(len(recorded)) if recorded else [], recorded, strict=True):
+        column.plotly_chart(figures.class_shares(curves[name]["epoch"], shares[name], class_names("mnist"), name),
+                            width="stretch", key=f"gan_shares_{name}")
     st.markdown(
         "**Mode collapse** shows in the heatmaps: a healthy generator draws every digit about a tenth of the time "
         "(an even band); a collapsing one lets some rows go dark while others glow, often moving from digit to "
