@@ -108,7 +108,8 @@ def show_settings(runs: dict[str, DDPM]) -> None:
                         for name, (q, bpd) in scored.items() if q[1])
     st.caption("bits/dim (± its standard error), FID-MNIST and the confident rate come from `python -m "
                "train.sample_quality CHECKPOINT --n 10000 --bpd N --write` (recorded in each metrics.json; the "
-               f"command for each is in its model card below). {details}.")
+               f"command for each is in its model card, at the foot of the page for the run chosen in *Good and bad "
+               f"samples*). {details}.")
     st.plotly_chart(figures.loss_comparison({name: m.metrics for name, m in runs.items()}), width="stretch")
     bounds = {name: m.metrics["bits_per_dim"] for name, m in runs.items()
               if "terms" in m.metrics.get("bits_per_dim", {})}

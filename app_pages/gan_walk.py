@@ -7,6 +7,7 @@ import torch
 
 from app_pages.common import (
     find_judge,
+    lazy_tabs,
     model_card,
     pick_checkpoint,
     pick_other,
@@ -167,8 +168,8 @@ def show_vae_beside(model: GAN, seed_a: int, seed_b: int, path: str, frames: int
 introduction()
 model: GAN = pick_checkpoint(__file__)
 seed_a, seed_b, path, frames = walk_controls()
-show_walk(model, seed_a, seed_b, path, frames)
-show_directions(model, seed_a, frames)
-show_vae_beside(model, seed_a, seed_b, path, frames)
+lazy_tabs({"Between two codes": lambda: show_walk(model, seed_a, seed_b, path, frames),
+           "Along a direction": lambda: show_directions(model, seed_a, frames),
+           "Beside a VAE and a flow": lambda: show_vae_beside(model, seed_a, seed_b, path, frames)}, key="walk_tab")
 show_code(slerp, attribute_direction, attribute_walk, GAN.generate)
 model_card(model)

@@ -7,6 +7,7 @@ import torch
 from app_pages.common import (
     checkpoint_label,
     checkpoints_of,
+    lazy_tabs,
     load_or_stop,
     load_test_set,
     model_card,
@@ -40,8 +41,8 @@ def introduction() -> None:
         "you when the Gibbs chains behind the gradient have stopped mixing. The likelihood itself can only be "
         "estimated, after training, by **annealed importance sampling** (Salakhutdinov and Murray 2008): "
         "chains that walk from a model with known $Z$ to the RBM through 10,000 intermediate temperatures. "
-        "For the 16-unit RBM, $Z$ is a sum over $2^{16}$ hidden states and is computed exactly below, a check "
-        "of the estimate.\n\n"
+        "For the 16-unit RBM, $Z$ is a sum over $2^{16}$ hidden states and is computed exactly in the tab "
+        "*On the test digits*, a check of the estimate.\n\n"
         "**Question 2**: what do the number of hidden units, the learning rate and the number of iterations do?"
     )
 
@@ -147,8 +148,7 @@ def pick_models() -> dict[str, RBM]:
 
 introduction()
 models = pick_models()
-show_table(models)
-show_curves(models)
-show_reconstructions(models)
+lazy_tabs({"On the test digits": lambda: show_table(models), "Over training": lambda: show_curves(models),
+           "Reconstructing unseen digits": lambda: show_reconstructions(models)}, key="rbm_hyper_tab")
 show_code(RBM.pseudo_likelihood, RBM.ais_log_partition)
 model_card(next(iter(models.values())))

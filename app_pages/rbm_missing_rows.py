@@ -8,6 +8,7 @@ import streamlit as st
 import torch
 
 from app_pages.common import (
+    lazy_tabs,
     load_test_set,
     long_computation,
     model_card,
@@ -204,8 +205,7 @@ def show_chart(model: RBM, images) -> None:
 introduction()
 model: RBM = pick_checkpoint(__file__, key="checkpoint_rows")
 images, _ = load_test_set("mnist")
-task = task_controls(len(images))
-show_fill(model, images, task)
-show_chart(model, images)
+lazy_tabs({"Fill in missing rows": lambda: show_fill(model, images, task_controls(len(images))),
+           "Error against rows removed": lambda: show_chart(model, images)}, key="rows_tab")
 show_code(RBM.gibbs_chain, missing.gibbs_fill, missing.vae_fill, row_mask)
 model_card(model)

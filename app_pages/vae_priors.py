@@ -7,6 +7,7 @@ import torch
 from app_pages.common import (
     compute_slow,
     encoded_test_set,
+    lazy_tabs,
     load_test_set,
     long_computation,
     model_card,
@@ -211,7 +212,8 @@ def show_likelihood(model: VAE) -> None:
 introduction()
 model: VAE = pick_checkpoint(__file__)
 images, labels = load_test_set(model.config.dataset)
-show_prior_against_posterior(model, images, labels, *plot_controls(len(images)))
-show_likelihood(model)
+lazy_tabs({"Prior against aggregate posterior":
+           lambda: show_prior_against_posterior(model, images, labels, *plot_controls(len(images))),
+           "Test log-likelihood": lambda: show_likelihood(model)}, key="priors_tab")
 show_code(VAE.elbo_terms, kl_to_standard_normal, MixturePrior.log_prob, VampPrior.components, VAE.iwae)
 model_card(model)

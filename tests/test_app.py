@@ -81,6 +81,54 @@ def open_tab(at: AppTest, key: str, label: str | bool = True) -> None:
     assert_clean(at)
 
 
+def blocks(at: AppTest, kind: str) -> dict[str, object]:
+    """The page's keyed blocks of one kind (for example "tab_container"): key -> element-tree node."""
+    found: dict[str, object] = {}
+
+    def walk(node) -> None:
+        proto = getattr(node, "proto", None)
+        if type(proto).__name__ == "Block" and proto.HasField(kind) and proto.id.count("-") >= 2:
+            found[proto.id.split("-", 2)[2]] = node
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return found
+
+
+def tab_sets(at: AppTest) -> dict[str, list[str]]:
+    """The page's tab containers (lazy_tabs): key -> tab labels."""
+    return {key: [tab.label for tab in node.children.values()] for key, node in blocks(at, "tab_container").items()}
+
+
+def every_section(at: AppTest, clean: bool = True) -> int:
+    """Open every tab of the page in turn, then its code panel and model card (each built only when opened),
+    checking each view: no exception, and with ``clean`` no error box. Returns the number of views opened."""
+    opened = 0
+    for key, labels in tab_sets(at).items():
+        for label in labels[1:]:
+            at.session_state[key] = label
+            at.run()
+            assert not at.exception, (key, label, [e.message for e in at.exception])
+            assert not clean or not at.error, (key, label, [e.value for e in at.error])
+            opened += 1
+    panels = {"Show the code": "show_code", "Model card: architecture, hyperparameters, training curves": "model_card"}
+    for panel in [panels[e.label] for e in at.expander if e.label in panels]:
+        at.session_state[panel] = True
+        at.run()
+        assert not at.exception, (panel, [e.message for e in at.exception])
+        opened += 1
+    return opened
+
+
+def test_every_section_opens_every_tab_and_panel(scratch_models):
+    app = start("Local folder", str(scratch_models), page="app_pages/flow.py")
+    assert tab_sets(app) == {"flow_tab": ["A digit through the flow", "Samples", "Between two digits"]}
+    assert every_section(app) == 4  # two more tabs, the code and the card
+    assert any(c.value.lstrip().startswith("def ") for c in app.code)  # the code panel was built
+    assert [t for t in app.table if "field" in t.value]  # and the model card
+
+
 def test_home_shows_every_shipped_model_with_samples(app):
     assert_clean(app)
     found = list_checkpoints(SHIPPED)
@@ -110,7 +158,7 @@ def test_home_shows_every_shipped_model_with_samples(app):
 def test_each_page_renders_from_the_entry_point(page):
     app = start(page=page)
     assert_clean(app)
-    assert app.title and figure_texts(app)
+    assert app.title and (figure_texts(app) or app.dataframe)  # a first view shows pictures, charts or a table
     labels = [e.label for e in app.expander]
     assert any("Show the code" in label for label in labels) and any("Model card" in label for label in labels)
     # both panels are built only when opened: a first view skips them
@@ -120,6 +168,7 @@ def test_each_page_renders_from_the_entry_point(page):
     assert any(c.value.lstrip().startswith(("def ", "@")) for c in app.code)
     open_tab(app, "model_card")
     assert [t for t in app.table if "field" in t.value] and any("parameters" in m.label for m in app.metric)
+    every_section(app)  # and every other tab, with the shipped models
 
 
 def test_priors_page_with_every_kind_of_vae_checkpoint(app):
@@ -137,6 +186,11 @@ def test_priors_page_with_every_kind_of_vae_checkpoint(app):
     assert len(kinds) >= 10
     # the smallest settings of the page's costly parts: each kind is drawn and bounded, not timed
     app.slider(key="n_points").set_value(200)
+    for name in kinds.values():
+        app.selectbox(key="checkpoint_vae").select_index(box.options.index(name)).run()
+        assert_clean(app)
+        assert any(m.value.startswith("**Test image number 0**") for m in app.markdown)
+    open_tab(app, "priors_tab", "Test log-likelihood")
     app.select_slider(key="iwae_k").set_value(5)
     app.select_slider(key="n_eval").set_value(100)
     for name in kinds.values():
@@ -162,9 +216,11 @@ def test_picked_digit_and_controls(app):
     app.number_input(key="picked_digit").set_value(9999).run()
     app.slider(key="n_points").set_value(400).run()
     app.radio(key="representation").set_value("one sample per image").run()
-    app.select_slider(key="iwae_k").set_value(10).run()
     assert_clean(app)
     assert any("Test image number 9999" in m.value and "class: digit" in m.value for m in app.markdown)
+    open_tab(app, "priors_tab", "Test log-likelihood")
+    app.select_slider(key="iwae_k").set_value(10).run()
+    assert_clean(app)
     quantities = app.table[0].value["quantity"].tolist()
     assert "IWAE bound, k = 10, on 200 test images" in quantities
     assert "gap: IWAE bound minus ELBO, image by image (k = 10)" in quantities
@@ -248,6 +304,7 @@ def test_latent_page_refuses_a_source_without_2d_models(tmp_path):
 def test_every_page_with_a_folder_of_fresh_checkpoints(scratch_models, page):
     app = start("Local folder", str(scratch_models), page=page)
     assert_clean(app)
+    every_section(app)
 
 
 def test_pages_only_offer_the_checkpoints_they_can_show(scratch_models):
@@ -291,7 +348,7 @@ def test_priors_table_shows_the_spread_over_training_runs(tmp_path):
     model.save_pretrained(tmp_path / "m")
     app = start("Local folder", str(tmp_path / "m"))
     app.switch_page("app_pages/vae_priors.py").run()
-    assert_clean(app)
+    open_tab(app, "priors_tab", "Test log-likelihood")
     table = app.table[0].value
     rows = dict(zip(table["quantity"], table["standard error"], strict=True))
     assert rows["ELBO, all test images, over 3 training runs (seeds 0, 1, 2)"] == "0.25 (std over runs)"
@@ -531,7 +588,9 @@ def test_gan_pages_with_fresh_checkpoints(scratch_models):
     assert app.selectbox(key="checkpoint_gan").value == 0  # the default, gan-dcgan
     app.radio(key="walk_path").set_value("linear (lerp)").run()
     app.slider(key="walk_frames").set_value(5).run()
+    open_tab(app, "walk_tab", "Along a direction")
     app.selectbox(key="walk_target").set_value(3).run()
+    open_tab(app, "walk_tab", "Beside a VAE and a flow")
     app.selectbox(key="walk_vae").select("plain").run()
     assert_clean(app)
     walk = next(m.value for m in app.markdown if "Grey pixels in numbers" in m.value)  # through the VAE "plain"
@@ -606,6 +665,7 @@ def test_missing_rows_page_places_and_the_three_families(scratch_models):
     for place in ("top", "every other", "band"):
         app.selectbox(key="rows_place").set_value(place).run()
         assert_clean(app)
+    open_tab(app, "rows_tab", "Error against rows removed")
     charts = figure_texts(app)
     assert any('"RBM, middle"' in spec and '"VAE, middle"' in spec for spec in charts)
     assert not any('"DDPM, middle"' in spec for spec in charts)
@@ -724,6 +784,7 @@ def test_every_page_with_checkpoints_whose_metrics_hold_little(sparse_models, pa
     on every page without a traceback."""
     app = start("Local folder", str(sparse_models), page=page)
     assert not app.exception, app.exception
+    every_section(app, clean=False)
 
 
 def test_restoring_autoencoder_page_controls(scratch_models):
@@ -791,6 +852,7 @@ def test_colour_models_on_the_colour_page_and_their_families_pages(scratch_model
     app.selectbox(key="checkpoint_vae").select("vae-color").run()
     assert_clean(app)
     app.switch_page("app_pages/rbm_missing_rows.py").run()  # fills binarized grey digits: grey MNIST DDPMs only
+    open_tab(app, "rows_tab", "Error against rows removed")
     assert app.selectbox(key="chart_ddpm").options == ["ddpm-cosine", "ddpm-linear"]
 
 

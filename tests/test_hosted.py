@@ -360,6 +360,8 @@ def test_hosted_caps_say_what_is_capped_and_how_to_lift_it(hosted, scratch_model
     assert not common.refused_when_hosted(10, 100, "samples")
     hosted(local_root=scratch_models.resolve())
     app = start("Local folder", "", page="app_pages/vae_priors.py")
+    app.session_state["priors_tab"] = "Test log-likelihood"
+    app.run()
     app.select_slider(key="iwae_k").set_value(500).run()
     app.select_slider(key="n_eval").set_value(2000).run()
     assert not app.exception
