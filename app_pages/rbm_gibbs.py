@@ -9,6 +9,7 @@ from app_pages.common import (
     checkpoint_label,
     checkpoints_of,
     find_judge,
+    lazy_tabs,
     load_or_stop,
     load_test_set,
     model_card,
@@ -76,7 +77,10 @@ def show_chains(model: RBM, start: str, chains: int, steps: int, seed: int) -> N
     st.plotly_chart(figures.image_animation(tiles, ["start" if s == 0 else f"step {s}" for s in shown], height=170,
                                             title="every recorded step (press play or drag the slider)"),
                     width="stretch")
-    steps_axis = np.arange(1, len(energies) + 1)
+    # every step up to 100, then 200 steps evenly spaced on the chart's log axis (the same curve, fewer points)
+    steps_axis = np.unique(np.concatenate([np.arange(1, min(len(energies), 100) + 1),
+                                           np.geomspace(1, len(energies), 200).round().astype(int)]))
+    energies = energies[steps_axis - 1]
     st.plotly_chart(figures.lines(steps_axis, {f"chain {i + 1}": energies[:, i].tolist() for i in range(chains)},
                                   "free energy F(v) of each chain's state", "Gibbs step", "F(v)", height=320,
                                   log_x=True), width="stretch")
@@ -137,7 +141,7 @@ def show_mixing() -> None:
         "machine after 20 epochs keeps more than half of them for all 1,000 steps. Training deepened the valleys "
         "(the free energy of test digits falls from about -206 to -404), so a chain needs far longer to climb "
         "out: sharper samples, slower mixing, and samples from 1,000 steps from noise that over-represent the "
-        "digits whose valleys the chains happened to fall into (compare the chains at the top: they start from "
+        "digits whose valleys the chains happened to fall into (compare the chains in the first tab: they start from "
         "different noise and end in a few digits). The machine trained with CD-1 lets go as fast as the 2-epoch "
         "one, for another reason: its negative samples never left the data, so it never learned to raise the free"
         " energy of the places a free chain wanders to. Its chains from noise end in blobs, not digits (its model"
@@ -149,8 +153,7 @@ def show_mixing() -> None:
 
 introduction()
 model: RBM = pick_checkpoint(__file__, key="checkpoint_gibbs")
-start, chains, steps, seed = chain_controls()
-show_chains(model, start, chains, steps, seed)
-show_mixing()
+lazy_tabs({"The chains, step by step": lambda: show_chains(model, *chain_controls()),
+           "Mixing slows as the model sharpens": show_mixing}, key="gibbs_tab")
 show_code(RBM.gibbs_chain, RBM.trace)
 model_card(model)

@@ -71,8 +71,22 @@ def chromium(width: int = 1400, height: int = 1800):
     return webdriver.Chrome(service=Service(DRIVER), options=options)
 
 
+# True once every chart on the page has been drawn (plotly's SVG is there) and every picture decoded: plotly.js
+# loads and draws after the script run has ended, so the script's state alone says too early that a page is ready.
+DRAWN = """
+const main = document.querySelector('[data-testid="stMain"]');
+if (!main) return false;
+for (const chart of main.querySelectorAll('[data-testid="stPlotlyChart"]'))
+    if (!chart.querySelector('.main-svg')) return false;
+for (const image of main.querySelectorAll('img'))
+    if (!image.complete || image.naturalWidth === 0) return false;
+return true;
+"""
+
+
 def wait_for_render(driver, timeout: float = 90.0, settle: float = 0.5) -> None:
-    """Until the app has run its script to the end (stApp's script state is notRunning, a title is shown)."""
+    """Until the app has run its script to the end (stApp's script state is notRunning, a title is shown) and the
+    browser has drawn what it sent: every chart and every picture."""
     from selenium.webdriver.common.by import By
 
     deadline = time.time() + timeout
@@ -80,7 +94,8 @@ def wait_for_render(driver, timeout: float = 90.0, settle: float = 0.5) -> None:
     while time.time() < deadline:
         apps = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
         if apps and apps[0].get_attribute("data-test-script-state") == "notRunning" and \
-                driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMainBlockContainer"] h1'):
+                driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMainBlockContainer"] h1') and \
+                driver.execute_script(DRAWN):
             return
         time.sleep(0.1)
     raise BrowserError(f"{driver.current_url} did not finish rendering within {timeout} s")

@@ -679,6 +679,7 @@ def test_gibbs_page_starts_from_test_digits_and_compares_mixing(scratch_models):
     app.select_slider(key="gibbs_steps").set_value(100).run()
     assert_clean(app)
     assert any("free energy" in t for t in figure_texts(app))
+    open_tab(app, "gibbs_tab", "Mixing slows as the model sharpens")
     assert any("still showing their first digit" in t for t in figure_texts(app))  # computed now
 
 
@@ -691,6 +692,7 @@ def test_gibbs_page_shows_the_recorded_mixing_curves_without_running_chains(monk
     monkeypatch.setattr(genmodels.rbm, "mixing_curve", no_chains)
     app = start(page="app_pages/rbm_gibbs.py")
     assert_clean(app)
+    open_tab(app, "gibbs_tab", "Mixing slows as the model sharpens")
     (chart,) = [c.proto.spec for c in app.get("plotly_chart") if "still showing their first digit" in c.proto.spec]
     recorded = genmodels.load(str(ROOT / "checkpoints" / "rbm-256-2ep")).metrics["mixing"]["share"]
     assert "rbm-256-2ep" in chart and json.dumps(recorded[-1]) in chart

@@ -86,10 +86,26 @@ def test_gan_figures():
     assert {t.name for t in fig.data} >= {"d_loss", "g_loss", "val_fid_mnist"}
     fig = figures.gan_dynamics({"a": {"curves": curves}, "b": {"curves": curves}}, window=2)
     assert len(fig.data) == 12 and sum(t.showlegend for t in fig.data) == 2
-    fig = figures.image_animation(torch.rand(5, 1, 28, 28), [f"t{i}" for i in range(5)])
+    frames = torch.rand(5, 1, 28, 28)
+    fig = figures.image_animation(frames, [f"t{i}" for i in range(5)], height=56)
     assert len(fig.frames) == 5 and len(fig.layout.sliders[0].steps) == 5
+    shown = decode_png(fig.frames[3].data[0].source)  # each frame a PNG: every pixel a 2 x 2 square at height 56
+    assert shown.shape == (56, 56) and np.array_equal(shown[1::2, ::2], shown[::2, ::2])
+    assert np.array_equal(shown[::2, ::2], (frames[3, 0] * 255).round().to(torch.uint8).numpy())
+    assert decode_png(figures.image_animation(torch.rand(2, 3, 28, 28), ["a", "b"], height=28).frames[1].data[0]
+                      .source).shape == (28, 28, 3)  # colour frames stay colour
     fig = figures.class_shares([1, 2, 3], np.full((10, 3), 0.1).tolist(), [str(d) for d in range(10)], "x")
     assert np.asarray(fig.data[0].z).shape == (10, 3)
+
+
+def decode_png(uri: str) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    assert uri.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
 
 
 def test_fill_error_chart_one_trace_per_model_and_place():
