@@ -268,6 +268,22 @@ def moving_average(values: list[float], window: int) -> np.ndarray:
     return (c[i] - c[lo]) / (i - lo)
 
 
+CURVE_POINTS = 400  # points drawn of a smoothed per-step curve: about one per pixel of a panel
+
+
+def smoothed(steps: list[int], values: list[float], window: int) -> tuple[list[int], np.ndarray]:
+    """A per-step curve as drawn: its trailing mean over ``window`` points (``moving_average``), then at most
+    ``CURVE_POINTS`` of those points, evenly spaced and with the last one kept. After smoothing, the points
+    left out add nothing a reader could see, and every one of them costs the browser (the GAN runs record
+    thousands of steps)."""
+    mean = moving_average(values, window)
+    every = max(1, math.ceil(len(mean) / CURVE_POINTS))
+    kept = list(range(0, len(mean), every))
+    if kept and kept[-1] != len(mean) - 1:
+        kept.append(len(mean) - 1)
+    return [steps[i] for i in kept], mean[kept]
+
+
 def loss_comparison(runs: dict[str, dict], per_epoch: tuple[str, ...] = ("val_loss", "test_loss"),
                     window: int = 20) -> go.Figure:
     """Training curves of several runs on shared axes: the per-step loss as a moving average of
@@ -279,8 +295,9 @@ def loss_comparison(runs: dict[str, dict], per_epoch: tuple[str, ...] = ("val_lo
         curves = metrics.get("curves", {})
         colour = schedule_colour(name, i)  # the DDPM runs: the same colour per schedule as on the step-by-step page
         if curves.get("step"):
-            fig.add_trace(go.Scatter(x=curves["step"], y=moving_average(curves["step_loss"], window), mode="lines",
-                                     name=name, line=dict(color=colour), legendgroup=name), row=1, col=1)
+            x, y = smoothed(curves["step"], curves["step_loss"], window)
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, line=dict(color=colour), legendgroup=name),
+                          row=1, col=1)
         held_out = next((curves[k] for k in per_epoch if curves.get(k)), None)
         if held_out:
             fig.add_trace(go.Scatter(x=curves["epoch"], y=held_out, mode="lines+markers", name=name,
@@ -414,7 +431,8 @@ def gan_dynamics(runs: dict[str, dict], window: int = 20) -> go.Figure:
             for key, dash in ((solid, "solid"), (dotted, "dot")):
                 values = curves.get(f"step_{key}")
                 if values:
-                    fig.add_trace(go.Scatter(x=curves["step"], y=moving_average(values, window), mode="lines",
+                    x, y = smoothed(curves["step"], values, window)
+                    fig.add_trace(go.Scatter(x=x, y=y, mode="lines",
                                              name=name, legendgroup=name, showlegend=(col == 1 and dash == "solid"),
                                              line=dict(color=colour, dash=dash, width=1.5)), row=1, col=col)
     fig.add_hline(y=0.5, line=dict(color="grey", dash="dot", width=1), row=1, col=3)

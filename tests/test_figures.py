@@ -98,6 +98,22 @@ def test_gan_figures():
     assert np.asarray(fig.data[0].z).shape == (10, 3)
 
 
+def test_smoothed_curves_keep_their_shape_in_at_most_curve_points():
+    from genmodels import figures
+
+    steps = list(range(10, 100_001, 10))  # 10,000 recorded steps
+    values = np.random.default_rng(0).normal(size=len(steps)).tolist()
+    x, y = figures.smoothed(steps, values, window=20)
+    assert len(x) <= figures.CURVE_POINTS + 1 and x[0] == 10 and x[-1] == 100_000
+    mean = figures.moving_average(values, 20)
+    assert np.allclose(y, mean[[steps.index(s) for s in x]])  # the moving average at the kept steps, unchanged
+    short_x, short_y = figures.smoothed(steps[:50], values[:50], window=20)  # a short curve: every point
+    assert short_x == steps[:50] and np.allclose(short_y, mean[:50])
+    fig = figures.gan_dynamics({"a": {"curves": {"step": steps, **{f"step_{k}": values for k in (
+        "d_loss", "g_loss", "d_accuracy_real", "d_accuracy_fake", "d_real", "d_fake")}}}})
+    assert all(len(trace.x) <= figures.CURVE_POINTS + 1 for trace in fig.data)
+
+
 def decode_png(uri: str) -> np.ndarray:
     import base64
     import io
