@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 import torch
+from streamlit.errors import StreamlitAPIException
 
 import genmodels
 from genmodels import compare, figures, registry
@@ -904,14 +905,39 @@ def training_table(training: dict) -> dict[str, list[str]]:
     return {"setting": list(rows), "value": list(rows.values())}
 
 
+BUTTON_KEYS = ("start_", "stop_")  # the keys of this app's buttons, whose state Streamlit refuses to be given
+
+
 def lazy_tabs(sections: dict, key: str) -> None:
     """A page's sections in tabs, of which only the open one runs (``sections``: tab label -> a function of no
     arguments that draws the section): a first view computes the first tab alone, and each other one when a
-    visitor opens it. The open tab is kept in ``st.session_state[key]`` (its label)."""
+    visitor opens it. The open tab is kept in ``st.session_state[key]`` (its label).
+
+    Streamlit forgets the value of a widget that a run does not draw, so a closed tab's controls would come back
+    at their defaults. Each tab's keyed controls are therefore copied aside after it runs (under
+    ``_kept_{key}``) and put back when it is opened again; a value the control no longer accepts (its range
+    changed with the checkpoint) is dropped, and the tab runs again from its defaults."""
+    kept = st.session_state.setdefault(f"_kept_{key}", {})  # tab label -> {widget key: value}
     for label, tab in zip(sections, st.tabs(list(sections), key=key, on_change="rerun"), strict=True):
-        if tab.open:
+        if not tab.open:
+            continue
+        before = set(st.session_state.keys())
+        restored = [k for k in kept.get(label, {}) if k not in before]
+        for k in restored:
+            st.session_state[k] = kept[label][k]
+        try:
             with tab:
                 sections[label]()
+        except StreamlitAPIException:
+            if not restored:
+                raise
+            for k in restored:
+                del st.session_state[k]
+            kept.pop(label, None)
+            st.rerun()
+        ours = (set(st.session_state.keys()) - before) | set(kept.get(label, {}))
+        kept[label] = {k: st.session_state[k] for k in ours
+                       if k in st.session_state and not k.startswith(BUTTON_KEYS)}
 
 
 def show_code(*objects) -> None:

@@ -129,6 +129,24 @@ def test_every_section_opens_every_tab_and_panel(scratch_models):
     assert [t for t in app.table if "field" in t.value]  # and the model card
 
 
+def test_a_tab_keeps_its_controls_while_another_is_open(scratch_models):
+    """Streamlit forgets a control that a run does not draw; lazy_tabs gives it back when its tab is reopened,
+    and a kept value the control no longer accepts is dropped without an error."""
+    app = start("Local folder", str(scratch_models), page="app_pages/vae_priors.py")
+    open_tab(app, "priors_tab", "Test log-likelihood")
+    app.select_slider(key="iwae_k").set_value(10).run()
+    open_tab(app, "priors_tab", "Prior against aggregate posterior")
+    app.slider(key="n_points").set_value(400).run()
+    open_tab(app, "priors_tab", "Test log-likelihood")
+    assert app.select_slider(key="iwae_k").value == 10
+    assert "IWAE bound, k = 10, on 200 test images" in app.table[0].value["quantity"].tolist()
+    open_tab(app, "priors_tab", "Prior against aggregate posterior")
+    assert app.slider(key="n_points").value == 400
+    app.session_state["_kept_priors_tab"]["Test log-likelihood"]["iwae_k"] = 7  # not one of the offered k
+    open_tab(app, "priors_tab", "Test log-likelihood")
+    assert app.select_slider(key="iwae_k").value == 100  # back at its default
+
+
 def test_home_shows_every_shipped_model_with_samples(app):
     assert_clean(app)
     found = list_checkpoints(SHIPPED)
