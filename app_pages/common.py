@@ -774,6 +774,15 @@ def refused_when_hosted(cost: int, limit: int, what: str, where=st) -> bool:
     return True
 
 
+BUTTON_KEYS = ("start_", "stop_")  # how the keys of long_computation's buttons begin: Streamlit refuses them state
+
+
+def button_key(prefix: str, place: str, key: tuple) -> str:
+    """The key of a Start or Stop button (``prefix``, one of ``BUTTON_KEYS``) of one computation at one place."""
+    assert prefix in BUTTON_KEYS
+    return f"{prefix}{place}_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12]
+
+
 def long_computation(key: tuple, compute, text: str, button: str, where=st, place: str = "", start: bool = False):
     """The result of a computation too long for a script run (minutes of sampling), or None until it is there.
 
@@ -794,7 +803,7 @@ def long_computation(key: tuple, compute, text: str, button: str, where=st, plac
         job = None
     if job is None:
         if not (start and not failed) and not where.button(
-                button, key=f"start_{place}_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12]):
+                button, key=button_key("start_", place, key)):
             return None
         job = start_job(key, compute)
     with where.container():  # (``where`` may be the st module, which is no container itself)
@@ -825,7 +834,7 @@ def _show_progress(key: tuple, text: str, place: str = "") -> None:
     if job.owner != session_id():
         st.caption("Another visitor started this run; it is shared with everyone who asks for the same.")
     elif not job.stop and st.button("Stop this run", icon=":material/stop_circle:",
-                                    key=f"stop_{place}_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12]):
+                                    key=button_key("stop_", place, key)):
         job.stop = True
         st.rerun(scope="fragment")
 
@@ -903,9 +912,6 @@ def training_table(training: dict) -> dict[str, list[str]]:
                                     f"{training.get('val_seed', 0)})" if training.get("val_size") else "the test set"),
             "bfloat16 autocast": "yes" if training.get("bf16") else "no"}
     return {"setting": list(rows), "value": list(rows.values())}
-
-
-BUTTON_KEYS = ("start_", "stop_")  # the keys of this app's buttons, whose state Streamlit refuses to be given
 
 
 def lazy_tabs(sections: dict, key: str) -> None:

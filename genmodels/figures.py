@@ -60,9 +60,15 @@ def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 8, height: int | N
     """
     low, high = value_range
     x = images.detach().cpu() if torch.is_tensor(images) else images
-    grid = np.clip(tile((np.asarray(x, dtype=np.float32) - low) / (high - low), nrow), 0, 1)
-    scale = max(1, (height or 8 * grid.shape[0]) // grid.shape[0])
-    pixels = np.round(grid * 255).astype(np.uint8)
+    grid = tile((np.asarray(x, dtype=np.float32) - low) / (high - low), nrow)
+    return sharp_pixels(grid, height or 8 * grid.shape[0])
+
+
+def sharp_pixels(picture: np.ndarray, height: int) -> np.ndarray:
+    """A (H, W) or (H, W, 3) picture in [0, 1] (values outside saturate) as uint8 pixels, each a square of s x s
+    screen pixels, s the largest whole number that keeps it within ``height`` pixels (at least 1)."""
+    scale = max(1, height // picture.shape[0])
+    pixels = np.round(np.clip(picture, 0, 1) * 255).astype(np.uint8)
     return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
 
 
@@ -352,9 +358,7 @@ def image_animation(frames: torch.Tensor | np.ndarray, labels: list[str], height
     Each frame is a PNG picture (each pixel a square of whole screen pixels), not a heatmap of numbers: a tenth
     of the bytes, and a browser draws a picture at once."""
     x = np.asarray(frames.detach().cpu() if torch.is_tensor(frames) else frames, dtype=np.float32)
-    scale = max(1, height // x.shape[2])
-    pixels = (x.clip(0, 1) * 255).round().astype(np.uint8).repeat(scale, axis=2).repeat(scale, axis=3)
-    pictures = pixels[:, 0] if pixels.shape[1] == 1 else pixels.transpose(0, 2, 3, 1)
+    pictures = [sharp_pixels(im[0] if im.shape[0] == 1 else im.transpose(1, 2, 0), height) for im in x]
 
     def picture(image):
         return go.Image(source=png_uri(image), hoverinfo="skip")
