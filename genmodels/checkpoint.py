@@ -40,6 +40,7 @@ from huggingface_hub.errors import (
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -357,6 +358,26 @@ def _field_kind(annotation) -> str:
     return "list" if str(annotation).startswith("list") else text
 
 
+class ShapesOnly(TorchFunctionMode):
+    """Inside ``torch.device("meta")``: random tensors and random initialisation without drawing anything, for a
+    model built only to count its numbers. PyTorch's meta versions of ``torch.randn`` and ``normal_`` are Python
+    references whose first use imports sympy or torch._dynamo: 0.7 to 1.9 s of the model zoo's first view."""
+
+    RANDOM = (torch.randn, torch.rand)
+    FILLS = (torch.Tensor.normal_, torch.Tensor.uniform_, nn.init.normal_, nn.init.uniform_, nn.init.trunc_normal_,
+             nn.init.kaiming_uniform_, nn.init.kaiming_normal_, nn.init.xavier_uniform_, nn.init.xavier_normal_,
+             nn.init.orthogonal_)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self.RANDOM:
+            size = args[0] if len(args) == 1 and isinstance(args[0], tuple | list | torch.Size) else args
+            return torch.empty(*size, dtype=kwargs.get("dtype"), device="meta")
+        if func in self.FILLS:  # in place: the tensor as it is (a method's self, or an init function's tensor)
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
+
+
 def check_config(cls, config: dict[str, Any], where: str) -> None:
     """Check a config's values before ``cls(config)`` allocates anything: each field's type (a bool is not a
     number), finite numbers within the family's ``config_limits`` (integers without limits within [0,
@@ -395,9 +416,9 @@ def check_config(cls, config: dict[str, Any], where: str) -> None:
                                       f"cannot build that model: fix the file, or retrain.")
     # On the meta device an operation without a C++ meta kernel (a Python scalar times a tensor, ``1 - t``) runs
     # PyTorch's Python reference, whose first use imports torch._dynamo: a second and tens of MB. Model
-    # constructors avoid them (``torch.randn(...).mul_(0.01)``; schedules computed on the CPU).
+    # constructors avoid them (schedules computed on the CPU), and random initialisation is skipped.
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), ShapesOnly():
             model = cls(cls.config_class(**config))
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{where} does not describe a valid {cls.config_class.__name__} "
