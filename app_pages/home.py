@@ -7,6 +7,7 @@ from app_pages.common import (
     URL_CHECKPOINT,
     available_checkpoints,
     checkpoint_label,
+    checkpoint_metrics,
     course_order,
     current_source,
     load_model,
@@ -17,8 +18,10 @@ from app_pages.common import (
     show_images,
     show_problems,
 )
-from genmodels import registry
+from genmodels import figures, registry
 from genmodels.checkpoint import CheckpointError
+from genmodels.compare import DATA
+from genmodels.compare import recorded_quality as compare_quality
 from genmodels.data import DatasetNotFoundError, load_dataset
 
 
@@ -49,6 +52,35 @@ def facts(model, config: dict) -> str:
     if quality:
         found.append(f"FID-MNIST {quality['fid_mnist']:.1f}")
     return " | ".join(f for f in found if f)
+
+
+def quality_points(models: list[tuple[str, dict]], revision: str | None) -> list[dict]:
+    """The recorded sample quality of every generative model of grey digits that has one (read from its
+    metrics.json, no model loaded), for ``figures.quality_map``."""
+    points = []
+    for location, config in models:
+        sampler, scores = compare_quality(checkpoint_metrics(location, revision))
+        if scores and config.get("dataset") in DATA:
+            points.append({"name": checkpoint_label(location), "family": config.get("family", ""),
+                           "sampler": sampler, **{k: scores[k] for k in ("fid_mnist", "confident_rate", "n")}})
+    return points
+
+
+def show_quality_map(models: list[tuple[str, dict]], judges: list[tuple[str, dict]], source) -> None:
+    """Where each model stands, before its card: one chart of every recorded score. (Drawn first, while the cards'
+    models load, it also has the browser load its charting library then rather than on the first page a student
+    opens: 2.5 s of a first view on this machine.)"""
+    points = quality_points(models, source.revision)
+    if not points:
+        return
+    floor = checkpoint_metrics(judges[0][0], source.revision).get("fid_floor") if judges else None
+    st.subheader("Sample quality at a glance")
+    st.plotly_chart(figures.quality_map(points, floor), key="quality_map")
+    st.caption(f"Each point is a model of grey digits as its metrics.json records it ({len(points)} scored): the "
+               "Frechet distance between the judge's features of its samples and of real digits (FID-MNIST), and "
+               "how many samples the judge recognises with confidence. Towards the star (real test images) is "
+               "better; hover over a point for its name and sampler. Conditional models were asked for each "
+               "class in turn; FID-MNIST of fewer samples reads higher, so compare points of the same n.")
 
 
 def show_generative(models: list[tuple[str, dict]], source) -> None:
@@ -131,11 +163,13 @@ try:
 except CheckpointError as err:
     st.error(f"Could not list checkpoints: {md(err)}")
     st.stop()
-show_generative(course_order([(loc, cfg) for loc, cfg in found if registry.is_generative(cfg)]), source)
+generative = course_order([(loc, cfg) for loc, cfg in found if registry.is_generative(cfg)])
+judges = [(loc, cfg) for loc, cfg in found if registry.is_judge(cfg)]
+show_quality_map(generative, judges, source)
+show_generative(generative, source)
 others = [(loc, cfg) for loc, cfg in found if not registry.is_generative(cfg) and not registry.is_judge(cfg)]
 if others:
     show_others(course_order(others))
-judges = [(loc, cfg) for loc, cfg in found if registry.is_judge(cfg)]
 if judges:
     show_judges(judges, source)
 show_datasets()

@@ -124,8 +124,10 @@ def open_from_menu(driver, page: str, timeout: float = 300) -> None:
     more = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNavViewButton"]')
     if not links and more:  # a long menu shows its first pages and "View N more"
         more[0].click()
-        time.sleep(0.3)
-        links = driver.find_elements(By.CSS_SELECTOR, link)
+        deadline = time.time() + 5
+        while not links and time.time() < deadline:  # (polled: a fixed wait would count as the page's time)
+            time.sleep(0.02)
+            links = driver.find_elements(By.CSS_SELECTOR, link)
     if not links:
         raise BrowserError(f"no link to /{page} in the sidebar menu")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", links[0])

@@ -543,3 +543,36 @@ def class_share_heatmap(histograms: dict[str, list[int]], names: list[str]) -> g
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(side="top", type="category")  # every class named, even when the names are digits
     return fig
+
+
+def quality_map(points: list[dict], floor: dict | None = None, height: int = 360) -> go.Figure:
+    """Every scored model's recorded sample quality in one picture: FID-MNIST (log scale, lower is better) across,
+    the share of samples the judge calls a digit with confidence over 0.9 up (higher is better), one colour per
+    family; ``points``: dicts with ``name``, ``family``, ``fid_mnist``, ``confident_rate``, ``n`` and ``sampler``.
+    Real test images (``floor``: the judge's ``fid_floor``, with ``fid_mnist``, ``confident_rate`` and ``n``) are
+    the star in the best corner."""
+    fig = go.Figure()
+    families = list(dict.fromkeys(p["family"] for p in points))
+    for i, family in enumerate(families):
+        mine = [p for p in points if p["family"] == family]
+        best = min(mine, key=lambda p: p["fid_mnist"])  # named on the chart; the others on hovering
+        fig.add_trace(go.Scatter(
+            x=[p["fid_mnist"] for p in mine], y=[100 * p["confident_rate"] for p in mine], mode="markers+text",
+            text=[p["name"] if p is best else "" for p in mine], textposition="bottom center",
+            textfont=dict(size=11, color=CLASS_COLOURS[i % len(CLASS_COLOURS)]),
+            name=family, marker=dict(size=10, color=CLASS_COLOURS[i % len(CLASS_COLOURS)], line=dict(width=0)),
+            customdata=[[p["name"], p["sampler"], p["n"]] for p in mine],
+            hovertemplate="<b>%{customdata[0]}</b><br>FID-MNIST %{x:.1f}, %{y:.1f} % confident<br>"
+                          "%{customdata[1]}, %{customdata[2]:,} samples<extra></extra>"))
+    if floor and {"fid_mnist", "confident_rate", "n"} <= set(floor):
+        fig.add_trace(go.Scatter(
+            x=[floor["fid_mnist"]], y=[100 * floor["confident_rate"]], mode="markers", name="real test images",
+            marker=dict(size=14, symbol="star", color="black"),
+            hovertemplate=f"<b>real test images</b> ({floor['n']:,}): the floor<br>FID-MNIST %{{x:.1f}}, "
+                          f"%{{y:.1f}} % confident<extra></extra>"))
+    ticks = [2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+    fig.update_xaxes(type="log", title_text="FID-MNIST (log scale; lower is better)", tickvals=ticks,
+                     ticktext=[f"{v:,}" for v in ticks])
+    fig.update_yaxes(title_text="confident over 0.9", ticksuffix=" %")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig

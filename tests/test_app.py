@@ -11,7 +11,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from genmodels import registry
-from genmodels.checkpoint import list_checkpoints
+from genmodels.checkpoint import list_checkpoints, read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -170,6 +170,20 @@ def test_home_shows_every_shipped_model_with_samples(app):
     assert cards == order[0::3] + order[1::3] + order[2::3]
     captions = " ".join(c.value for c in app.caption)
     assert "MLP VAE, standard Gaussian prior, latent 2" in captions and "DDPM, cosine schedule, T = 1000" in captions
+    # above the cards, every scored model of grey digits as its metrics.json records it, and the floor
+    from genmodels.compare import DATA, recorded_quality
+
+    scored = {Path(p).name: recorded_quality(read_metrics(Path(p) / "metrics.json"))[1] for p, c in found
+              if registry.is_generative(c) and c.get("dataset") in DATA}
+    scored = {name: q for name, q in scored.items() if q}
+    chart = json.loads(app.get("plotly_chart")[0].proto.spec)
+    shown = {name: (x, y) for trace in chart["data"] if trace["name"] != "real test images"
+             for (name, _, _), x, y in zip(trace["customdata"], trace["x"], trace["y"], strict=True)}
+    assert shown.keys() == scored.keys() and len(shown) > 20
+    assert shown["ddpm-linear"] == pytest.approx((scored["ddpm-linear"]["fid_mnist"],
+                                                  100 * scored["ddpm-linear"]["confident_rate"]))
+    assert any(trace["name"] == "real test images" for trace in chart["data"])
+    assert f"({len(scored)} scored)" in captions
 
 
 @pytest.mark.parametrize("page", PAGES[len(registry.OVERVIEW):])  # the overview pages have tests of their own

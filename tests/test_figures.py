@@ -196,3 +196,17 @@ def test_colour_pairs_shade_the_band_the_hue_rule_forbids_and_paint_each_point()
     one = figures.color_pairs({"one": np.concatenate([rgb.numpy(), rgb.numpy() / 4], 1)}, min_gap=0.25)
     hues = next(t for t in one.data if t.mode == "markers")
     assert hues.x[0] == pytest.approx(0.3, abs=1e-6) and hues.y[0] == pytest.approx(0.3, abs=1e-6)
+
+
+def test_quality_map_one_trace_per_family_names_each_familys_best_and_stars_the_floor():
+    points = [{"name": "a", "family": "vae", "fid_mnist": 80.0, "confident_rate": 0.7, "n": 10_000, "sampler": "s"},
+              {"name": "b", "family": "vae", "fid_mnist": 30.0, "confident_rate": 0.9, "n": 10_000, "sampler": "s"},
+              {"name": "c", "family": "gan", "fid_mnist": 60.0, "confident_rate": 0.75, "n": 5_000, "sampler": "t"}]
+    fig = figures.quality_map(points, {"fid_mnist": 5.1, "confident_rate": 0.979, "n": 10_000})
+    vae, gan, floor = fig.data
+    assert (vae.name, gan.name, floor.name) == ("vae", "gan", "real test images")
+    assert list(vae.x) == [80.0, 30.0] and list(vae.y) == [70.0, 90.0] and list(vae.text) == ["", "b"]
+    assert list(gan.text) == ["c"] and gan.customdata[0][2] == 5_000
+    assert (floor.x[0], floor.y[0], floor.marker.symbol) == (5.1, pytest.approx(97.9), "star")
+    assert fig.layout.xaxis.type == "log"
+    assert len(figures.quality_map(points[:1]).data) == 1  # no floor recorded: no star
