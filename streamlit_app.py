@@ -8,10 +8,9 @@ import ctypes
 import sys
 
 import streamlit as st
-import torch
 
 import app_pages.startup  # noqa: F401 (before any page: every page's imports complete before any page runs)
-from app_pages.common import HOSTING, page_turn, source_sidebar, torch_threads
+from app_pages.common import HOSTING, page_turn, source_sidebar
 from genmodels import registry
 
 
@@ -46,21 +45,12 @@ def return_freed_memory_to_the_os() -> None:
 
 
 @st.cache_resource
-def set_thread_policy() -> int:
-    """Once per server: torch's intra-op threads as ``app_pages.common.torch_threads`` says (1 by default)."""
-    threads = torch_threads()
-    torch.set_num_threads(threads)
-    return threads
-
-
-@st.cache_resource
 def hide_error_details() -> None:
     """Hosted: an unexpected exception shows a generic message in the browser, never a traceback with the server's
     paths (the console keeps the details)."""
     st.set_option("client.showErrorDetails", "none")
 
 
-set_thread_policy()
 if HOSTING.hosted:
     return_freed_memory_to_the_os()
     hide_error_details()
@@ -74,7 +64,7 @@ for section, pages in registry.sections().items():  # every family's pages, as t
     PAGES[section] = [st.Page(p.path, title=p.title, icon=p.icon) for p in pages]
 
 source_sidebar()
-with page_turn():  # hosted: at most a few pages compute at once (their memory adds up)
+with page_turn():  # the thread policy; hosted: at most a few pages compute at once (their memory adds up)
     st.navigation(PAGES).run()
 if glibc() is not None:
     glibc().malloc_trim(0)  # what this run freed goes back to the OS (a few ms): ten visitors' peaks do not add up

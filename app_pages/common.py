@@ -52,17 +52,97 @@ THREADS_VARIABLE = "GENMODELS_TORCH_THREADS"
 URL_CHECKPOINT = "checkpoint"  # the query parameter that names a page's model
 
 
-def torch_threads(environ=os.environ) -> int:
-    """The app's intra-op torch threads: ``$GENMODELS_TORCH_THREADS`` if it is a positive number, else 1.
+def torch_threads(environ=os.environ, hosted: bool | None = None) -> int | str:
+    """The app's intra-op torch threads: ``$GENMODELS_TORCH_THREADS`` if it is a positive number; ``"auto"`` if it
+    says so or is unset on a local app (``auto_threads`` decides at each page run); else 1 (hosted: its visitors
+    share a fraction of a core).
 
     Streamlit runs every visitor's script in a thread of one process; torch's default (a thread per core for
     each operation) makes two visitors, or a visitor and any other job on the host, fight over the same
-    cores, and a small network's operations spend more time synchronising threads than computing. One
-    thread per operation lets concurrent script runs use the cores side by side (``python -m bench --only
-    threads`` measures both, idle and beside a CPU hog). A single user on an idle many-core machine may
-    prefer more."""
-    value = environ.get(THREADS_VARIABLE, "1").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else 1
+    cores: beside a CPU hog DDIM took 11 s with two threads against 2.3 s with one. Alone on an idle machine, a
+    thread per core is faster (1.1 s against 1.6 s here, more on a laptop with more cores). ``python -m bench
+    --only threads`` measures each, idle and beside a CPU hog."""
+    value = environ.get(THREADS_VARIABLE, "").strip().lower()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    if value == "auto" or (not value and not (HOSTING.hosted if hosted is None else hosted)):
+        return "auto"
+    return 1
+
+
+def auto_threads(computing: int, others_busy: float | None, cores: int) -> int:
+    """The automatic policy: every core for a computation that runs alone (``computing``: page runs and background
+    jobs of this server under way, itself included) on a host whose other processes used less than half a core
+    over the last half second (``others_busy``, in cores; None: not known); one thread otherwise."""
+    return cores if computing <= 1 and others_busy is not None and others_busy < 0.5 else 1
+
+
+class HostLoad:
+    """How many cores the host's other processes keep busy: the busy time in ``/proc/stat`` less this process's
+    own, over each half second, sampled by a daemon thread (Linux; elsewhere ``others_busy`` stays None).
+    Processes at a lower priority (``nice``) are not counted: they give their cores up at once."""
+
+    def __init__(self, interval: float = 0.5):
+        self.others_busy: float | None = None
+        self.interval = interval
+        if Path("/proc/stat").is_file():
+            threading.Thread(target=self._watch, name="genmodels-host-load", daemon=True).start()
+
+    @staticmethod
+    def read() -> tuple[float, float, float]:
+        """(seconds of busy CPU on the host at normal priority, of this process, and the time now)."""
+        user, _nice, system, _idle, _iowait, irq, softirq, steal = (
+            int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
+        own = os.times()
+        return (user + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"), own.user + own.system, \
+            time.monotonic()
+
+    def _watch(self) -> None:
+        try:
+            before = self.read()
+            while True:
+                time.sleep(self.interval)
+                now = self.read()
+                busy, own, elapsed = (now[i] - before[i] for i in range(3))
+                self.others_busy, before = max(0.0, busy - own) / max(elapsed, 1e-3), now
+        except (OSError, ValueError):  # an unusual /proc: the policy falls back to one thread
+            self.others_busy = None
+
+
+_COMPUTING = 0  # page runs and background jobs under way in this server
+_COMPUTING_LOCK = threading.Lock()
+_HOST_LOAD: list[HostLoad] = []  # started on first use
+
+
+def host_load() -> HostLoad:
+    with _COMPUTING_LOCK:
+        if not _HOST_LOAD:
+            _HOST_LOAD.append(HostLoad())
+        return _HOST_LOAD[0]
+
+
+def set_torch_threads() -> int:
+    """Apply the thread policy now (at the start of a page run or a background job); the number of threads."""
+    setting = torch_threads()
+    threads = setting if isinstance(setting, int) else auto_threads(_COMPUTING, host_load().others_busy,
+                                                                    os.cpu_count() or 1)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)  # (process-wide: a run that starts beside another takes both down to one)
+    return threads
+
+
+@contextlib.contextmanager
+def computing():
+    """A page run or a background job under way: counted while it runs, the thread policy applied at its start."""
+    global _COMPUTING
+    with _COMPUTING_LOCK:
+        _COMPUTING += 1
+    try:
+        set_torch_threads()
+        yield
+    finally:
+        with _COMPUTING_LOCK:
+            _COMPUTING -= 1
 
 
 # --- hosted mode: a public demo that strangers cannot break ---------------------------------------------------
@@ -631,11 +711,14 @@ def one_of(slots: threading.Semaphore, waiting):
             slots.release()
 
 
+@contextlib.contextmanager
 def page_turn():
-    """What ``streamlit_app.py`` runs every page inside: hosted, one of PAGE_RUNS_HOSTED slots; locally nothing."""
-    if not HOSTING.hosted:
-        return contextlib.nullcontext()
-    return one_of(_PAGE_SLOTS, lambda: st.spinner("Many visitors right now: waiting for a turn..."))
+    """What ``streamlit_app.py`` runs every page inside: hosted, one of PAGE_RUNS_HOSTED slots first; counted among
+    the computations under way, with the thread policy applied (``computing``)."""
+    slot = (one_of(_PAGE_SLOTS, lambda: st.spinner("Many visitors right now: waiting for a turn..."))
+            if HOSTING.hosted else contextlib.nullcontext())
+    with slot, computing():
+        yield
 
 
 def clear_long_results() -> None:
@@ -744,7 +827,7 @@ def start_job(key: tuple, compute) -> Job:
         job.done, job.total = i, max(1, n)
 
     def work() -> None:
-        with _JOB_SLOTS:
+        with _JOB_SLOTS, computing():
             job.running, job.started = True, time.perf_counter()
             try:
                 if job.stop:

@@ -127,22 +127,31 @@ def bench_memory() -> None:
 
 
 def bench_threads(repeats: int) -> None:
-    """The app's thread policy (streamlit_app.set_thread_policy): DDIM with 50 steps for 8 samples of the shipped
-    DDPM, and two of them at once (two visitors), with 1 and with 2 intra-op torch threads, on an idle machine
+    """The app's thread policy (app_pages.common.torch_threads): DDIM with 50 steps for 8 samples of the shipped
+    DDPM, and two of them at once (two visitors), with 1 and with 2 intra-op torch threads and as the automatic
+    policy decides (``auto_threads``: every core for a run alone on an idle host, else one), on an idle machine
     and beside a CPU hog (one busy process per core)."""
     code = """
-        import sys, threading, time, statistics, torch, genmodels
-        torch.set_num_threads(int(sys.argv[1]))
+        import os, sys, threading, time, statistics, torch, genmodels
+        from app_pages.common import HostLoad, auto_threads
+        if sys.argv[1] == "auto":
+            load = HostLoad()
+            time.sleep(1.2)  # two samples of the host's load
+            alone, beside = (auto_threads(n, load.others_busy, os.cpu_count()) for n in (1, 2))
+        else:
+            alone = beside = int(sys.argv[1])
         model = genmodels.load("checkpoints/ddpm-linear")
         draw = lambda: model.sample(8, generator=torch.Generator().manual_seed(0), steps=50)
-        draw()
         one, two = [], []
         for _ in range(int(sys.argv[2])):
+            torch.set_num_threads(alone)
+            draw()
             t = time.perf_counter(); draw(); one.append(time.perf_counter() - t)
+            torch.set_num_threads(beside)
             workers = [threading.Thread(target=draw) for _ in range(2)]
             t = time.perf_counter(); [w.start() for w in workers]; [w.join() for w in workers]
             two.append(time.perf_counter() - t)
-        print(statistics.median(one), statistics.median(two))
+        print(statistics.median(one), statistics.median(two), alone, beside)
     """
     rows = []
     for load in ("idle", "beside a CPU hog"):
@@ -150,16 +159,17 @@ def bench_threads(repeats: int) -> None:
         if load != "idle":
             hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
         try:
-            for threads in (1, 2):
-                out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(threads), str(repeats)],
+            for threads in ("1", "2", "auto"):
+                out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), threads, str(repeats)],
                                      cwd=ROOT, capture_output=True, text=True, check=True,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)})
-                one, two = (float(v) for v in out.stdout.split())
-                rows.append([load, str(threads), f"{one:.1f}", f"{two:.1f}"])
+                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+                one, two, alone, beside = out.stdout.split()[-4:]
+                label = threads if threads != "auto" else f"auto ({alone} alone, {beside} beside another)"
+                rows.append([load, label, f"{float(one):.1f}", f"{float(two):.1f}"])
         finally:
             for hog in hogs:
                 hog.kill()
-    table("Thread policy: DDIM-50, 8 samples of ddpm-linear (the app uses 1 thread; GENMODELS_TORCH_THREADS)",
+    table("Thread policy: DDIM-50, 8 samples of ddpm-linear (a local app: auto; hosted: 1; GENMODELS_TORCH_THREADS)",
           ["machine", "torch threads", "one visitor, s", "two visitors at once, s"], rows)
 
 

@@ -40,8 +40,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # several test processes share the co
 
 @pytest.fixture(autouse=True)
 def keep_torch_threads():
-    """A test that runs the app (AppTest) applies its thread policy (one torch thread) to this whole process:
-    put the count back, so the rest of the suite is not slowed down by it."""
+    """A test that runs the app (AppTest) applies its thread policy (one torch thread, or every core) to this whole
+    process: put the count back, so the rest of the suite keeps its own."""
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)

@@ -652,13 +652,64 @@ def test_gan_pages_with_fresh_checkpoints(scratch_models):
     assert any("asked-for class" in c.value for c in app.caption)
 
 
-def test_thread_policy_is_one_thread_unless_configured():
+def test_thread_policy_is_automatic_locally_one_thread_hosted_unless_configured():
     from app_pages.common import THREADS_VARIABLE, torch_threads
 
-    assert torch_threads({}) == 1
-    assert torch_threads({THREADS_VARIABLE: "4"}) == 4 and torch_threads({THREADS_VARIABLE: " 2 "}) == 2
-    for bad in ("0", "-3", "two", "", "1.5"):
-        assert torch_threads({THREADS_VARIABLE: bad}) == 1
+    assert torch_threads({}, hosted=False) == "auto" and torch_threads({}, hosted=True) == 1
+    assert torch_threads({THREADS_VARIABLE: " Auto "}, hosted=True) == "auto"
+    assert torch_threads({THREADS_VARIABLE: "4"}, hosted=True) == 4 and torch_threads({THREADS_VARIABLE: " 2 "}) == 2
+    for bad in ("0", "-3", "two", "1.5"):
+        assert torch_threads({THREADS_VARIABLE: bad}, hosted=False) == 1
+
+
+def test_automatic_threads_every_core_only_alone_on_an_idle_host():
+    from app_pages.common import auto_threads
+
+    assert auto_threads(1, 0.1, 8) == 8
+    assert auto_threads(2, 0.1, 8) == 1  # another visitor's run or a background job under way
+    assert auto_threads(1, 0.6, 8) == 1  # another process keeps most of a core busy
+    assert auto_threads(1, None, 8) == 1  # not measured (yet, or not Linux)
+    assert auto_threads(0, 0.0, 2) == 2
+
+
+def test_host_load_sees_a_busy_process_and_not_its_own_work():
+    import subprocess
+    import sys
+
+    from app_pages.common import HostLoad
+
+    if not Path("/proc/stat").is_file():
+        pytest.skip("/proc/stat is Linux's")
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        load = HostLoad(interval=0.3)
+        time.sleep(1.5)
+        assert load.others_busy is not None and load.others_busy > 0.5
+    finally:
+        hog.kill()
+        hog.wait()
+    time.sleep(0.8)
+    started = time.process_time()
+    while time.process_time() - started < 0.8:  # this process busy: not counted as another's load
+        pass
+    assert load.others_busy < 0.5
+
+
+def test_a_run_beside_another_computation_takes_one_thread(monkeypatch):
+    from app_pages import common
+
+    monkeypatch.delenv(common.THREADS_VARIABLE, raising=False)
+    monkeypatch.setattr(common, "HOSTING", common.Hosting())  # a local app
+    monkeypatch.setattr(common.host_load(), "others_busy", 0.0)
+    monkeypatch.setattr(common.os, "cpu_count", lambda: 2)
+    with common.computing():
+        assert torch.get_num_threads() == 2
+        with common.computing():  # a second visitor's run: both down to one
+            assert torch.get_num_threads() == 1
+    assert common._COMPUTING == 0
+    monkeypatch.setenv(common.THREADS_VARIABLE, "3")
+    with common.computing():
+        assert torch.get_num_threads() == 3
 
 
 def test_zoo_links_carry_the_checkpoint_and_the_page_opens_it():

@@ -331,11 +331,21 @@ def test_a_page_slot_is_given_back_whatever_stops_the_run():
 
 
 def test_pages_take_turns_only_when_hosted(hosted, monkeypatch):
-    import contextlib
+    import threading
 
-    assert not isinstance(common.page_turn(), contextlib.nullcontext)
-    monkeypatch.setattr(common, "HOSTING", Hosting())
-    assert isinstance(common.page_turn(), contextlib.nullcontext)
+    slots = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(common, "_PAGE_SLOTS", slots)
+    for is_hosted in (True, False):
+        if not is_hosted:
+            monkeypatch.setattr(common, "HOSTING", Hosting())
+        with common.page_turn():
+            assert common._COMPUTING == 1  # counted for the thread policy either way
+            took_the_slot = not slots.acquire(blocking=False)
+            if not took_the_slot:
+                slots.release()
+        assert took_the_slot == is_hosted
+        assert slots.acquire(blocking=False)  # given back after the run
+        slots.release()
 
 
 def test_the_stop_button_on_a_page(scratch_models, monkeypatch):
