@@ -115,9 +115,16 @@ def digit_colors(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return fg, bg
 
 
-def colorize(images: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
-    """Grey images (N, 1, 28, 28) in [0, 1] -> (N, 3, 28, 28): each pixel g * fg + (1 - g) * bg."""
-    return images * fg.view(-1, 3, 1, 1) + (1 - images) * bg.view(-1, 3, 1, 1)
+def colorize(images: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, chunk: int = 1000) -> torch.Tensor:
+    """Grey images (N, 1, 28, 28) in [0, 1] -> (N, 3, 28, 28): each pixel g * fg + (1 - g) * bg.
+
+    ``chunk`` images at a time into the result: the whole set at once held four temporaries of the result's size
+    (loading the 10,000 coloured test images peaked 307 MB over the start, now 172 MB)."""
+    out = torch.empty(len(images), 3, *images.shape[2:], dtype=images.dtype)
+    for i in range(0, len(images), chunk):
+        g, f, b = images[i:i + chunk], fg[i:i + chunk].reshape(-1, 3, 1, 1), bg[i:i + chunk].reshape(-1, 3, 1, 1)
+        out[i:i + chunk] = g * f + (1 - g) * b
+    return out
 
 
 def decolorize(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

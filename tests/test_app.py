@@ -563,6 +563,11 @@ def test_stored_test_images_are_exact_and_small():
         assert len(stored) == len(images) and stored.data.dtype == torch.uint8
         assert torch.equal(stored[:], images) and torch.equal(stored[5:7], images[5:7])
         assert stored.data.element_size() * stored.data.nelement() == images.nelement()
+    colour = load_dataset("colored-mnist", train=False, subset=2500).images  # not whole bytes: rounded, in chunks
+    from genmodels.checkpoint import as_uint8
+
+    assert torch.equal(StoredImages(colour, chunk=7).data, as_uint8(colour))
+    assert torch.equal(StoredImages(colour).data, as_uint8(colour))
 
 
 def test_slow_results_are_computed_once_and_bounded():
