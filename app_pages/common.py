@@ -97,14 +97,19 @@ class HostLoad:
         return (user + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"), own.user + own.system, \
             time.monotonic()
 
+    @staticmethod
+    def others(before: tuple[float, float, float], now: tuple[float, float, float]) -> float:
+        """Cores the other processes kept busy between two ``read``s."""
+        busy, own, elapsed = (now[i] - before[i] for i in range(3))
+        return max(0.0, busy - own) / max(elapsed, 1e-3)
+
     def _watch(self) -> None:
         try:
             before = self.read()
             while True:
                 time.sleep(self.interval)
                 now = self.read()
-                busy, own, elapsed = (now[i] - before[i] for i in range(3))
-                self.others_busy, before = max(0.0, busy - own) / max(elapsed, 1e-3), now
+                self.others_busy, before = self.others(before, now), now
         except (OSError, ValueError):  # an unusual /proc: the policy falls back to one thread
             self.others_busy = None
 
