@@ -59,8 +59,8 @@ def torch_threads(environ=os.environ, hosted: bool | None = None) -> int | str:
 
     Streamlit runs every visitor's script in a thread of one process; torch's default (a thread per core for
     each operation) makes two visitors, or a visitor and any other job on the host, fight over the same
-    cores: beside a CPU hog DDIM took 11 s with two threads against 2.3 s with one. Alone on an idle machine, a
-    thread per core is faster (1.1 s against 1.6 s here, more on a laptop with more cores). ``python -m bench
+    cores: beside a CPU hog DDIM-50 took 14.8 s with two threads against 3.8 s with one. Alone on an idle machine,
+    a thread per core is faster (1.8 s against 2.6 s here, more on a laptop with more cores). ``python -m bench
     --only threads`` measures each, idle and beside a CPU hog."""
     value = environ.get(THREADS_VARIABLE, "").strip().lower()
     if value.isdigit() and int(value) > 0:

@@ -702,7 +702,7 @@ def test_host_load_sees_a_busy_process_and_not_its_own_work():
     while time.process_time() - started < 0.3:
         pass
     now = HostLoad.read()
-    assert now[1] - before[1] >= 0.29 and now[2] - before[2] >= 0.29  # its own time is read, and the clock
+    assert now[1] - before[1] >= 0.2 and now[2] - before[2] >= 0.29  # its own time (in clock ticks), and the clock
 
 
 def test_a_run_beside_another_computation_takes_one_thread(monkeypatch):
