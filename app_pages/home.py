@@ -18,10 +18,8 @@ from app_pages.common import (
     show_images,
     show_problems,
 )
-from genmodels import figures, registry
+from genmodels import compare, figures, registry
 from genmodels.checkpoint import CheckpointError
-from genmodels.compare import DATA
-from genmodels.compare import recorded_quality as compare_quality
 from genmodels.data import DatasetNotFoundError, load_dataset
 
 
@@ -59,8 +57,8 @@ def quality_points(models: list[tuple[str, dict]], revision: str | None) -> list
     metrics.json, no model loaded), for ``figures.quality_map``."""
     points = []
     for location, config in models:
-        sampler, scores = compare_quality(checkpoint_metrics(location, revision))
-        if scores and config.get("dataset") in DATA:
+        sampler, scores = compare.recorded_quality(checkpoint_metrics(location, revision))
+        if scores and config.get("dataset") in compare.DATA:
             points.append({"name": checkpoint_label(location), "family": config.get("family", ""),
                            "sampler": sampler, **{k: scores[k] for k in ("fid_mnist", "confident_rate", "n")}})
     return points

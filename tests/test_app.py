@@ -4,6 +4,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import streamlit as st
@@ -710,7 +711,8 @@ def test_a_run_beside_another_computation_takes_one_thread(monkeypatch):
 
     monkeypatch.delenv(common.THREADS_VARIABLE, raising=False)
     monkeypatch.setattr(common, "HOSTING", common.Hosting())  # a local app
-    monkeypatch.setattr(common.host_load(), "others_busy", 0.0)
+    idle = SimpleNamespace(others_busy=0.0)  # the host as measured idle (the real watcher would update it)
+    monkeypatch.setattr(common, "host_load", lambda: idle)
     monkeypatch.setattr(common.os, "cpu_count", lambda: 2)
     with common.computing():
         assert torch.get_num_threads() == 2
