@@ -29,6 +29,7 @@ from genmodels.checkpoint import (
     JUDGED,
     METRICS,
     SAMPLES,
+    VIEWS,
     WEIGHTS,
     CheckpointError,
     HubModel,
@@ -157,7 +158,7 @@ HUB_OWNERS_VARIABLE = "GENMODELS_HUB_OWNERS"  # hosted: the Hub owners whose rep
 HUB_CACHE_MB_VARIABLE = "GENMODELS_HUB_CACHE_MB"  # hosted: the Hub download cache's size, in MB (default 500)
 # Hosted: the most a Hub repo's files may weigh, checked before anything is downloaded.
 HOSTED_FILE_BYTES = {CONFIG: 64 * 1024, METRICS: 1024 * 1024, WEIGHTS: 20 * 1024 * 1024, SAMPLES: 8 * 1024 * 1024,
-                     JUDGED: 1024 * 1024}
+                     JUDGED: 1024 * 1024, VIEWS: 4 * 1024 * 1024}
 HOSTED_REPO_BYTES = 100 * 1024 * 1024
 
 

@@ -2,6 +2,8 @@
 the forward process beside the reverse one, and the exact sampler against the fast ones (DDIM, DPM-Solver++)
 from the same seed."""
 
+import time
+
 import streamlit as st
 import torch
 
@@ -10,7 +12,6 @@ from app_pages.common import (
     compute_slow,
     load_test_set,
     long_computation,
-    measured_seconds,
     model_card,
     model_key,
     pick_checkpoint,
@@ -18,10 +19,9 @@ from app_pages.common import (
     show_images,
 )
 from genmodels import diffusion, figures
-from genmodels.ddpm import APP_SAMPLER, DDPM, sampler_name
+from genmodels.ddpm import APP_SAMPLER, DDPM, VIEW_SAMPLES, sampler_name
 from genmodels.schedule import SCHEDULES, NoiseSchedule
 
-N_SAMPLES = 8
 COLUMNS = 10  # states in a film strip
 HOSTED_DDIM_STEPS = 100  # a hosted app's cap on the comparison's fast-sampler steps (computed within the script run)
 FAST = {  # the fast samplers: (method, eta) for DDPM.sample, and how the page names them
@@ -55,28 +55,42 @@ def introduction() -> None:
 
 
 def _sampling(model: DDPM, steps: int | None, seed: int, method: str = "ddim", eta: float = 0.0):
-    """(key, compute, progress text) of a sampling run of N_SAMPLES images from ``seed`` (thinned to 100 steps)."""
+    """(key, compute, progress text) of a sampling run of VIEW_SAMPLES images from ``seed`` (thinned to 100 steps)."""
     return (("trajectory", model_key(model), steps, seed) + ((method, eta) if steps is not None else ()),
-            lambda callback: model.sample(N_SAMPLES, generator=torch.Generator().manual_seed(seed), steps=steps,
-                                          method=method, eta=eta, return_trajectory=True,
-                                          callback=callback).thinned(100),
-            f"Sampling {N_SAMPLES} digits with {sampler_name(steps, method, eta, model.config.T)}...")
+            lambda callback: model.trajectory_view(seed, steps, method, eta, callback),
+            f"Sampling {VIEW_SAMPLES} digits with {sampler_name(steps, method, eta, model.config.T)}...")
 
 
 def trajectory(model: DDPM, seed: int, method: str, steps: int, eta: float) -> diffusion.Trajectory:
-    """A fast sampler's run, computed once per server within the script run (a second or two)."""
-    return compute_slow(*_sampling(model, min(steps, model.config.T), seed, method, eta))
+    """A fast sampler's run: the checkpoint's stored one for the default settings (``python -m train.views``),
+    otherwise computed once per server within the script run (a second or two)."""
+    steps = min(steps, model.config.T)
+    stored = model.stored_trajectory(seed, steps, method, eta)
+    return stored if stored is not None else compute_slow(*_sampling(model, steps, seed, method, eta))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def seconds_per_step(key: str, _model: DDPM) -> float:
+    """One network evaluation on VIEW_SAMPLES images, measured on this server (the faster of two, after one that
+    warms up): the basis of the exact sampler's time estimate. ``key``: ``model_key`` of ``_model``."""
+    x, eps, times = torch.zeros(VIEW_SAMPLES, _model.config.image_channels, 28, 28), _model.eps_fn(), []
+    t = torch.full((VIEW_SAMPLES,), _model.config.T // 2)
+    with torch.no_grad():
+        for _ in range(3):
+            started = time.perf_counter()
+            eps(x, t)
+            times.append(time.perf_counter() - started)
+    return min(times[1:])
 
 
 def exact_trajectory(model: DDPM, seed: int, where=st, place: str = "top") -> diffusion.Trajectory | None:
     """The exact sampler's run from ``seed``: None until a visitor starts it with the button and it is done."""
     key, compute, text = _sampling(model, None, seed)
-    method, steps, eta = APP_SAMPLER
-    steps = min(steps, model.config.T)
-    fast = measured_seconds(_sampling(model, steps, 0, method, eta)[0])
-    estimate = f", about {fast * model.config.T / steps / 60:.0f} min here" if fast else ""
+    seconds = seconds_per_step(model_key(model), model) * model.config.T
+    estimate = ("under a second" if seconds < 1 else f"about {seconds:.0f} s" if seconds < 90
+                else f"about {seconds / 60:.0f} min")
     return long_computation(key, compute, text, where=where, place=place,
-                            button=f"Run the exact sampler from seed {seed} ({model.config.T} steps{estimate})")
+                            button=f"Run the exact sampler from seed {seed} ({model.config.T} steps, {estimate} here)")
 
 
 def sampler_controls() -> tuple[tuple[str, int, float] | None, int]:

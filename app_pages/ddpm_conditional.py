@@ -17,11 +17,11 @@ from app_pages.common import (
 )
 from genmodels import figures
 from genmodels.data import class_names
-from genmodels.ddpm import APP_SAMPLER, DDPM, DEFAULT_GUIDANCE, sampler_name
+from genmodels.ddpm import APP_SAMPLER, DDPM, DEFAULT_GUIDANCE, VIEW_SAMPLES, sampler_name
 from genmodels.latent import condition_path
 from genmodels.unet import UNet
 
-N_SAMPLES = 8  # samples of the asked class; also the columns of the one-row-per-class grid
+N_SAMPLES = VIEW_SAMPLES  # samples of the asked class; also the columns of the one-row-per-class grid
 BETWEEN = 9  # conditions from class a to class b
 BETWEEN_ROWS = 2  # noises along the path
 GUIDANCE = (0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # the weights the slider offers
@@ -88,9 +88,11 @@ def show_asked(model: DDPM, names: list[str], w: float, steps: int, seed: int) -
     st.subheader("Ask for a digit")
     k = st.radio("Class", range(len(names)), index=min(3, len(names) - 1), format_func=names.__getitem__,
                  horizontal=True, key="cond_class")
-    images = compute_slow(("cond_asked", model_key(model), k, w, steps, seed),
-                          lambda callback: draw(model, torch.full((N_SAMPLES,), k), w, steps, seed, callback),
-                          f"Sampling {N_SAMPLES} images of class {names[k]}...")
+    stored = model.stored_class_rows(w, steps, seed)  # every class's row, for the default settings
+    images = stored[k * N_SAMPLES:(k + 1) * N_SAMPLES] if stored is not None else compute_slow(
+        ("cond_asked", model_key(model), k, w, steps, seed),
+        lambda callback: draw(model, torch.full((N_SAMPLES,), k), w, steps, seed, callback),
+        f"Sampling {N_SAMPLES} images of class {names[k]}...")
     show_images(images, nrow=N_SAMPLES, height=150, title=f"asked for {names[k]}, w = {w:g}, {steps} steps")
     line = judge_line(images, names)
     if line:
@@ -105,18 +107,13 @@ def show_every_class(model: DDPM, names: list[str], w: float, steps: int, seed: 
         "Does a column keep its style (slant, thickness) across classes?"
     )
     n = len(names)
-
-    def compute(callback):
-        rows = []
-        for k in range(n):
-            rows.append(draw(model, torch.full((N_SAMPLES,), k), w, steps, seed,
-                             lambda i, total, k=k: callback(k * total + i, n * total)))
-        return torch.cat(rows)
-
-    images = long_computation(("cond_grid", model_key(model), w, steps, seed), compute,
-                              f"Sampling {N_SAMPLES} images of each class...",
-                              button=f"Draw {N_SAMPLES} of each class from seed {seed} (w = {w:g}, {steps} steps; "
-                                     f"about {n * N_SAMPLES} samples, tens of seconds here)")
+    images = model.stored_class_rows(w, steps, seed)  # the default settings' rows are stored with the checkpoint
+    if images is None:
+        images = long_computation(("cond_grid", model_key(model), w, steps, seed),
+                                  lambda callback: model.class_rows(w, steps, seed, callback),
+                                  f"Sampling {N_SAMPLES} images of each class...",
+                                  button=f"Draw {N_SAMPLES} of each class from seed {seed} (w = {w:g}, {steps} "
+                                         f"steps; about {n * N_SAMPLES} samples, tens of seconds here)")
     if images is None:
         return
     show_images(images, nrow=N_SAMPLES, height=560, title="rows: " + ", ".join(names))

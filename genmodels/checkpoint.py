@@ -9,7 +9,11 @@ A checkpoint is a folder (or a Hub model repo) holding
   training command, seed, git commit, device, wall time);
 - ``README.md``: a model card with Hub metadata;
 - optionally ``samples.safetensors``: fixed-seed samples after each epoch of training (uint8), so a
-  page can show how samples improve while the model learns.
+  page can show how samples improve while the model learns;
+- optionally ``judged.safetensors``: the judge's most and least confident of many samples
+  (``python -m train.sample_quality --gallery``);
+- optionally ``views.safetensors``: what a page draws before any control is touched, computed ahead for
+  these weights (``python -m train.views``), so a first view need not wait for seconds of sampling.
 
 Loading never unpickles and always loads with ``strict=True``: the mixin's own
 default (``strict=False``) silently accepts weights that do not fit the config.
@@ -48,6 +52,7 @@ METRICS = "metrics.json"
 SAMPLES = "samples.safetensors"  # optional: the fixed-seed samples saved after each training epoch
 JUDGED = "judged.safetensors"  # optional: the judge's most and least confident of many samples (sample_quality)
 MAX_JUDGED = 256  # images of each kind in judged.safetensors
+VIEWS = "views.safetensors"  # optional: pages' first views computed ahead for these weights (train.views)
 CARD = "README.md"
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
@@ -57,6 +62,8 @@ _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_METRICS_BYTES = 4 * 1024 * 1024  # the shipped ones are 200 KB at most
 MAX_SAMPLES_BYTES = 32 * 1024 * 1024
+MAX_VIEWS_BYTES = 8 * 1024 * 1024  # the shipped ones are 1 MB at most
+MAX_VIEWS = 64  # views in one views.safetensors
 MAX_WEIGHTS_BYTES = 256 * 1024 * 1024
 MAX_PARAMETERS = 50_000_000  # numbers in a model's parameters and buffers (the shipped ones: 5 million at most)
 MAX_INT = 100_000  # an integer config field without its own limits
@@ -91,6 +98,9 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="genmodels", licens
         self.training_samples: torch.Tensor | None = None  # (epochs, n, C, 28, 28) uint8, if recorded
         # {"most", "least": (k, C, 28, 28) uint8, "n": samples judged, "sampler": how they were drawn}, if recorded
         self.judged_samples: dict[str, Any] | None = None
+        # What pages draw before any control is touched, computed ahead (views.safetensors), if recorded:
+        # ``genmodels.registry.load`` keeps them only for the weights they were computed from.
+        self.stored_views: StoredViews | None = None
         self.problems: list[str] = []  # what was wrong with the optional files it was loaded from
 
     # --- what a page shows -------------------------------------------------------------
@@ -109,6 +119,16 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="genmodels", licens
         """Config fields that do not apply to this model (a mixture size for a Gaussian prior): the model card
         leaves them out. Families override this."""
         return set()
+
+    def first_views(self) -> dict[str, dict[str, torch.Tensor]]:
+        """What this model's pages draw before any control is touched, where that takes seconds: {``view_key(...)``:
+        {name: tensor}}, as ``python -m train.views`` stores them in views.safetensors. Families whose first views
+        are slow override this; the pages look them up with ``stored_view(view_key(...))``."""
+        return {}
+
+    def stored_view(self, key: str) -> dict[str, torch.Tensor] | None:
+        """The view ``key`` as views.safetensors holds it (floating tensors in float32), or None."""
+        return self.stored_views.views.get(key) if self.stored_views is not None else None
 
     # --- saving ------------------------------------------------------------------------
     def shipped_state(self) -> dict[str, torch.Tensor]:
@@ -240,7 +260,8 @@ trained on {self.metrics.get('device', '?')} in {_fmt(self.metrics.get('wall_tim
                 (SAMPLES, lambda path: read_samples(path, getattr(model.config, "image_channels", 1)),
                  "training_samples", None),
                 (JUDGED, lambda path: read_judged(path, getattr(model.config, "image_channels", 1)),
-                 "judged_samples", None)):
+                 "judged_samples", None),
+                (VIEWS, read_views, "stored_views", None)):
             try:
                 path = resolve(model_id, name, **fetch)
             except CheckpointError:
@@ -598,6 +619,73 @@ def read_judged(path: str, channels: int) -> dict[str, Any]:
         raise CheckpointError(f"'{path}' does not hold the judged samples train.sample_quality saves ({err}), so "
                               f"the model is shown without them. Restore the file from the same checkpoint.") from err
     return {**tensors, "n": int(n), "sampler": sampler, "command": meta.get("command", "")[:1000]}
+
+
+def view_key(kind: str, **settings) -> str:
+    """The name of one view a page draws (``kind``, and the settings it was drawn with), the same wherever it is
+    made: numbers as floats unless they are integers, settings in the order of their names."""
+    def plain(v: Any) -> Any:
+        return v if isinstance(v, (str, bool, int)) else float(v)
+    return json.dumps([kind, {name: plain(settings[name]) for name in sorted(settings)}])
+
+
+def save_views(path: str | os.PathLike, views: dict[str, dict[str, torch.Tensor]], weights: str,
+               command: str = "") -> None:
+    """views.safetensors: each view's tensors (float32 stored as float16), the views' keys, the fingerprint of the
+    weights they were computed from (``genmodels.registry.fingerprint``) and the command that made them."""
+    keys = list(views)
+    tensors = {f"{i}/{name}": (t.half() if t.dtype == torch.float32 else t).detach().cpu().contiguous()
+               for i, key in enumerate(keys) for name, t in views[key].items()}
+    save_file(tensors, str(path), metadata={"keys": json.dumps(keys), "weights": weights, "command": command})
+
+
+@dataclasses.dataclass
+class StoredViews:
+    """views.safetensors as read: the fingerprint of the weights the views were computed from, and the views,
+    {key: {name: tensor}} (floating tensors in float32)."""
+
+    weights: str
+    views: dict[str, dict[str, torch.Tensor]]
+    command: str = ""
+
+
+def read_views(path: str) -> StoredViews:
+    """views.safetensors, checked: at most MAX_VIEWS_BYTES and MAX_VIEWS views, tensors named ``i/name`` for the
+    i-th key, each float16, float32, uint8 or int64, and finite. What a view's tensors mean is checked where a
+    page uses it."""
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_VIEWS_BYTES:
+            raise ValueError(f"{size:,} bytes, more than {MAX_VIEWS_BYTES:,}")
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+        try:
+            keys = json.loads(meta.get("keys", "null"))
+        except json.JSONDecodeError:
+            keys = None
+        weights = meta.get("weights", "")
+        if not (isinstance(keys, list) and 0 < len(keys) <= MAX_VIEWS
+                and all(isinstance(k, str) and 0 < len(k) <= 1000 for k in keys) and len(set(keys)) == len(keys)):
+            raise ValueError("its metadata 'keys' is not a list of view names")
+        if not re.fullmatch(r"[0-9a-f]{16}", weights):
+            raise ValueError("its metadata 'weights' is not the fingerprint of a weights file")
+        views: dict[str, dict[str, torch.Tensor]] = {key: {} for key in keys}
+        for full_name, tensor in load_file(path).items():
+            index, _, name = full_name.partition("/")
+            if not (index.isdigit() and int(index) < len(keys) and name):
+                raise ValueError(f"a tensor named {full_name[:40]!r}, not 'i/name' for one of its {len(keys)} views")
+            if tensor.dtype not in (torch.float16, torch.float32, torch.uint8, torch.int64):
+                raise ValueError(f"'{full_name[:40]}' of dtype {tensor.dtype}")
+            if tensor.is_floating_point():
+                tensor = tensor.float()
+                if not torch.isfinite(tensor).all():
+                    raise ValueError(f"'{full_name[:40]}' holds NaN or infinity")
+            views[keys[int(index)]][name] = tensor
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"'{path}' does not hold the views train.views computes ({first_line(err)}), so pages "
+                              f"compute them when they are asked for. Write it again with `python -m train.views`."
+                              ) from err
+    return StoredViews(weights, views, meta.get("command", "")[:1000])
 
 
 def read_config(source: str | os.PathLike, revision: str | None = None, local_files_only: bool = False,

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from genmodels import diffusion
-from genmodels.checkpoint import HubModel
+from genmodels.checkpoint import HubModel, view_key
 from genmodels.data import DATASET_NAMES
 from genmodels.ema import AveragedUNet
 from genmodels.schedule import SCHEDULES, NoiseSchedule
@@ -28,6 +28,8 @@ APP_SAMPLER = ("dpm++", 20, 1.0)
 # ddpm-conditional (1,000 samples, DPM-Solver++ 20 steps): w = 0 reads the asked class 97.1 %, FID-MNIST 28.3
 # (floor 29.0); w = 0.1: 98.0 %, 31.3; w = 0.2: 99.5 %, 34.7; w = 1: 100 %, 67.7.
 DEFAULT_GUIDANCE = 0.1
+VIEW_SAMPLES = 8  # the samples of DDPM step by step's trajectory, and of each class on the conditional page
+VIEW_STEPS = 100  # a trajectory is thinned to at most this many steps to be kept and shown
 
 
 def sampler_name(steps: int | None, method: str = "ddim", eta: float = 0.0, T: int = 1000) -> str:
@@ -133,6 +135,55 @@ class DDPM(AveragedUNet, HubModel):
         return self._run(self.eps_fn(y, guidance), shape, generator, steps, eta, method=method,
                          return_trajectory=return_trajectory, callback=callback)
 
+    # --- what the pages draw first (``python -m train.views`` stores it) --------------------------------------------
+    def trajectory_view(self, seed: int, steps: int | None, method: str = "ddim", eta: float = 0.0,
+                        callback=None) -> diffusion.Trajectory:
+        """DDPM step by step's picture: VIEW_SAMPLES samples from ``seed`` with their every state, thinned to
+        VIEW_STEPS steps (``steps=None``: the exact sampler)."""
+        return self.sample(VIEW_SAMPLES, generator=torch.Generator().manual_seed(seed), steps=steps, method=method,
+                           eta=eta, return_trajectory=True, callback=callback).thinned(VIEW_STEPS)
+
+    def class_rows(self, guidance: float, steps: int, seed: int, callback=None) -> torch.Tensor:
+        """A class-conditional model's VIEW_SAMPLES samples of each class in turn (class k's are rows k *
+        VIEW_SAMPLES on), each class from the same noise (``seed``), with the app's sampler at ``steps``."""
+        method, _, eta = APP_SAMPLER
+        n, rows = self.config.n_classes, []
+        for k in range(n):
+            rows.append(self.sample(VIEW_SAMPLES, generator=torch.Generator().manual_seed(seed),
+                                    steps=min(steps, self.config.T), method=method, eta=eta,
+                                    y=torch.full((VIEW_SAMPLES,), k), guidance=guidance,
+                                    callback=None if callback is None else
+                                    lambda i, total, k=k: callback(k * total + i, n * total)))
+        return torch.cat(rows)
+
+    def first_views(self) -> dict[str, dict[str, torch.Tensor]]:
+        """With the app's sampler from seed 0: an unconditional model's trajectory (DDPM step by step), a
+        conditional one's rows of every class at the default guidance (the conditional page)."""
+        method, steps, eta = APP_SAMPLER
+        steps = min(steps, self.config.T)
+        if self.config.n_classes:
+            return {class_rows_key(DEFAULT_GUIDANCE, steps, 0): {"images": self.class_rows(DEFAULT_GUIDANCE, steps, 0)}}
+        return {trajectory_key(0, steps, method, eta): self.trajectory_view(0, steps, method, eta).tensors()}
+
+    def stored_trajectory(self, seed: int, steps: int | None, method: str, eta: float) -> diffusion.Trajectory | None:
+        """``trajectory_view`` of these settings as views.safetensors holds it, or None (not stored, or not a
+        trajectory of this model's shape)."""
+        stored = self.stored_view(trajectory_key(seed, steps, method, eta))
+        try:
+            return None if stored is None else diffusion.Trajectory.from_tensors(
+                stored, self.config.T, (self.config.image_channels, 28, 28))
+        except ValueError:
+            return None
+
+    def stored_class_rows(self, guidance: float, steps: int, seed: int) -> torch.Tensor | None:
+        """``class_rows`` of these settings as views.safetensors holds it, or None (not stored, or not images of
+        every class in [0, 1])."""
+        images = (self.stored_view(class_rows_key(guidance, steps, seed)) or {}).get("images")
+        shape = (self.config.n_classes * VIEW_SAMPLES, self.config.image_channels, 28, 28)
+        if images is None or tuple(images.shape) != shape or not images.is_floating_point():
+            return None
+        return images.clamp(0, 1)
+
     @torch.no_grad()
     def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None,
                 steps: int | None = None, resample: int = 1, return_trajectory: bool = False, callback=None):
@@ -159,6 +210,16 @@ class DDPM(AveragedUNet, HubModel):
         """The variational bound on 8-bit images x in [0, 1], term by term, and in bits per dimension."""
         x0 = (x * 255).round() / 127.5 - 1
         return diffusion.variational_bound(self.eps_fn(), self.schedule, x0, generator)
+
+
+def trajectory_key(seed: int, steps: int | None, method: str, eta: float) -> str:
+    """The name of ``DDPM.trajectory_view(seed, steps, method, eta)`` among stored views."""
+    return view_key("trajectory", seed=seed, steps=-1 if steps is None else steps, method=method, eta=eta)
+
+
+def class_rows_key(guidance: float, steps: int, seed: int) -> str:
+    """The name of ``DDPM.class_rows(guidance, steps, seed)`` among stored views."""
+    return view_key("class_rows", guidance=guidance, steps=steps, seed=seed)
 
 
 def _to_images(out):

@@ -48,6 +48,31 @@ class Trajectory:
         """The steps nearest to k timesteps evenly spaced from the first (noise) to t = 0: a film strip."""
         return [self.index_of(round(v)) for v in torch.linspace(self.timesteps[0], 0, k).tolist()]
 
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The trajectory as named tensors (to store it with ``genmodels.checkpoint.save_views``)."""
+        return {"timesteps": torch.tensor(self.timesteps, dtype=torch.int64), "xs": self.xs,
+                "x0_preds": self.x0_preds, "eps_preds": self.eps_preds}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], T: int, image_shape: tuple[int, ...]) -> "Trajectory":
+        """The trajectory ``tensors`` holds, checked against a model with T steps and images of ``image_shape``
+        (C, H, W): timesteps falling from below T to 0, one more state than steps, batches of images. Raises
+        ValueError for anything else (a stored file is not trusted)."""
+        if set(tensors) != {"timesteps", "xs", "x0_preds", "eps_preds"}:
+            raise ValueError(f"tensors {sorted(tensors)[:4]}, not timesteps, xs, x0_preds and eps_preds")
+        t = tensors["timesteps"]
+        if t.dtype != torch.int64 or t.dim() != 1 or len(t) == 0 or int(t[0]) >= T or int(t[-1]) != 0 \
+                or (len(t) > 1 and not bool((t[1:] < t[:-1]).all())):
+            raise ValueError(f"timesteps not falling from below T = {T} to 0")
+        S, xs = len(t), tensors["xs"]
+        if xs.dim() != 5 or tuple(xs.shape[2:]) != tuple(image_shape) or len(xs) != S + 1 or not len(xs[0]):
+            raise ValueError(f"states of shape {list(xs.shape)}, not ({S + 1}, batch, *{list(image_shape)})")
+        if any(tensors[k].shape != (S, *xs.shape[1:]) for k in ("x0_preds", "eps_preds")):
+            raise ValueError("predictions of another shape than the states")
+        if not all(tensors[k].is_floating_point() for k in ("xs", "x0_preds", "eps_preds")):
+            raise ValueError("states or predictions that are not floating point")
+        return cls(t.tolist(), tensors["xs"], tensors["x0_preds"], tensors["eps_preds"])
+
 
 def _batch_t(t: int, x: torch.Tensor) -> torch.Tensor:
     return torch.full((len(x),), t, device=x.device, dtype=torch.long)

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from genmodels.checkpoint import CONFIG, WEIGHTS, CheckpointError, HubModel, read_config, resolve
+from genmodels.checkpoint import CONFIG, VIEWS, WEIGHTS, CheckpointError, HubModel, read_config, resolve
 
 
 def _always(config: dict) -> bool:
@@ -298,6 +298,11 @@ def load(source: str | os.PathLike, revision: str | None = None, local_files_onl
     model.revision = revision
     model.fingerprint = fingerprint(resolve(source, WEIGHTS, revision=revision,
                                             local_files_only=local_files_only or None, hub=hub))
+    if model.stored_views is not None and model.stored_views.weights != model.fingerprint:
+        model.stored_views = None
+        model.problems.append(f"{source}: {VIEWS} was computed for other weights than {WEIGHTS} (the model was "
+                              f"retrained, or the files come from two checkpoints), so pages compute their first "
+                              f"views themselves. Write it again with `python -m train.views {source}`.")
     return model
 
 

@@ -1,6 +1,7 @@
 """Every page through streamlit.testing.v1.AppTest, entered from streamlit_app.py, and bad input."""
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -986,6 +987,38 @@ def test_conditional_diffusion_page(scratch_models, tmp_path):
     open_tab(app, "cond_tab", "Every class from the same noise")
     click_and_wait(app, "Draw 8 of each class from seed 0 (w = 4, 5 steps")
     assert any(c.value.startswith("The judge reads the asked class: digit 0") for c in app.caption)
+
+
+def test_diffusion_first_views_come_from_the_checkpoint(scratch_models, tmp_path, monkeypatch):
+    """With views.safetensors (train.views), DDPM step by step and the conditional page draw their first views
+    without sampling; other settings sample as before."""
+    from genmodels.ddpm import DDPM
+    from train.views import main as write_views
+
+    for name in ("ddpm-linear", "ddpm-cosine", "ddpm-conditional"):
+        shutil.copytree(scratch_models / name, tmp_path / name)
+    assert write_views([str(tmp_path / name) for name in ("ddpm-linear", "ddpm-cosine", "ddpm-conditional")]) == 0
+    calls = []
+    sample = DDPM.sample
+    monkeypatch.setattr(DDPM, "sample", lambda self, n, **kwargs: calls.append(n) or sample(self, n, **kwargs))
+    app = start("Local folder", str(tmp_path), page="app_pages/ddpm.py")
+    assert_clean(app)
+    assert calls == []
+    assert reverse_steps(app).options[0] == "t = 19"
+    assert len(app.button) == 1  # the comparison's exact run, with the time measured here
+    assert re.fullmatch(r"Run the exact sampler from seed 0 \(20 steps, (under a second|about \d+ s) here\)",
+                        app.button[0].label), app.button[0].label
+    app.number_input(key="ddpm_seed").set_value(1).run()  # another seed: sampled now, once for both places
+    assert_clean(app)
+    assert calls == [8]
+    app = start("Local folder", str(tmp_path), page="app_pages/ddpm_conditional.py")
+    app.radio(key="cond_class").set_value(7).run()
+    open_tab(app, "cond_tab", "Every class from the same noise")
+    assert_clean(app)
+    assert calls == [8] and not app.button  # every class's row is stored: no button, no sampling
+    assert any(c.value.startswith("The judge reads the asked class: digit 0") for c in app.caption)
+    app.number_input(key="cond_seed").set_value(2).run()
+    assert [b.label for b in app.button if b.label.startswith("Draw 8 of each class from seed 2")]
 
 
 def test_cold_diffusion_page(scratch_models, tmp_path):

@@ -196,7 +196,7 @@ def test_shipped_checkpoints_load_and_are_small():
         files = {p.name: p.stat().st_size for p in Path(location).iterdir() if not p.name.startswith(".")}
         assert {"README.md", "config.json", "metrics.json", "model.safetensors"} <= set(files) <= {
             "README.md", "config.json", "metrics.json", "model.safetensors", "samples.safetensors",
-            "judged.safetensors"}, location
+            "judged.safetensors", "views.safetensors"}, location
         assert files["model.safetensors"] < 10e6
         total += sum(files.values())
         metrics = genmodels.load(location).metrics

@@ -153,3 +153,90 @@ def test_a_ddpm_trains_on_coloured_mnist_and_loads_with_its_colour_samples(tmp_p
     assert model.config.image_channels == 3 and not model.problems
     assert model.training_samples.shape == (1, 16, 3, 28, 28)  # the epoch's colour snapshot, read back checked
     assert model.sample(2, generator=torch.Generator().manual_seed(0), steps=5).shape == (2, 3, 28, 28)
+
+
+def test_first_views_written_by_train_views_are_what_the_model_draws(tiny_ddpm, tmp_path):
+    """train.views stores an unconditional model's trajectory (float16) and a conditional one's rows of every class;
+    the loaded model finds them under the page's settings only, and they equal a fresh computation."""
+    from genmodels.ddpm import APP_SAMPLER, DEFAULT_GUIDANCE, VIEW_SAMPLES
+    from train.views import main
+
+    method, steps, eta = APP_SAMPLER
+    tiny_ddpm.save_pretrained(tmp_path / "plain")
+    torch.manual_seed(1)
+    conditional = DDPM(DDPMConfig(channels=[8, 16, 16], T=20, n_classes=3)).eval()
+    conditional.save_pretrained(tmp_path / "cond")
+    assert main([str(tmp_path / "plain"), str(tmp_path / "cond")]) == 0
+    plain, cond = genmodels.load(tmp_path / "plain"), genmodels.load(tmp_path / "cond")
+    assert not plain.problems and not cond.problems
+    assert plain.stored_views.command == f"python -m train.views {tmp_path / 'plain'}"
+    stored = plain.stored_trajectory(0, steps, method, eta)
+    fresh = plain.trajectory_view(0, steps, method, eta)  # the loaded (float16-stored) weights, as a page's
+    assert stored.timesteps == fresh.timesteps and stored.timesteps[0] == 19 and stored.timesteps[-1] == 0
+    for name in ("xs", "x0_preds", "eps_preds"):  # float16 in the file: about three decimal digits
+        assert getattr(stored, name).dtype == torch.float32
+        assert torch.allclose(getattr(stored, name), getattr(fresh, name), atol=5e-3, rtol=1e-3)
+    assert plain.stored_trajectory(1, steps, method, eta) is None  # another seed, sampler or eta: not stored
+    assert plain.stored_trajectory(0, steps, "ddim", eta) is None and plain.stored_trajectory(0, 10, method, 0) is None
+    rows = cond.stored_class_rows(DEFAULT_GUIDANCE, steps, 0)
+    assert rows.shape == (3 * VIEW_SAMPLES, 1, 28, 28)
+    for k in range(3):  # row k: what the page draws when class k is asked for
+        asked = cond.sample(VIEW_SAMPLES, generator=torch.Generator().manual_seed(0), steps=steps,
+                                   method=method, eta=eta, y=torch.full((VIEW_SAMPLES,), k), guidance=DEFAULT_GUIDANCE)
+        assert torch.allclose(rows[k * VIEW_SAMPLES:(k + 1) * VIEW_SAMPLES], asked, atol=2e-3)
+    assert cond.stored_class_rows(1.0, steps, 0) is None and cond.stored_trajectory(0, steps, method, eta) is None
+
+
+def test_stored_views_of_other_weights_are_left_out_and_said(tiny_ddpm, tmp_path):
+    from genmodels.ddpm import APP_SAMPLER
+    from train.views import main
+
+    tiny_ddpm.save_pretrained(tmp_path / "m")
+    assert main([str(tmp_path / "m")]) == 0
+    with torch.no_grad():
+        next(tiny_ddpm.ema.parameters()).add_(0.1)
+    tiny_ddpm.save_pretrained(tmp_path / "retrained")
+    (tmp_path / "retrained" / "views.safetensors").write_bytes((tmp_path / "m" / "views.safetensors").read_bytes())
+    loaded = genmodels.load(tmp_path / "retrained")
+    assert loaded.stored_views is None and loaded.stored_trajectory(0, 20, *APP_SAMPLER[::2]) is None
+    assert len(loaded.problems) == 1 and "computed for other weights" in loaded.problems[0]
+    assert "python -m train.views" in loaded.problems[0]
+
+
+def test_a_stored_trajectory_of_another_shape_is_not_used(tiny_ddpm):
+    """A trajectory in views.safetensors is checked against the model before a page shows it."""
+    from genmodels.checkpoint import StoredViews
+    from genmodels.ddpm import trajectory_key
+    from genmodels.diffusion import Trajectory
+
+    good = tiny_ddpm.trajectory_view(0, 3, "ddim", 0.0).tensors()
+    assert Trajectory.from_tensors(good, 20, (1, 28, 28)).timesteps == good["timesteps"].tolist()
+    bad = [{**good, "timesteps": good["timesteps"].flip(0)},  # rising
+           {**good, "timesteps": good["timesteps"] + 20},  # beyond T
+           {**good, "xs": good["xs"][:-1]},  # as many states as steps
+           {**good, "x0_preds": good["x0_preds"][:, :2]},  # another batch than the states
+           {**good, "xs": good["xs"][:, :, :, :14]},  # not 28 x 28
+           {k: v for k, v in good.items() if k != "eps_preds"}]
+    for tensors in bad:
+        with pytest.raises(ValueError):
+            Trajectory.from_tensors(tensors, 20, (1, 28, 28))
+        tiny_ddpm.stored_views = StoredViews("0" * 16, {trajectory_key(0, 3, "ddim", 0.0): tensors})
+        assert tiny_ddpm.stored_trajectory(0, 3, "ddim", 0.0) is None
+    tiny_ddpm.stored_views = StoredViews("0" * 16, {trajectory_key(0, 3, "ddim", 0.0): good})
+    assert tiny_ddpm.stored_trajectory(0, 3, "ddim", 0.0) is not None
+
+
+def test_the_shipped_diffusion_pages_first_views_are_stored():
+    """DDPM step by step's and the conditional page's first views are stored with their default checkpoints, for
+    these weights (train.views): without them a first view samples for one to two seconds."""
+    from pathlib import Path
+
+    from genmodels.ddpm import APP_SAMPLER, DEFAULT_GUIDANCE
+
+    method, steps, eta = APP_SAMPLER
+    root = Path(__file__).resolve().parent.parent / "checkpoints"
+    for name in ("ddpm-linear", "ddpm-cosine"):
+        model = genmodels.load(root / name)
+        assert not model.problems and model.stored_trajectory(0, steps, method, eta) is not None, name
+    model = genmodels.load(root / "ddpm-conditional")
+    assert not model.problems and model.stored_class_rows(DEFAULT_GUIDANCE, steps, 0) is not None

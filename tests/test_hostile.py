@@ -226,6 +226,31 @@ def test_judged_samples_not_as_saved_are_left_out_and_said(saved_vae, tensors, m
     assert re.search(problem, loaded.problems[0]), loaded.problems[0]
 
 
+VIEW = {"0/images": torch.zeros(8, 1, 28, 28, dtype=torch.float16)}
+VIEW_META = {"keys": '["a view"]', "weights": "0123456789abcdef"}
+
+
+@pytest.mark.parametrize("tensors, metadata, problem", [
+    (VIEW, {**VIEW_META, "keys": "[]"}, "'keys' is not a list of view names"),
+    (VIEW, {**VIEW_META, "keys": "not json"}, "'keys' is not a list of view names"),
+    (VIEW, {**VIEW_META, "keys": '["a", "a"]'}, "'keys' is not a list of view names"),
+    (VIEW, {"keys": '["a view"]'}, "'weights' is not the fingerprint"),
+    ({"1/images": VIEW["0/images"]}, VIEW_META, "a tensor named '1/images'"),  # no second view
+    ({"images": VIEW["0/images"]}, VIEW_META, "a tensor named 'images'"),
+    ({"0/images": VIEW["0/images"].double()}, VIEW_META, "dtype torch.float64"),
+    ({"0/images": torch.full((2,), float("nan"))}, VIEW_META, "NaN or infinity"),
+    ({"0/images": torch.zeros(3000, 1, 28, 28)}, VIEW_META, "more than 8,388,608"),
+])
+def test_stored_views_not_as_saved_are_left_out_and_said(saved_vae, tensors, metadata, problem):
+    _, folder = saved_vae
+    save_file(tensors, folder / "views.safetensors", metadata=metadata)
+    loaded = genmodels.load(folder)
+    assert loaded.stored_views is None and loaded.stored_view("a view") is None
+    assert len(loaded.problems) == 1 and "views.safetensors" in loaded.problems[0]
+    assert re.search(problem, loaded.problems[0]), loaded.problems[0]
+    assert "python -m train.views" in loaded.problems[0]
+
+
 def test_a_sound_checkpoint_has_no_problems(saved_vae):
     model, folder = saved_vae
     model.training_samples = torch.zeros(1, 2, 1, 28, 28, dtype=torch.uint8)
