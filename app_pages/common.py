@@ -665,13 +665,14 @@ def encoded_test_set(model, n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def saved_samples(model, n: int, seed: int) -> torch.Tensor | None:
-    """The first n of the samples saved after the last epoch, in [0, 1], if they are what sampling from
-    ``seed`` gives: a model that saved fixed-seed samples while training (the DDPM: 16 from seed 0 after
-    every epoch, DDIM 50) holds its final model's samples from seed 0. None otherwise."""
+    """n samples from ``seed`` in [0, 1] that the checkpoint holds, if it does: the first n of the samples saved
+    after the last epoch (a model that saved fixed-seed samples while training, the DDPM: 16 from seed 0 after
+    every epoch, DDIM 50, holds its final model's samples from seed 0), or those of its stored views
+    (``python -m train.views``: the flow's). None otherwise."""
     stored = model.training_samples
     if seed == 0 and stored is not None and n <= stored.shape[1]:
         return stored[-1, :n].float() / 255
-    return None
+    return model.stored_samples(n, seed)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -19,7 +19,7 @@ from app_pages.common import (
     show_problems,
 )
 from genmodels import compare, figures, registry
-from genmodels.checkpoint import CheckpointError
+from genmodels.checkpoint import CARD_SAMPLES, CheckpointError
 from genmodels.data import DatasetNotFoundError, load_dataset
 
 
@@ -95,7 +95,7 @@ def show_generative(models: list[tuple[str, dict]], source) -> None:
                 continue
             show_problems(model)
             st.caption(md(facts(model, config)))
-            show_images(samples(location, source.revision, 16, 0), nrow=8, height=130)
+            show_images(samples(location, source.revision, CARD_SAMPLES, 0), nrow=8, height=130)
             page = registry.page_for(config)
             if page:
                 st.page_link(page, label="Open its page", icon=":material/arrow_forward:",

@@ -64,6 +64,7 @@ MAX_METRICS_BYTES = 4 * 1024 * 1024  # the shipped ones are 200 KB at most
 MAX_SAMPLES_BYTES = 32 * 1024 * 1024
 MAX_VIEWS_BYTES = 8 * 1024 * 1024  # the shipped ones are 1 MB at most
 MAX_VIEWS = 64  # views in one views.safetensors
+CARD_SAMPLES = 16  # the samples (from seed 0) of a model's card in the model zoo
 MAX_WEIGHTS_BYTES = 256 * 1024 * 1024
 MAX_PARAMETERS = 50_000_000  # numbers in a model's parameters and buffers (the shipped ones: 5 million at most)
 MAX_INT = 100_000  # an integer config field without its own limits
@@ -129,6 +130,20 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="genmodels", licens
     def stored_view(self, key: str) -> dict[str, torch.Tensor] | None:
         """The view ``key`` as views.safetensors holds it (floating tensors in float32), or None."""
         return self.stored_views.views.get(key) if self.stored_views is not None else None
+
+    def stored_samples(self, n: int, seed: int) -> torch.Tensor | None:
+        """``sample(n)`` from ``seed`` as views.safetensors holds it (a family whose sampling takes a second
+        stores its model zoo card's, ``samples_view``), or None: not stored, or not n images of this model's shape."""
+        images = (self.stored_view(view_key("samples", n=n, seed=seed)) or {}).get("images")
+        shape = (n, getattr(self.config, "image_channels", 1), 28, 28)
+        if images is None or tuple(images.shape) != shape or not images.is_floating_point():
+            return None
+        return images.clamp(0, 1)
+
+    def samples_view(self, n: int = CARD_SAMPLES, seed: int = 0) -> dict[str, dict[str, torch.Tensor]]:
+        """``sample(n)`` from ``seed`` as a view to store (``first_views``), found again by ``stored_samples``."""
+        images = self.sample(n, generator=torch.Generator().manual_seed(seed))
+        return {view_key("samples", n=n, seed=seed): {"images": images}}
 
     # --- saving ------------------------------------------------------------------------
     def shipped_state(self) -> dict[str, torch.Tensor]:

@@ -337,6 +337,10 @@ class Flow(HubModel):
         """Bits per dimension of images in [0, 1] (rounded to their 8-bit values), the training objective."""
         return -self.log_prob((x * 255).round()).mean() / (x[0].numel() * math.log(2))
 
+    def first_views(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The model zoo's 16 samples (decoding them takes about a second on a CPU)."""
+        return self.samples_view()
+
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
         """n images in [0, 1]: codes from N(0, temperature^2 I), decoded."""

@@ -129,6 +129,26 @@ def test_sampling_and_temperature():
     assert torch.allclose(cold, cold[:1].expand(3, -1, -1, -1))  # temperature 0: every sample is decode(0)
 
 
+def test_the_model_zoos_samples_are_stored_with_the_checkpoint(tmp_path):
+    """train.views stores the flow's 16 samples from seed 0 (the zoo's card: a second of decoding on a CPU); the
+    loaded model finds them for n = 16 and seed 0 only, and they are what it draws. A VAE, quick to sample, gets
+    none."""
+    from genmodels.checkpoint import CARD_SAMPLES
+    from genmodels.vae import VAE, VAEConfig
+    from train.views import main
+
+    tiny_flow().float().save_pretrained(tmp_path / "flow")
+    VAE(VAEConfig(hidden_dim=16, latent_dim=2)).save_pretrained(tmp_path / "vae")
+    assert main([str(tmp_path / "flow"), str(tmp_path / "vae")]) == 0
+    flow = genmodels.load(tmp_path / "flow")
+    stored = flow.stored_samples(CARD_SAMPLES, 0)
+    assert stored.shape == (16, 1, 28, 28) and not flow.problems
+    assert torch.allclose(stored, flow.sample(16, generator=torch.Generator().manual_seed(0)), atol=2e-3)
+    assert flow.stored_samples(16, 1) is None and flow.stored_samples(8, 0) is None
+    assert not (tmp_path / "vae" / "views.safetensors").exists()
+    assert genmodels.load(tmp_path / "vae").stored_samples(16, 0) is None
+
+
 def test_flow_trains_saves_and_reports_bits_per_dimension(tmp_path):
     from train.__main__ import main
 
