@@ -20,7 +20,7 @@ from app_pages.common import (
 )
 from genmodels import diffusion
 from genmodels.data import class_names
-from genmodels.ddpm import DDPM
+from genmodels.ddpm import DDPM, INPAINTING_DEFAULT, inpainting_task
 
 COLUMNS = 10  # states in a film strip
 HOSTED_EVALUATIONS = 1000  # a hosted app's cap: the exact sampler once, or DDIM-50 with resampling
@@ -67,32 +67,38 @@ class Task:
 
 
 def task_controls(n_images: int, T: int) -> Task:
+    first = INPAINTING_DEFAULT  # the defaults, whose completions the checkpoint may hold ready (train.views)
     c1, c2, c3 = st.columns(3)
-    index = int(c1.number_input(f"Test image number (0 to {n_images - 1})", 0, n_images - 1, 7, key="inpaint_digit"))
-    kind = c2.selectbox("Observed pixels", diffusion.MASKS, index=diffusion.MASKS.index("top rows"),
+    index = int(c1.number_input(f"Test image number (0 to {n_images - 1})", 0, n_images - 1,
+                                min(first["index"], n_images - 1), key="inpaint_digit"))
+    kind = c2.selectbox("Observed pixels", diffusion.MASKS, index=diffusion.MASKS.index(first["kind"]),
                         key="inpaint_mask", format_func=MASK_LABELS.get,
                         help="What the model is shown; it fills in the rest.")
-    n = int(c3.slider("Completions", 1, 8, 6, key="inpaint_n"))
+    n = int(c3.slider("Completions", 1, 8, first["n"], key="inpaint_n"))
     c1, c2, c3 = st.columns(3)
     rows = fraction = None
     if kind in ("top rows", "bottom rows"):
-        rows = int(c1.slider("Rows observed", 1, 27, 14, key="inpaint_rows"))
+        rows = int(c1.slider("Rows observed", 1, 27, first["rows"], key="inpaint_rows"))
     elif kind == "random pixels":
         fraction = float(c1.slider("Share of pixels observed", 0.05, 0.95, 0.3, step=0.05, key="inpaint_fraction"))
-    sampler = c2.radio("Sampler", ["DDIM, 50 steps, eta 1 (fast)", "DDPM, every one of the T steps (exact)"],
-                       key="inpaint_sampler")
-    resample = int(c3.slider("RePaint resampling r", 1, 5, 1, key="inpaint_resample",
+    sampler = c2.radio("Sampler", [f"DDIM, {first['steps']} steps, eta 1 (fast)",
+                                   "DDPM, every one of the T steps (exact)"], key="inpaint_sampler")
+    resample = int(c3.slider("RePaint resampling r", 1, 5, first["resample"], key="inpaint_resample",
                              help="Each step is repeated r times; 1 is plain replacement."))
-    seed = int(c3.number_input("Seed", 0, 100_000, 0, key="inpaint_seed"))
-    return Task(index, kind, rows, fraction, n, None if sampler.startswith("DDPM") else min(50, T), resample, seed)
+    seed = int(c3.number_input("Seed", 0, 100_000, first["seed"], key="inpaint_seed"))
+    return Task(index, kind, rows, fraction, n, None if sampler.startswith("DDPM") else min(first["steps"], T),
+                resample, seed)
 
 
 def inpaint(model: DDPM, images, task: Task) -> tuple[torch.Tensor, torch.Tensor, diffusion.Trajectory | None]:
-    """(the digit repeated n times, the mask, the completions' trajectory), computed once per server; a long run
-    (the exact sampler, resampling) only from a button, in the background: None until it is done."""
-    x = images[task.index: task.index + 1].repeat(task.n, 1, 1, 1)
-    mask = diffusion.make_mask(task.kind, 1, rows=task.rows or 14, fraction=task.fraction or 0.5,
-                               generator=torch.Generator().manual_seed(task.seed)).repeat(task.n, 1, 1, 1)
+    """(the digit repeated n times, the mask, the completions' trajectory): the checkpoint's stored one for the
+    first task, otherwise computed once per server; a long run (the exact sampler, resampling) only from a button,
+    in the background: None until it is done."""
+    settings = dataclasses.asdict(task)
+    x, mask = inpainting_task(images, task.index, task.kind, task.rows, task.fraction, task.n, task.seed)
+    stored = model.stored_inpainting(**settings)
+    if stored is not None:
+        return x, mask, stored
     cost = (model.config.T if task.steps is None else task.steps) * task.resample
     # plain values: this script's Task class is defined anew on every run, and an instance of an earlier run's
     # class never equals one of this run's, so a Task in the key would never find a kept result
@@ -100,8 +106,7 @@ def inpaint(model: DDPM, images, task: Task) -> tuple[torch.Tensor, torch.Tensor
     text = f"Inpainting {task.n} completions ({cost} network evaluations)..."
 
     def compute(callback):
-        return model.inpaint(x, mask, generator=torch.Generator().manual_seed(task.seed), steps=task.steps,
-                             resample=task.resample, return_trajectory=True, callback=callback).thinned(100)
+        return model.inpainting_view(images, **settings, callback=callback)
 
     fast = min(50, model.config.T)
     if cost <= fast:  # DDIM-50 without resampling: seconds, within the script run

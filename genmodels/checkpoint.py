@@ -636,12 +636,12 @@ def read_judged(path: str, channels: int) -> dict[str, Any]:
     return {**tensors, "n": int(n), "sampler": sampler, "command": meta.get("command", "")[:1000]}
 
 
-def view_key(kind: str, **settings) -> str:
-    """The name of one view a page draws (``kind``, and the settings it was drawn with), the same wherever it is
-    made: numbers as floats unless they are integers, settings in the order of their names."""
+def view_key(view: str, **settings) -> str:
+    """The name of one view a page draws (``view``, and the settings it was drawn with), the same wherever it is
+    made: numbers as floats unless they are integers (or None), settings in the order of their names."""
     def plain(v: Any) -> Any:
-        return v if isinstance(v, (str, bool, int)) else float(v)
-    return json.dumps([kind, {name: plain(settings[name]) for name in sorted(settings)}])
+        return v if v is None or isinstance(v, (str, bool, int)) else float(v)
+    return json.dumps([view, {name: plain(settings[name]) for name in sorted(settings)}])
 
 
 def save_views(path: str | os.PathLike, views: dict[str, dict[str, torch.Tensor]], weights: str,

@@ -30,6 +30,10 @@ APP_SAMPLER = ("dpm++", 20, 1.0)
 DEFAULT_GUIDANCE = 0.1
 VIEW_SAMPLES = 8  # the samples of DDPM step by step's trajectory, and of each class on the conditional page
 VIEW_STEPS = 100  # a trajectory is thinned to at most this many steps to be kept and shown
+# The inpainting page's first task (its controls' defaults): test digit 7, the top 14 rows observed, six completions
+# with DDIM (eta 1) on 50 steps, no resampling, seed 0.
+INPAINTING_DEFAULT = {"index": 7, "kind": "top rows", "rows": 14, "fraction": None, "n": 6, "steps": 50,
+                      "resample": 1, "seed": 0}
 
 
 def sampler_name(steps: int | None, method: str = "ddim", eta: float = 0.0, T: int = 1000) -> str:
@@ -156,14 +160,44 @@ class DDPM(AveragedUNet, HubModel):
                                     lambda i, total, k=k: callback(k * total + i, n * total)))
         return torch.cat(rows)
 
+    def inpainting_view(self, images: torch.Tensor, index: int, kind: str, rows: int | None, fraction: float | None,
+                        n: int, steps: int | None, resample: int, seed: int, callback=None) -> diffusion.Trajectory:
+        """The inpainting page's picture: n completions (``inpaint``, thinned to VIEW_STEPS steps) of the task
+        ``inpainting_task`` makes of test image ``index`` of ``images``, with ``steps`` DDIM steps (None: the exact
+        sampler) and RePaint's ``resample``."""
+        x, mask = inpainting_task(images, index, kind, rows, fraction, n, seed)
+        return self.inpaint(x, mask, generator=torch.Generator().manual_seed(seed), steps=steps, resample=resample,
+                            return_trajectory=True, callback=callback).thinned(VIEW_STEPS)
+
     def first_views(self) -> dict[str, dict[str, torch.Tensor]]:
-        """With the app's sampler from seed 0: an unconditional model's trajectory (DDPM step by step), a
-        conditional one's rows of every class at the default guidance (the conditional page)."""
+        """With the app's sampler from seed 0: an unconditional model's trajectory (DDPM step by step) and its
+        completions of the inpainting page's first task (if its test set is at hand), a conditional one's rows of
+        every class at the default guidance (the conditional page)."""
+        from genmodels.data import DatasetNotFoundError, load_dataset
+
         method, steps, eta = APP_SAMPLER
         steps = min(steps, self.config.T)
         if self.config.n_classes:
             return {class_rows_key(DEFAULT_GUIDANCE, steps, 0): {"images": self.class_rows(DEFAULT_GUIDANCE, steps, 0)}}
-        return {trajectory_key(0, steps, method, eta): self.trajectory_view(0, steps, method, eta).tensors()}
+        views = {trajectory_key(0, steps, method, eta): self.trajectory_view(0, steps, method, eta).tensors()}
+        try:
+            images = load_dataset(self.config.dataset, train=False).images
+        except DatasetNotFoundError:
+            return views
+        task = {**INPAINTING_DEFAULT, "steps": min(INPAINTING_DEFAULT["steps"], self.config.T)}
+        views[inpainting_key(**task)] = self.inpainting_view(images, **task).tensors()
+        return views
+
+    def stored_inpainting(self, **task) -> diffusion.Trajectory | None:
+        """``inpainting_view``'s trajectory for ``task`` (its settings but the images) as views.safetensors holds
+        it, or None (not stored, or not n completions of this model's shape)."""
+        stored = self.stored_view(inpainting_key(**task))
+        try:
+            found = None if stored is None else diffusion.Trajectory.from_tensors(
+                stored, self.config.T, (self.config.image_channels, 28, 28))
+        except ValueError:
+            return None
+        return found if found is not None and found.xs.shape[1] == task["n"] else None
 
     def stored_trajectory(self, seed: int, steps: int | None, method: str, eta: float) -> diffusion.Trajectory | None:
         """``trajectory_view`` of these settings as views.safetensors holds it, or None (not stored, or not a
@@ -215,6 +249,23 @@ class DDPM(AveragedUNet, HubModel):
 def trajectory_key(seed: int, steps: int | None, method: str, eta: float) -> str:
     """The name of ``DDPM.trajectory_view(seed, steps, method, eta)`` among stored views."""
     return view_key("trajectory", seed=seed, steps=-1 if steps is None else steps, method=method, eta=eta)
+
+
+def inpainting_task(images: torch.Tensor, index: int, kind: str, rows: int | None, fraction: float | None, n: int,
+                    seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Test image ``index`` of ``images`` repeated n times, and the mask of what is observed (True): ``kind`` one of
+    ``diffusion.MASKS``, with ``rows`` observed rows or a ``fraction`` of random pixels (drawn from ``seed``)."""
+    x = images[index: index + 1].repeat(n, 1, 1, 1)
+    mask = diffusion.make_mask(kind, 1, rows=rows or 14, fraction=fraction or 0.5,
+                               generator=torch.Generator().manual_seed(seed)).repeat(n, 1, 1, 1)
+    return x, mask
+
+
+def inpainting_key(index: int, kind: str, rows: int | None, fraction: float | None, n: int, steps: int | None,
+                   resample: int, seed: int) -> str:
+    """The name of ``DDPM.inpainting_view``'s trajectory for these settings among stored views."""
+    return view_key("inpainting", index=index, kind=kind, rows=rows, fraction=fraction, n=n,
+                    steps=-1 if steps is None else steps, resample=resample, seed=seed)
 
 
 def class_rows_key(guidance: float, steps: int, seed: int) -> str:

@@ -990,8 +990,8 @@ def test_conditional_diffusion_page(scratch_models, tmp_path):
 
 
 def test_diffusion_first_views_come_from_the_checkpoint(scratch_models, tmp_path, monkeypatch):
-    """With views.safetensors (train.views), DDPM step by step and the conditional page draw their first views
-    without sampling; other settings sample as before."""
+    """With views.safetensors (train.views), DDPM step by step, inpainting and the conditional page draw their first
+    views without sampling; other settings sample as before."""
     from genmodels.ddpm import DDPM
     from train.views import main as write_views
 
@@ -1011,6 +1011,16 @@ def test_diffusion_first_views_come_from_the_checkpoint(scratch_models, tmp_path
     app.number_input(key="ddpm_seed").set_value(1).run()  # another seed: sampled now, once for both places
     assert_clean(app)
     assert calls == [8]
+    inpainted = []
+    inpaint = DDPM.inpaint
+    monkeypatch.setattr(DDPM, "inpaint", lambda self, x, mask, **kwargs: inpainted.append(len(x))
+                        or inpaint(self, x, mask, **kwargs))
+    app = start("Local folder", str(tmp_path), page="app_pages/ddpm_inpainting.py")
+    assert_clean(app)
+    assert inpainted == [] and any("then 6 completions" in t for t in pictures(app))
+    app.slider(key="inpaint_rows").set_value(10).run()  # another task: inpainted now
+    assert_clean(app)
+    assert inpainted == [6]
     app = start("Local folder", str(tmp_path), page="app_pages/ddpm_conditional.py")
     app.radio(key="cond_class").set_value(7).run()
     open_tab(app, "cond_tab", "Every class from the same noise")

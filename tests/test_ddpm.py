@@ -156,9 +156,11 @@ def test_a_ddpm_trains_on_coloured_mnist_and_loads_with_its_colour_samples(tmp_p
 
 
 def test_first_views_written_by_train_views_are_what_the_model_draws(tiny_ddpm, tmp_path):
-    """train.views stores an unconditional model's trajectory (float16) and a conditional one's rows of every class;
-    the loaded model finds them under the page's settings only, and they equal a fresh computation."""
-    from genmodels.ddpm import APP_SAMPLER, DEFAULT_GUIDANCE, VIEW_SAMPLES
+    """train.views stores an unconditional model's trajectory and inpainting (float16) and a conditional one's rows
+    of every class; the loaded model finds them under the page's settings only, and they equal a fresh
+    computation."""
+    from genmodels.data import load_dataset
+    from genmodels.ddpm import APP_SAMPLER, DEFAULT_GUIDANCE, INPAINTING_DEFAULT, VIEW_SAMPLES
     from train.views import main
 
     method, steps, eta = APP_SAMPLER
@@ -178,6 +180,15 @@ def test_first_views_written_by_train_views_are_what_the_model_draws(tiny_ddpm, 
         assert torch.allclose(getattr(stored, name), getattr(fresh, name), atol=5e-3, rtol=1e-3)
     assert plain.stored_trajectory(1, steps, method, eta) is None  # another seed, sampler or eta: not stored
     assert plain.stored_trajectory(0, steps, "ddim", eta) is None and plain.stored_trajectory(0, 10, method, 0) is None
+    # the inpainting page's first task: its completions of test digit 7
+    task = {**INPAINTING_DEFAULT, "steps": 20}  # DDIM on min(50, T) steps
+    stored = plain.stored_inpainting(**task)
+    fresh = plain.inpainting_view(load_dataset("mnist", train=False).images, **task)
+    assert stored.timesteps == fresh.timesteps and stored.xs.shape == (21, 6, 1, 28, 28)
+    for name in ("xs", "x0_preds", "eps_preds"):
+        assert torch.allclose(getattr(stored, name), getattr(fresh, name), atol=5e-3, rtol=1e-3)
+    for other in ({"index": 8}, {"n": 5}, {"rows": 13}, {"kind": "bottom rows"}, {"seed": 1}, {"resample": 2}):
+        assert plain.stored_inpainting(**{**task, **other}) is None, other
     rows = cond.stored_class_rows(DEFAULT_GUIDANCE, steps, 0)
     assert rows.shape == (3 * VIEW_SAMPLES, 1, 28, 28)
     for k in range(3):  # row k: what the page draws when class k is asked for
@@ -227,16 +238,17 @@ def test_a_stored_trajectory_of_another_shape_is_not_used(tiny_ddpm):
 
 
 def test_the_shipped_diffusion_pages_first_views_are_stored():
-    """DDPM step by step's and the conditional page's first views are stored with their default checkpoints, for
-    these weights (train.views): without them a first view samples for one to two seconds."""
+    """DDPM step by step's, the inpainting page's and the conditional page's first views are stored with their
+    checkpoints, for these weights (train.views): without them a first view samples for one to two seconds."""
     from pathlib import Path
 
-    from genmodels.ddpm import APP_SAMPLER, DEFAULT_GUIDANCE
+    from genmodels.ddpm import APP_SAMPLER, DEFAULT_GUIDANCE, INPAINTING_DEFAULT
 
     method, steps, eta = APP_SAMPLER
     root = Path(__file__).resolve().parent.parent / "checkpoints"
     for name in ("ddpm-linear", "ddpm-cosine"):
         model = genmodels.load(root / name)
         assert not model.problems and model.stored_trajectory(0, steps, method, eta) is not None, name
+        assert model.stored_inpainting(**INPAINTING_DEFAULT) is not None, name
     model = genmodels.load(root / "ddpm-conditional")
     assert not model.problems and model.stored_class_rows(DEFAULT_GUIDANCE, steps, 0) is not None
