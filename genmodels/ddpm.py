@@ -191,23 +191,21 @@ class DDPM(AveragedUNet, HubModel):
     def stored_inpainting(self, **task) -> diffusion.Trajectory | None:
         """``inpainting_view``'s trajectory for ``task`` (its settings but the images) as views.safetensors holds
         it, or None (not stored, or not n completions of this model's shape)."""
-        stored = self.stored_view(inpainting_key(**task))
+        return self._stored_trajectory(inpainting_key(**task), task["n"])
+
+    def stored_trajectory(self, seed: int, steps: int | None, method: str, eta: float) -> diffusion.Trajectory | None:
+        """``trajectory_view`` of these settings as views.safetensors holds it, or None (not stored, or not a
+        trajectory of VIEW_SAMPLES images of this model's shape)."""
+        return self._stored_trajectory(trajectory_key(seed, steps, method, eta), VIEW_SAMPLES)
+
+    def _stored_trajectory(self, key: str, n: int) -> diffusion.Trajectory | None:
+        stored = self.stored_view(key)
         try:
             found = None if stored is None else diffusion.Trajectory.from_tensors(
                 stored, self.config.T, (self.config.image_channels, 28, 28))
         except ValueError:
             return None
-        return found if found is not None and found.xs.shape[1] == task["n"] else None
-
-    def stored_trajectory(self, seed: int, steps: int | None, method: str, eta: float) -> diffusion.Trajectory | None:
-        """``trajectory_view`` of these settings as views.safetensors holds it, or None (not stored, or not a
-        trajectory of this model's shape)."""
-        stored = self.stored_view(trajectory_key(seed, steps, method, eta))
-        try:
-            return None if stored is None else diffusion.Trajectory.from_tensors(
-                stored, self.config.T, (self.config.image_channels, 28, 28))
-        except ValueError:
-            return None
+        return found if found is not None and found.xs.shape[1] == n else None
 
     def stored_class_rows(self, guidance: float, steps: int, seed: int) -> torch.Tensor | None:
         """``class_rows`` of these settings as views.safetensors holds it, or None (not stored, or not images of

@@ -1,11 +1,12 @@
 """``python -m train.views CHECKPOINT [...]``: compute what a model's pages draw first, and store it with the weights.
 
 Some first views take seconds of sampling: DDPM step by step's trajectory (20 network evaluations of 8 images),
-the class-conditional page's samples of every class (20 guided steps for each of 10 classes). A student opening
+the inpainting page's six completions (50), the class-conditional page's samples of every class (20 guided steps
+for each of 10 classes), the flow's samples on its model zoo card. A student opening
 the page should not wait for them, so the model computes them here (``HubModel.first_views``: the page's default
 settings, seed 0, on the CPU as a page does) and they go into the checkpoint's ``views.safetensors`` (float16,
-about 0.8 MB for a trajectory), with the fingerprint of the weights they belong to: a retrained model's stale
-views are not used (``genmodels.registry.load`` says so). A page finds a view by its settings; any other
+about 0.8 MB for a trajectory of 8 images), with the fingerprint of the weights they belong to: a retrained model's
+stale views are not used (``genmodels.registry.load`` says so). A page finds a view by its settings; any other
 settings are computed as before.
 
 Families whose first views are quick have none; for them this writes nothing.
