@@ -546,9 +546,10 @@ def load_or_stop(location: str) -> HubModel:
     return model
 
 
-def show_problems(model: HubModel, where=st) -> None:
-    """A warning for each optional file of the checkpoint that was malformed and left out."""
-    for problem in model.problems:
+def show_problems(model: HubModel | list[str], where=st) -> None:
+    """A warning for each optional file of the checkpoint that was malformed and left out (``model``: a loaded
+    model, or its ``problems``)."""
+    for problem in model if isinstance(model, list) else model.problems:
         where.warning(md(public(problem)), icon=":material/warning:")
 
 

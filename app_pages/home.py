@@ -17,6 +17,7 @@ from app_pages.common import (
     samples,
     show_images,
     show_problems,
+    weights_stamp,
 )
 from genmodels import compare, figures, registry
 from genmodels.checkpoint import CARD_SAMPLES, CheckpointError
@@ -50,6 +51,15 @@ def facts(model, config: dict) -> str:
     if quality:
         found.append(f"FID-MNIST {quality['fid_mnist']:.1f}")
     return " | ".join(f for f in found if f)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def card(location: str, revision: str | None, stamp: tuple, config: dict) -> tuple[list[str], str]:
+    """What a model's card in the zoo says (its problems and ``facts``), kept for the server under
+    its weights' ``stamp``: the model cache keeps only the last few models, so without this every visit to the zoo
+    loaded every model again (about 2 s of the server's CPU for each visitor here)."""
+    model = load_model(location, revision)
+    return list(model.problems), facts(model, config)
 
 
 def quality_points(models: list[tuple[str, dict]], revision: str | None) -> list[dict]:
@@ -89,12 +99,12 @@ def show_generative(models: list[tuple[str, dict]], source) -> None:
         with columns[i % 3].container(border=True):
             st.markdown(f"**{md(checkpoint_label(location))}**")
             try:
-                model = load_model(location, source.revision)
+                problems, line = card(location, source.revision, weights_stamp(location, source.revision), config)
             except CheckpointError as err:
                 st.error(f"Could not load: {md(err)}")
                 continue
-            show_problems(model)
-            st.caption(md(facts(model, config)))
+            show_problems(problems)
+            st.caption(md(line))
             show_images(samples(location, source.revision, CARD_SAMPLES, 0), nrow=8, height=130)
             page = registry.page_for(config)
             if page:

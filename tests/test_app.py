@@ -188,6 +188,30 @@ def test_home_shows_every_shipped_model_with_samples(app):
     assert f"({len(scored)} scored)" in captions
 
 
+def test_a_later_visit_to_the_zoo_loads_no_model(scratch_models, tmp_path, monkeypatch):
+    """The model cache holds the last few models; the zoo's cards (facts, problems, samples) are kept for the server
+    instead, so a second visitor's zoo loads nothing, says the same, and a retrained model's card is made again."""
+    import genmodels
+
+    shutil.copytree(scratch_models, tmp_path, dirs_exist_ok=True)  # more models than the model cache holds
+    (tmp_path / "gan-mlp" / "samples.safetensors").write_bytes(b"not safetensors")  # a problem to show
+    first = start("Local folder", str(tmp_path))
+    assert_clean(first)
+    loads = []
+    load = genmodels.load
+    monkeypatch.setattr(genmodels, "load", lambda *args, **kwargs: loads.append(args[0]) or load(*args, **kwargs))
+    second = start("Local folder", str(tmp_path))  # another session on the same server
+    assert_clean(second)
+    assert loads == []
+    assert [c.value for c in second.caption] == [c.value for c in first.caption]
+    assert [w.value for w in second.warning] == [w.value for w in first.warning]
+    assert any("samples.safetensors" in w.value for w in second.warning)
+    time.sleep(0.01)  # a later modification time: the weights file's stamp changes
+    (tmp_path / "flow" / "model.safetensors").write_bytes((tmp_path / "flow" / "model.safetensors").read_bytes())
+    start("Local folder", str(tmp_path))
+    assert [Path(loaded).name for loaded in loads] == ["flow"]
+
+
 @pytest.mark.parametrize("page", PAGES[len(registry.OVERVIEW):])  # the overview pages have tests of their own
 def test_each_page_renders_from_the_entry_point(page):
     app = start(page=page)
