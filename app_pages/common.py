@@ -676,9 +676,14 @@ def saved_samples(model, n: int, seed: int) -> torch.Tensor | None:
     return model.stored_samples(n, seed)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def samples(location: str, revision: str | None, n: int, seed: int) -> np.ndarray:
-    """n samples of a checkpoint from a fixed seed, as a numpy array in [0, 1]; saved ones where they exist."""
+    """n samples of a checkpoint from a fixed seed, as a numpy array in [0, 1]; saved ones where they exist. Kept
+    for the server under the weights' stamp (a model retrained into the same folder draws anew)."""
+    return _samples(location, revision, n, seed, weights_stamp(location, revision))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _samples(location: str, revision: str | None, n: int, seed: int, stamp: tuple) -> np.ndarray:
     model = load_model(location, revision)
     saved = saved_samples(model, n, seed)
     return (saved if saved is not None else model.sample(n, generator=torch.Generator().manual_seed(seed))).numpy()

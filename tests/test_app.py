@@ -190,7 +190,8 @@ def test_home_shows_every_shipped_model_with_samples(app):
 
 def test_a_later_visit_to_the_zoo_loads_no_model(scratch_models, tmp_path, monkeypatch):
     """The model cache holds the last few models; the zoo's cards (facts, problems, samples) are kept for the server
-    instead, so a second visitor's zoo loads nothing, says the same, and a retrained model's card is made again."""
+    instead, so a second visitor's zoo loads nothing, says the same, and a retrained model's card and samples are
+    made again."""
     import genmodels
 
     shutil.copytree(scratch_models, tmp_path, dirs_exist_ok=True)  # more models than the model cache holds
@@ -206,10 +207,16 @@ def test_a_later_visit_to_the_zoo_loads_no_model(scratch_models, tmp_path, monke
     assert [c.value for c in second.caption] == [c.value for c in first.caption]
     assert [w.value for w in second.warning] == [w.value for w in first.warning]
     assert any("samples.safetensors" in w.value for w in second.warning)
+    from genmodels.flow import Flow
+
+    drawn = []
+    sample = Flow.sample
+    monkeypatch.setattr(Flow, "sample", lambda self, n, **kwargs: drawn.append(n) or sample(self, n, **kwargs))
     time.sleep(0.01)  # a later modification time: the weights file's stamp changes
     (tmp_path / "flow" / "model.safetensors").write_bytes((tmp_path / "flow" / "model.safetensors").read_bytes())
-    start("Local folder", str(tmp_path))
-    assert [Path(loaded).name for loaded in loads] == ["flow"]
+    third = start("Local folder", str(tmp_path))
+    assert [Path(loaded).name for loaded in loads] == ["flow"]  # once, for its card and its samples
+    assert drawn == [16] and pictures(third) == pictures(first)
 
 
 @pytest.mark.parametrize("page", PAGES[len(registry.OVERVIEW):])  # the overview pages have tests of their own
