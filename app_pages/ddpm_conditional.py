@@ -68,13 +68,6 @@ def guidance_control() -> tuple[float, int, int]:
     return float(w), int(steps), seed
 
 
-def draw(model: DDPM, y: torch.Tensor, w: float, steps: int, seed: int, callback=None) -> torch.Tensor:
-    """len(y) samples with condition y (classes, or weights over them), the app's sampler, from ``seed``."""
-    method, _, eta = APP_SAMPLER
-    return model.sample(len(y), generator=torch.Generator().manual_seed(seed), steps=min(steps, model.config.T),
-                        method=method, eta=eta, y=y, guidance=w, callback=callback)
-
-
 def judge_line(images: torch.Tensor, names: list[str]) -> str | None:
     judge = find_judge()
     if judge is None:
@@ -91,7 +84,7 @@ def show_asked(model: DDPM, names: list[str], w: float, steps: int, seed: int) -
     stored = model.stored_class_rows(w, steps, seed)  # every class's row, for the default settings
     images = stored[k * N_SAMPLES:(k + 1) * N_SAMPLES] if stored is not None else compute_slow(
         ("cond_asked", model_key(model), k, w, steps, seed),
-        lambda callback: draw(model, torch.full((N_SAMPLES,), k), w, steps, seed, callback),
+        lambda callback: model.guided_sample(torch.full((N_SAMPLES,), k), w, steps, seed, callback),
         f"Sampling {N_SAMPLES} images of class {names[k]}...")
     show_images(images, nrow=N_SAMPLES, height=150, title=f"asked for {names[k]}, w = {w:g}, {steps} steps")
     line = judge_line(images, names)
@@ -141,8 +134,9 @@ def show_between(model: DDPM, names: list[str], w: float, steps: int, seed: int)
     y = condition_path(a, b, t, n)
 
     def compute(callback):  # one call per condition from the same seed: every condition gets the same noises
-        columns = [draw(model, y[j:j + 1].repeat(BETWEEN_ROWS, 1), w, steps, seed + 1,
-                        lambda i, total, j=j: callback(j * total + i, BETWEEN * total)) for j in range(BETWEEN)]
+        columns = [model.guided_sample(y[j:j + 1].repeat(BETWEEN_ROWS, 1), w, steps, seed + 1,
+                                       lambda i, total, j=j: callback(j * total + i, BETWEEN * total))
+                   for j in range(BETWEEN)]
         return torch.stack(columns, 1).flatten(0, 1)  # (rows, conditions) in reading order
 
     images = compute_slow(("cond_between", model_key(model), a, b, w, steps, seed), compute,

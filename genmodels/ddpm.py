@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from genmodels import diffusion
 from genmodels.checkpoint import HubModel, view_key
-from genmodels.data import DATASET_NAMES
+from genmodels.data import DATASET_NAMES, DatasetNotFoundError, load_dataset
 from genmodels.ema import AveragedUNet
 from genmodels.schedule import SCHEDULES, NoiseSchedule
 from genmodels.unet import UNet
@@ -147,18 +147,21 @@ class DDPM(AveragedUNet, HubModel):
         return self.sample(VIEW_SAMPLES, generator=torch.Generator().manual_seed(seed), steps=steps, method=method,
                            eta=eta, return_trajectory=True, callback=callback).thinned(VIEW_STEPS)
 
+    def guided_sample(self, y: torch.Tensor, guidance: float, steps: int, seed: int, callback=None) -> torch.Tensor:
+        """len(y) samples of a class-conditional model with condition ``y`` (classes, or weights over them) and
+        guidance weight ``guidance``, the app's sampler (APP_SAMPLER) on ``steps`` (at most T), from ``seed``."""
+        method, _, eta = APP_SAMPLER
+        return self.sample(len(y), generator=torch.Generator().manual_seed(seed), steps=min(steps, self.config.T),
+                           method=method, eta=eta, y=y, guidance=guidance, callback=callback)
+
     def class_rows(self, guidance: float, steps: int, seed: int, callback=None) -> torch.Tensor:
         """A class-conditional model's VIEW_SAMPLES samples of each class in turn (class k's are rows k *
-        VIEW_SAMPLES on), each class from the same noise (``seed``), with the app's sampler at ``steps``."""
-        method, _, eta = APP_SAMPLER
-        n, rows = self.config.n_classes, []
-        for k in range(n):
-            rows.append(self.sample(VIEW_SAMPLES, generator=torch.Generator().manual_seed(seed),
-                                    steps=min(steps, self.config.T), method=method, eta=eta,
-                                    y=torch.full((VIEW_SAMPLES,), k), guidance=guidance,
-                                    callback=None if callback is None else
-                                    lambda i, total, k=k: callback(k * total + i, n * total)))
-        return torch.cat(rows)
+        VIEW_SAMPLES on), each class from the same noise (``seed``): ``guided_sample`` for each class."""
+        n = self.config.n_classes
+        return torch.cat([self.guided_sample(torch.full((VIEW_SAMPLES,), k), guidance, steps, seed,
+                                             None if callback is None else
+                                             lambda i, total, k=k: callback(k * total + i, n * total))
+                          for k in range(n)])
 
     def inpainting_view(self, images: torch.Tensor, index: int, kind: str, rows: int | None, fraction: float | None,
                         n: int, steps: int | None, resample: int, seed: int, callback=None) -> diffusion.Trajectory:
@@ -173,8 +176,6 @@ class DDPM(AveragedUNet, HubModel):
         """With the app's sampler from seed 0: an unconditional model's trajectory (DDPM step by step) and its
         completions of the inpainting page's first task (if its test set is at hand), a conditional one's rows of
         every class at the default guidance (the conditional page)."""
-        from genmodels.data import DatasetNotFoundError, load_dataset
-
         method, steps, eta = APP_SAMPLER
         steps = min(steps, self.config.T)
         if self.config.n_classes:
