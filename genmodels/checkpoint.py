@@ -62,7 +62,7 @@ _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_METRICS_BYTES = 4 * 1024 * 1024  # the shipped ones are 200 KB at most
 MAX_SAMPLES_BYTES = 32 * 1024 * 1024
-MAX_VIEWS_BYTES = 8 * 1024 * 1024  # the shipped ones are 1 MB at most
+MAX_VIEWS_BYTES = 8 * 1024 * 1024  # the shipped ones are 2.2 MB at most
 MAX_VIEWS = 64  # views in one views.safetensors
 CARD_SAMPLES = 16  # the samples (from seed 0) of a model's card in the model zoo
 MAX_WEIGHTS_BYTES = 256 * 1024 * 1024
@@ -131,14 +131,19 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="genmodels", licens
         """The view ``key`` as views.safetensors holds it (floating tensors in float32), or None."""
         return self.stored_views.views.get(key) if self.stored_views is not None else None
 
-    def stored_samples(self, n: int, seed: int) -> torch.Tensor | None:
-        """``sample(n)`` from ``seed`` as views.safetensors holds it (a family whose sampling takes a second
-        stores its model zoo card's, ``samples_view``), or None: not stored, or not n images of this model's shape."""
-        images = (self.stored_view(view_key("samples", n=n, seed=seed)) or {}).get("images")
+    def stored_images(self, key: str, n: int) -> torch.Tensor | None:
+        """The images of view ``key`` as views.safetensors holds them, in [0, 1], or None: not stored, or not n
+        floating-point images of this model's shape."""
+        images = (self.stored_view(key) or {}).get("images")
         shape = (n, getattr(self.config, "image_channels", 1), 28, 28)
         if images is None or tuple(images.shape) != shape or not images.is_floating_point():
             return None
         return images.clamp(0, 1)
+
+    def stored_samples(self, n: int, seed: int) -> torch.Tensor | None:
+        """``sample(n)`` from ``seed`` as views.safetensors holds it (a family whose sampling takes a second
+        stores its model zoo card's, ``samples_view``), or None."""
+        return self.stored_images(view_key("samples", n=n, seed=seed), n)
 
     def samples_view(self, n: int = CARD_SAMPLES, seed: int = 0) -> dict[str, dict[str, torch.Tensor]]:
         """``sample(n)`` from ``seed`` as a view to store (``first_views``), found again by ``stored_samples``."""

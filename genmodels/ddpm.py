@@ -211,11 +211,7 @@ class DDPM(AveragedUNet, HubModel):
     def stored_class_rows(self, guidance: float, steps: int, seed: int) -> torch.Tensor | None:
         """``class_rows`` of these settings as views.safetensors holds it, or None (not stored, or not images of
         every class in [0, 1])."""
-        images = (self.stored_view(class_rows_key(guidance, steps, seed)) or {}).get("images")
-        shape = (self.config.n_classes * VIEW_SAMPLES, self.config.image_channels, 28, 28)
-        if images is None or tuple(images.shape) != shape or not images.is_floating_point():
-            return None
-        return images.clamp(0, 1)
+        return self.stored_images(class_rows_key(guidance, steps, seed), self.config.n_classes * VIEW_SAMPLES)
 
     @torch.no_grad()
     def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None,
