@@ -42,6 +42,21 @@ def hosted(monkeypatch):
             ctypes.CDLL("libc.so.6").mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD at glibc's dynamic maximum
 
 
+def test_the_projects_streamlit_settings():
+    """.streamlit/config.toml, as every ``streamlit run`` in this folder (and the Docker image) reads it: names
+    Streamlit knows (an unknown one is only a warning in the server's log), no usage statistics, no Deploy button,
+    and no source-file watcher, whose walk over every imported module costs each new visitor's first run about
+    1 s of the server's CPU here (``python -m bench --only first-views``)."""
+    import tomllib  # Python 3.11 on, as Streamlit's own config reader
+
+    settings = tomllib.loads((SHIPPED.parent / ".streamlit" / "config.toml").read_text())
+    options = {f"{section}.{name}": value for section, names in settings.items() for name, value in names.items()}
+    for name in options:
+        st.get_option(name)  # raises for an option Streamlit does not have
+    assert options == {"browser.gatherUsageStats": False, "client.toolbarMode": "minimal",
+                       "global.disableWidgetStateDuplicationWarning": True, "server.fileWatcherType": "none"}
+
+
 def test_hosted_mode_is_read_from_the_environment(tmp_path):
     assert Hosting.from_environment({}) == Hosting()
     hosting = Hosting.from_environment({"GENMODELS_HOSTED": "1", "GENMODELS_LOCAL_ROOT": str(tmp_path),
