@@ -1,5 +1,7 @@
 """Home: every model the chosen source offers, with samples and a link to its page."""
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -10,6 +12,7 @@ from app_pages.common import (
     checkpoint_metrics,
     course_order,
     current_source,
+    lazy_tabs,
     load_model,
     md,
     public,
@@ -91,9 +94,22 @@ def show_quality_map(models: list[tuple[str, dict]], judges: list[tuple[str, dic
                "class in turn; FID-MNIST of fewer samples reads higher, so compare points of the same n.")
 
 
-def show_generative(models: list[tuple[str, dict]], source) -> None:
-    """A card per generative model: name, facts, 16 samples, a link to the page that explains it."""
-    st.subheader(f"{len(models)} generative model{'s' * (len(models) != 1)} from {source.kind.lower()}")
+OTHER_SECTION = "Other checkpoints"  # the tab of a family the app does not know (its cards say why they fail)
+
+
+def by_section(models: list[tuple[str, dict]]) -> dict[str, list[tuple[str, dict]]]:
+    """The zoo's cards under their families' menu headings (a family without one: its name), headings in the order
+    their first card comes."""
+    sections: dict[str, list[tuple[str, dict]]] = {}
+    for location, config in models:
+        family = registry.FAMILIES.get(config.get("family", ""))
+        heading = (family.section or family.name) if family else OTHER_SECTION
+        sections.setdefault(heading, []).append((location, config))
+    return sections
+
+
+def show_cards(models: list[tuple[str, dict]], source) -> None:
+    """A card per model: name, facts, 16 samples, a link to the page that explains it; three columns."""
     columns = st.columns(3)
     for i, (location, config) in enumerate(models):
         with columns[i % 3].container(border=True):
@@ -110,6 +126,17 @@ def show_generative(models: list[tuple[str, dict]], source) -> None:
             if page:
                 st.page_link(page, label="Open its page", icon=":material/arrow_forward:",
                              query_params={URL_CHECKPOINT: checkpoint_label(location)})
+
+
+def show_generative(models: list[tuple[str, dict]], source) -> None:
+    """The cards in a tab per family heading (a course's order), of which only the open one loads its models:
+    a first view of the zoo loads the variational autoencoders' alone."""
+    st.subheader(f"{len(models)} generative model{'s' * (len(models) != 1)} from {source.kind.lower()}")
+    st.caption("A tab for each family, in the order a course meets them; each card's link opens the page that "
+               "explains its model, with that model chosen.")
+    sections = by_section(models)
+    lazy_tabs({f"{heading} ({len(cards)})": functools.partial(show_cards, cards, source)
+               for heading, cards in sections.items()}, key="zoo_tab")
 
 
 def show_others(models: list[tuple[str, dict]]) -> None:

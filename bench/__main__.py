@@ -251,7 +251,7 @@ def main() -> None:
                         "of each page in a browser, idle and busy) and 'load' (a crowd of browsers) take minutes and "
                         "run only when named")
     p.add_argument("--pages", nargs="*", default=None, metavar="PAGE",
-                   help="first-views: only these pages (their URL names, for example ddpm rbm_gibbs)")
+                   help="first-views: only these pages (their URL names, for example ddpm rbm_gibbs; zoo: the zoo)")
     p.add_argument("--sessions", type=int, default=10, help="browser sessions of the load test")
     p.add_argument("--local", action="store_true", help="the load test against a local-mode server (default: hosted)")
     p.add_argument("--server-python", default=sys.executable,

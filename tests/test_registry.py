@@ -146,8 +146,15 @@ def test_a_new_family_needs_only_its_module_recipe_and_entry(toy_families, tmp_p
     at.session_state["source_folder"] = str(tmp_path / "toys")
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert "**pair**" in " ".join(m.value for m in at.markdown)
-    assert len(at.get("page_link")) == 1  # the toy family's page explains "plain" (family toy), not "pair"
+    cards, links = [], []
+    for label in ("Toys (1)", "toy-pair (1)"):  # the zoo's tabs: a family's menu heading, or its name
+        at.session_state["zoo_tab"] = label
+        at.run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        cards += [m.value for m in at.markdown if m.value in ("**plain**", "**pair**")]
+        links += at.get("page_link")
+    assert cards == ["**plain**", "**pair**"]
+    assert len(links) == 1  # the toy family's page explains "plain" (family toy), not "pair"
     at.switch_page("tests/toy_page.py").run()
     assert not at.exception and not at.error
     assert at.selectbox(key="checkpoint_toy").options == ["plain"]
