@@ -37,47 +37,23 @@ def _spin() -> None:
         pass
 
 
-def first_view(page: str) -> tuple[float, float, list[str]]:
-    """Seconds from asking for the zoo on a fresh server to its finished render, then from asking for ``page`` to
-    its finished render, and the problems shown on either."""
+def first_view(page: str, land: str = "") -> tuple[float, float, list[str]]:
+    """Seconds from asking for the page at address ``land`` (the zoo: the app's root) on a fresh server to its
+    finished render (the server's wake-up), then from clicking ``page`` in the menu to its finished render (its own
+    first view), and the problems shown on either."""
     proc, url = start_server(ROOT / "bench" / "out" / "first-views-server.log")
     driver = chromium(1400, 1400)
     try:
         driver.get(f"{url}/_stcore/health")  # the browser itself warmed up, so its own start is not counted
         started = time.perf_counter()
-        driver.get(url)
-        wait_for_render(driver, timeout=300, settle=0.2)
-        zoo = time.perf_counter() - started
-        problems = problems_on_page(driver)
-        if problems:
-            return zoo, float("nan"), problems
-        started = time.perf_counter()
-        open_from_menu(driver, page)
-        return zoo, time.perf_counter() - started, problems_on_page(driver)
-    except BrowserError as err:
-        return float("nan"), float("nan"), [str(err)]
-    finally:
-        driver.quit()
-        stop_server(proc)
-
-
-def zoo_first_view() -> tuple[float, float, list[str]]:
-    """Seconds from asking for ``WAKE_PAGE`` by its address on a fresh server to its finished render (the wake-up),
-    then from clicking the zoo in the menu to its finished render (the zoo's own first view: every card's model
-    loaded and its samples drawn or read), and the problems shown on either."""
-    proc, url = start_server(ROOT / "bench" / "out" / "first-views-server.log")
-    driver = chromium(1400, 1400)
-    try:
-        driver.get(f"{url}/_stcore/health")
-        started = time.perf_counter()
-        driver.get(f"{url}/{WAKE_PAGE}")
+        driver.get(f"{url}/{land}")
         wait_for_render(driver, timeout=300, settle=0.2)
         wake = time.perf_counter() - started
         problems = problems_on_page(driver)
         if problems:
             return wake, float("nan"), problems
         started = time.perf_counter()
-        open_from_menu(driver, "")  # the zoo's link is the app's root
+        open_from_menu(driver, page)
         return wake, time.perf_counter() - started, problems_on_page(driver)
     except BrowserError as err:
         return float("nan"), float("nan"), [str(err)]
@@ -121,9 +97,9 @@ def run(only: list[str] | None = None) -> None:
             hog.start()
         try:
             for page in pages:
-                zoo, seconds, problems = zoo_first_view() if page == ZOO else first_view(page)
+                wake, seconds, problems = first_view("", land=WAKE_PAGE) if page == ZOO else first_view(page)
                 target = 6 if busy else 3
-                rows[page] += [f"{zoo:.1f}", f"{seconds:.1f} {'ok' if seconds <= target else 'OVER'}"
+                rows[page] += [f"{wake:.1f}", f"{seconds:.1f} {'ok' if seconds <= target else 'OVER'}"
                                + (f" ({problems[0][:60]})" if problems else "")]
             if not only:
                 for row, seconds in zip(zoo_rows, later_visitors(len(zoo_rows)), strict=True):
