@@ -215,11 +215,16 @@ def test_a_later_visit_to_the_zoo_loads_no_model(scratch_models, tmp_path, monke
 
     shutil.copytree(scratch_models, tmp_path, dirs_exist_ok=True)  # more models than the model cache holds
     (tmp_path / "gan-mlp" / "samples.safetensors").write_bytes(b"not safetensors")  # a problem to show
-    first = start("Local folder", str(tmp_path))
-    seen = zoo_tabs(first)  # every card once
     loads = []
     load = genmodels.load
     monkeypatch.setattr(genmodels, "load", lambda *args, **kwargs: loads.append(args[0]) or load(*args, **kwargs))
+    first = start("Local folder", str(tmp_path))
+    first_tab, at_first_view = tab_sets(first)["zoo_tab"][0], sorted(Path(loaded).name for loaded in loads)
+    seen = zoo_tabs(first)  # every card once
+    # the first view loaded the open tab's models alone; each other tab, its own when it was opened
+    assert len(seen) > 3 and at_first_view == sorted(seen[first_tab]["cards"])
+    assert sorted(Path(loaded).name for loaded in loads) == sorted(c for tab in seen.values() for c in tab["cards"])
+    loads.clear()
     second = start("Local folder", str(tmp_path))  # another session on the same server
     assert zoo_tabs(second) == seen  # the same cards, captions, problems and pictures
     assert loads == []
