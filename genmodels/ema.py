@@ -25,6 +25,25 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
         e.copy_(b)
 
 
+def without_copy(state: dict[str, torch.Tensor], spare: str) -> dict[str, torch.Tensor]:
+    """``state`` less the tensors under ``spare`` (a prefix such as ``"unet."``): the copy a weights file leaves out."""
+    return {name: tensor for name, tensor in state.items() if not name.startswith(spare)}
+
+
+def with_copy(state: dict[str, torch.Tensor], spare: str, kept: str) -> dict[str, torch.Tensor]:
+    """``state`` with the network under ``spare`` filled in from the one under ``kept``, if the file left it out
+    (a file that holds both is returned as it is)."""
+    if any(name.startswith(spare) for name in state):
+        return state
+    return {**state, **{spare + name[len(kept):]: tensor for name, tensor in state.items() if name.startswith(kept)}}
+
+
+def copy_layouts(model: nn.Module, spare: str) -> list[dict[str, torch.Size]]:
+    """The layouts a weights file of ``model`` may hold: without the copy under ``spare`` (today's), then with it."""
+    both = {name: tensor.shape for name, tensor in model.state_dict().items()}
+    return [without_copy(both, spare), both]
+
+
 class AveragedUNet:
     """Mixin for a model that trains ``unet`` and samples with ``ema``, its weight average with the config's
     ``ema_decay`` (the DDPM, cold diffusion). The size a page reports is one network's.
@@ -34,17 +53,13 @@ class AveragedUNet:
     """
 
     def shipped_state(self) -> dict[str, torch.Tensor]:
-        return {name: tensor for name, tensor in self.state_dict().items() if not name.startswith("unet.")}
+        return without_copy(self.state_dict(), "unet.")
 
     def shipped_layouts(self) -> list[dict[str, torch.Size]]:
-        both = {name: tensor.shape for name, tensor in self.state_dict().items()}
-        return [{name: shape for name, shape in both.items() if not name.startswith("unet.")}, both]
+        return copy_layouts(self, "unet.")
 
     def load_shipped_state(self, state: dict[str, torch.Tensor]) -> None:
-        if not any(name.startswith("unet.") for name in state):  # the average alone: it is the trained network too
-            state = {**state, **{"unet." + name[len("ema."):]: tensor for name, tensor in state.items()
-                                 if name.startswith("ema.")}}
-        self.load_state_dict(state, strict=True)
+        self.load_state_dict(with_copy(state, "unet.", "ema."), strict=True)  # the average is the trained one too
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.unet.parameters())

@@ -11,7 +11,8 @@ the fakes confidently, its gradient vanishes. The non-saturating loss -log D(G(z
 and strong gradients early on (Goodfellow, section 3); it is the default (:func:`generator_loss`).
 
 Images are in [0, 1] outside this class and in [-1, 1] inside (the generator ends in tanh). The generator's
-exponential moving average (``generator_ema``) draws the samples.
+exponential moving average (``generator_ema``) draws the samples; the weights file holds it and the
+discriminator, and training keeps the trained generator in its state for ``--resume``.
 """
 
 import copy
@@ -311,6 +312,23 @@ class GAN(HubModel):
         """The generator's moving average after optimiser step ``step``, with warm-up (:mod:`genmodels.ema`)."""
         if self.config.ema_decay:
             ema.update_ema(self.generator_ema, self.generator, ema.ema_decay_at(self.config.ema_decay, step))
+
+    # --- the weights file: the generator that draws, and the discriminator ------------------------------------
+    def _copies(self) -> tuple[str, str]:
+        """(the generator copy the weights file leaves out, the one it keeps): with a moving average the
+        trained generator is left out (the average draws every sample); without one, the unused average."""
+        return ("generator.", "generator_ema.") if self.config.ema_decay else ("generator_ema.", "generator.")
+
+    def shipped_state(self) -> dict[str, torch.Tensor]:
+        return ema.without_copy(self.state_dict(), self._copies()[0])
+
+    def shipped_layouts(self) -> list[dict[str, torch.Size]]:
+        return ema.copy_layouts(self, self._copies()[0])
+
+    def load_shipped_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a weights file; the generator it leaves out is a copy of the one it holds (files that hold both,
+        saved before this, still load)."""
+        self.load_state_dict(ema.with_copy(state, *self._copies()), strict=True)
 
     def instance_noise_at(self, epoch: int, epochs: int) -> float:
         """The std of the noise on D's inputs in ``epoch`` (0-based) of ``epochs``: linear from the config's to 0."""

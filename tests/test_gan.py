@@ -1,6 +1,7 @@
 """The GAN: its losses against their formulas, each step updating only its own network, --d-steps, the
 latent walks, deterministic sampling, conditioning, and training for real on a few hundred images."""
 
+import copy
 import json
 
 import pytest
@@ -141,7 +142,9 @@ def test_gan_trains_records_its_dynamics_and_resumes_bit_for_bit(tmp_path):
     assert len(curves["val_fid_mnist"]) == 2 and len(curves["val_share_9"]) == 2
     assert model.training_samples.shape == (2, 16, 1, 28, 28)
     assert {"test_fid_mnist", "test_confident_rate", "test_share_0"} <= set(m["eval"])
-    assert not torch.equal(model.generator.net[0].weight, model.generator_ema.net[0].weight)
+    state = load_file(tmp_path / "a" / STATE_FILE)  # training keeps both generators; the checkpoint the average
+    assert not torch.equal(state["model.generator.net.0.weight"], state["model.generator_ema.net.0.weight"])
+    assert torch.equal(model.generator_ema.net[0].weight, state["model.generator_ema.net.0.weight"].half().float())
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["curves"] == \
         json.loads((tmp_path / "b" / "metrics.json").read_text())["curves"]
 
@@ -217,3 +220,35 @@ def test_attribute_walk_follows_the_gradient_uphill():
     assert torch.all(steps <= 0.5 + 1e-5)  # each frame is at most distance / (frames - 1) away
     p = judge.predict_proba(model.generate(codes))[:, 3]
     assert p[-1] > p[0]
+
+
+@pytest.mark.parametrize("ema_decay", [0.999, 0.0])
+def test_the_weights_file_holds_the_generator_that_draws_and_older_files_still_load(ema_decay, tmp_path):
+    """With a moving average the file leaves out the trained generator (the average draws every sample); without
+    one, the unused average. Loading fills the missing copy from the kept one; a file with both still loads."""
+    from safetensors.torch import save_file
+    torch.manual_seed(0)
+    model = GAN(GANConfig(backbone="dcgan", g_width=16, d_width=8, g_refine=True, ema_decay=ema_decay))
+    for p in model.generator.parameters():  # the trained generator and its average differ, as after training
+        p.data.add_(torch.randn_like(p))
+    drawn, spare = ("generator_ema", "generator.") if ema_decay else ("generator", "generator_ema.")
+    model.save_pretrained(tmp_path / "m")
+    names = set(load_file(tmp_path / "m" / "model.safetensors"))
+    assert names == {n for n in model.state_dict() if not n.startswith(spare)}
+    assert any(n.startswith(drawn + ".") for n in names) and any(n.startswith("discriminator.") for n in names)
+    loaded = genmodels.load(tmp_path / "m")
+    kept = getattr(model, drawn).state_dict()
+    for name, tensor in loaded.generator.state_dict().items():
+        assert torch.equal(tensor, loaded.generator_ema.state_dict()[name]), name  # the copy is the kept one
+        assert torch.equal(tensor, kept[name].half().float() if tensor.is_floating_point() else kept[name]), name
+    z = torch.randn(4, 64, generator=torch.Generator().manual_seed(1))
+    rounded = copy.deepcopy(model)  # the weights as the file stores them (fp16), in float32
+    rounded.load_state_dict({n: t.half().float() if t.is_floating_point() else t
+                             for n, t in model.state_dict().items()})
+    assert torch.equal(loaded.generate(z), rounded.generate(z))  # the same samples
+
+    full = {n: t.detach().contiguous().clone() for n, t in model.state_dict().items()}
+    save_file(full, str(tmp_path / "m" / "model.safetensors"))  # the layout GAN checkpoints had before
+    old = genmodels.load(tmp_path / "m")
+    assert torch.equal(old.generator.body[0].weight, model.generator.body[0].weight)
+    assert not torch.equal(old.generator.body[0].weight, old.generator_ema.body[0].weight)
