@@ -182,9 +182,12 @@ def tricks_comparison(runs: dict[str, GAN]) -> str | None:
             rate = {n: curves[n]["val_confident_rate"][epoch - 1] for n in (a, b)}
             fake = {n: (curves[n].get("train_d_accuracy_fake") or [float("nan")] * epoch)[epoch - 1] for n in (a, b)}
             lr = {n: runs[n].metrics.get("training", {}).get("lr") for n in (a, b)}
-            rates = (f", with a learning rate of {lr[a]:g} against {lr[b]:g} for both networks"
+            besides = (f", with a learning rate of {lr[a]:g} against {lr[b]:g} for both networks"
                      if lr[a] and lr[b] and lr[a] != lr[b] else "")
-            return (f"**With and without tricks.** **{a}** ({', '.join(tricks(runs[a]))}{rates}) against **{b}** "
+            size = {n: sum(p.numel() for p in runs[n].generator.parameters()) for n in (a, b)}
+            if size[a] != size[b]:  # not the tricks alone: say so
+                besides += f", and a generator of {size[a]:,} parameters against {size[b]:,}"
+            return (f"**With and without tricks.** **{a}** ({', '.join(tricks(runs[a]))}{besides}) against **{b}** "
                     f"(none), both {backbone.upper() if backbone == 'dcgan' else 'MLP'} from the same seed: after "
                     f"epoch {epoch}, {rate[a]:.0%} against {rate[b]:.0%} of 1,000 samples are confident digits, and "
                     f"D caught {fake[a]:.0%} against {fake[b]:.0%} of the fakes in that epoch. Slide the epochs "

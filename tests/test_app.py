@@ -713,6 +713,19 @@ def test_gan_pages_with_fresh_checkpoints(scratch_models):
     assert any("asked-for class" in c.value for c in app.caption)
 
 
+def test_gan_training_page_says_all_that_differs_between_the_runs_it_compares(app):
+    """The shipped DCGAN with tricks and the one without differ in their generator too: the page says so."""
+    import genmodels
+
+    app.switch_page("app_pages/gan_training.py").run()
+    assert_clean(app)
+    text = next(m.value for m in app.markdown if m.value.startswith("**With and without tricks.**"))
+    assert "**gan-dcgan** (batch norm in D" in text and "against **gan-dcgan-plain** (none)" in text
+    sizes = [sum(p.numel() for p in genmodels.load(SHIPPED / name).generator.parameters())
+             for name in ("gan-dcgan", "gan-dcgan-plain")]
+    assert sizes[0] != sizes[1] and f"a generator of {sizes[0]:,} parameters against {sizes[1]:,}" in text
+
+
 def test_thread_policy_is_automatic_locally_one_thread_hosted_unless_configured():
     from app_pages.common import THREADS_VARIABLE, torch_threads
 
