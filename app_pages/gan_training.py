@@ -183,7 +183,7 @@ def tricks_comparison(runs: dict[str, GAN]) -> str | None:
             fake = {n: (curves[n].get("train_d_accuracy_fake") or [float("nan")] * epoch)[epoch - 1] for n in (a, b)}
             lr = {n: runs[n].metrics.get("training", {}).get("lr") for n in (a, b)}
             besides = (f", with a learning rate of {lr[a]:g} against {lr[b]:g} for both networks"
-                     if lr[a] and lr[b] and lr[a] != lr[b] else "")
+                       if lr[a] and lr[b] and lr[a] != lr[b] else "")
             size = {n: sum(p.numel() for p in runs[n].generator.parameters()) for n in (a, b)}
             if size[a] != size[b]:  # not the tricks alone: say so
                 besides += f", and a generator of {size[a]:,} parameters against {size[b]:,}"
