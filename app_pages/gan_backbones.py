@@ -47,8 +47,7 @@ def introduction() -> None:
 def gan_facts(model: GAN) -> dict[str, str]:
     m, evaluation = model.metrics, model.metrics.get("eval", {})
     _, quality = recorded_quality(model)
-    g = sum(p.numel() for p in model.generator.parameters())
-    d = sum(p.numel() for p in model.discriminator.parameters())
+    g, d = model.network_sizes()
     epochs = max(1, m.get("epochs", 1))
     shares = [evaluation.get(f"test_share_{k}") for k in range(10)]
     return {

@@ -184,7 +184,7 @@ def tricks_comparison(runs: dict[str, GAN]) -> str | None:
             lr = {n: runs[n].metrics.get("training", {}).get("lr") for n in (a, b)}
             besides = (f", with a learning rate of {lr[a]:g} against {lr[b]:g} for both networks"
                        if lr[a] and lr[b] and lr[a] != lr[b] else "")
-            size = {n: sum(p.numel() for p in runs[n].generator.parameters()) for n in (a, b)}
+            size = {n: runs[n].network_sizes()[0] for n in (a, b)}
             if size[a] != size[b]:  # not the tricks alone: say so
                 besides += f", and a generator of {size[a]:,} parameters against {size[b]:,}"
             return (f"**With and without tricks.** **{a}** ({', '.join(tricks(runs[a]))}{besides}) against **{b}** "

@@ -226,8 +226,7 @@ class GAN(HubModel):
 
     def describe(self) -> str:
         c = self.config
-        g = sum(p.numel() for p in self.generator.parameters())
-        d = sum(p.numel() for p in self.discriminator.parameters())
+        g, d = self.network_sizes()
         if c.backbone == "mlp":
             nets = (f"MLP generator {c.latent_dim}-{c.g_width}-{2 * c.g_width}-784 (LeakyReLU, tanh; {g:,} "
                     f"parameters) and MLP discriminator 784-{2 * c.d_width}-{c.d_width}-1 (LeakyReLU; {d:,}).")
@@ -257,9 +256,14 @@ class GAN(HubModel):
         """The DCGAN's options are left off an MLP GAN's model card."""
         return {"g_refine", "d_batch_norm"} if self.config.backbone == "mlp" else set()
 
+    def network_sizes(self) -> tuple[int, int]:
+        """Parameters of the generator and of the discriminator."""
+        g, d = (sum(p.numel() for p in net.parameters()) for net in (self.generator, self.discriminator))
+        return g, d
+
     def num_parameters(self) -> int:
         """Parameters of the networks that are trained (the moving average is a copy of the generator)."""
-        return sum(p.numel() for m in (self.generator, self.discriminator) for p in m.parameters())
+        return sum(self.network_sizes())
 
     def condition(self, y: torch.Tensor | None, batch: int) -> torch.Tensor | None:
         """G's and D's label input: one-hot for integer classes, any vector as given (``as_condition``)."""
